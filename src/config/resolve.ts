@@ -1,0 +1,175 @@
+import { isAbsolute, resolve } from 'node:path'
+import { parseDuration } from './duration.js'
+import type { RawBreakerPolicy, RawClient, RawConfig, RawProvider } from './schema.js'
+
+/** A breaker policy with every duration in seconds. */
+export interface BreakerPolicy {
+  timeout: number
+  errorThresholdPercentage: number
+  volumeThreshold: number
+  resetTimeout: number
+  rollingCountTimeout: number
+}
+
+export interface Freshness { maxStaleness: number, outageMaxStaleness: number }
+
+export interface RegionConfig {
+  name: string
+  url?: string
+  authorizationEndpoint?: string
+  tokenEndpoint?: string
+  userinfoEndpoint?: string
+}
+
+export interface ProviderConfig extends Omit<RawProvider, 'breaker' | 'healthCheck' | 'regions' | 'scopes' | 'pkce'> {
+  regions: RegionConfig[]
+  scopes: string[]
+  pkce: boolean
+  breaker: BreakerPolicy
+  healthCheck: { interval: number, url?: string }
+}
+
+export interface ClientConfig extends Omit<RawClient, 'freshness' | 'postLogoutRedirectUris' | 'idTokenSignedResponseAlg'> {
+  postLogoutRedirectUris: string[]
+  freshness: Freshness
+  idTokenSignedResponseAlg: 'ES256' | 'RS256' | 'EdDSA'
+}
+
+export interface TokenLifetimes { idToken: number, accessToken: number, refreshToken: number, degraded: number, code: number }
+
+/** The validated config with defaults applied, durations in seconds and paths absolute. */
+export interface Config {
+  issuer: string
+  region: string
+  listen: { host: string, port: number, tls?: { cert: string, key: string } }
+  admin: { host: string, port: number, token?: string }
+  keys: { signing: string, sealing: string }
+  store: NonNullable<RawConfig['store']> & { kind: 'memory' | 'redis' }
+  providers: ProviderConfig[]
+  clients: ClientConfig[]
+  sessions: Freshness
+  tokens: TokenLifetimes
+  chaos: { enabled: boolean }
+}
+
+export const DEFAULT_BREAKER: BreakerPolicy = { timeout: 2, errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeout: 10, rollingCountTimeout: 10 }
+export const DEFAULT_FRESHNESS: Freshness = { maxStaleness: 8 * 3600, outageMaxStaleness: 7 * 86400 }
+export const DEFAULT_TOKENS: TokenLifetimes = { idToken: 3600, accessToken: 600, refreshToken: 30 * 86400, degraded: 300, code: 60 }
+const DEFAULT_HEALTH_INTERVAL = 5
+
+type Problems = Array<{ path: string, message: string }>
+
+/** Applies defaults and the checks a schema cannot express; appends problems instead of throwing. */
+export function resolveConfig (raw: RawConfig, baseDir: string, problems: Problems): Config {
+  const path = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p))
+  const sessions = freshness(raw.sessions, DEFAULT_FRESHNESS, '/sessions', problems)
+  const tokens = { ...DEFAULT_TOKENS }
+  for (const [name, value] of Object.entries(raw.tokens ?? {})) {
+    if (value !== undefined) tokens[name as keyof TokenLifetimes] = parseDuration(value)
+  }
+  if (tokens.code > 600) problems.push({ path: '/tokens/code', message: 'an authorization code may live at most 10m (RFC 6749 §4.1.2)' })
+  if (tokens.degraded > tokens.idToken) problems.push({ path: '/tokens/degraded', message: 'must not exceed tokens.idToken' })
+
+  unique(raw.providers.map((p) => p.id), '/providers', 'id', problems)
+  unique(raw.clients.map((c) => c.clientId), '/clients', 'clientId', problems)
+  const providers = raw.providers.map((p, i) => provider(p, `/providers/${i}`, problems))
+  const known = new Set(providers.map((p) => p.id))
+  const clients = raw.clients.map((c, i) => client(c, `/clients/${i}`, sessions, known, problems))
+
+  const store = raw.store ?? { kind: 'memory' as const }
+  if (store.kind === 'redis') {
+    const r = store.redis
+    if (!r || (!r.url && !r.sentinels && !r.cluster)) problems.push({ path: '/store/redis', message: 'store.kind redis needs store.redis.url, store.redis.sentinels (+ name) or store.redis.cluster' })
+    else if (r.sentinels && !r.name) problems.push({ path: '/store/redis/name', message: 'sentinels need the master group name' })
+  }
+  const listen = raw.listen ?? { host: '0.0.0.0', port: 8080 }
+  return {
+    issuer: raw.issuer.replace(/\/+$/, ''),
+    region: raw.region,
+    listen: listen.tls ? { ...listen, tls: { cert: path(listen.tls.cert), key: path(listen.tls.key) } } : { host: listen.host, port: listen.port },
+    admin: raw.admin ?? { host: '127.0.0.1', port: 9090 },
+    keys: { signing: path(raw.keys.signing), sealing: path(raw.keys.sealing) },
+    store,
+    providers,
+    clients,
+    sessions,
+    tokens,
+    chaos: { enabled: raw.chaos?.enabled ?? false },
+  }
+}
+
+function provider (raw: RawProvider, at: string, problems: Problems): ProviderConfig {
+  unique(raw.regions.map((r) => r.name), `${at}/regions`, 'name', problems)
+  raw.regions.forEach((region, i) => {
+    if (raw.kind === 'oidc' && !region.url) problems.push({ path: `${at}/regions/${i}/url`, message: 'kind oidc needs the region url (its discovery document is read from there)' })
+    if (raw.kind === 'oauth2') {
+      for (const key of ['authorizationEndpoint', 'tokenEndpoint', 'userinfoEndpoint'] as const) {
+        if (!region[key]) problems.push({ path: `${at}/regions/${i}/${key}`, message: `kind oauth2 needs ${key} in every region` })
+      }
+    }
+  })
+  if (raw.kind === 'oidc' && !raw.issuer) problems.push({ path: `${at}/issuer`, message: 'kind oidc needs the expected upstream issuer (mix-up defence)' })
+  if (raw.kind === 'oauth2' && !raw.claims?.sub) problems.push({ path: `${at}/claims/sub`, message: 'kind oauth2 needs claims.sub: the dotted path of the user id in the userinfo response' })
+  const breaker = { ...DEFAULT_BREAKER }
+  for (const [key, value] of Object.entries(raw.breaker ?? {}) as Array<[keyof RawBreakerPolicy, number | string]>) {
+    breaker[key] = typeof value === 'string' ? parseDuration(value) : value
+  }
+  if (breaker.timeout <= 0) problems.push({ path: `${at}/breaker/timeout`, message: 'a breaker timeout must be positive: calls are never left without one' })
+  const { breaker: _b, healthCheck, scopes, pkce, ...rest } = raw
+  return {
+    ...rest,
+    scopes: scopes ?? (raw.kind === 'oidc' ? ['openid'] : []),
+    pkce: pkce ?? true,
+    breaker,
+    healthCheck: {
+      interval: healthCheck?.interval === undefined ? DEFAULT_HEALTH_INTERVAL : parseDuration(healthCheck.interval),
+      ...(healthCheck?.url ? { url: healthCheck.url } : {}),
+    },
+  }
+}
+
+function client (raw: RawClient, at: string, defaults: Freshness, known: Set<string>, problems: Problems): ClientConfig {
+  raw.providers.forEach((id, i) => {
+    if (!known.has(id)) problems.push({ path: `${at}/providers/${i}`, message: `no provider with id ${JSON.stringify(id)}` })
+  })
+  raw.redirectUris.forEach((uri, i) => checkRedirectUri(uri, `${at}/redirectUris/${i}`, problems))
+  const postLogout = raw.postLogoutRedirectUris ?? []
+  postLogout.forEach((uri, i) => checkRedirectUri(uri, `${at}/postLogoutRedirectUris/${i}`, problems))
+  return {
+    ...raw,
+    postLogoutRedirectUris: postLogout,
+    freshness: freshness(raw.freshness, defaults, `${at}/freshness`, problems),
+    idTokenSignedResponseAlg: raw.idTokenSignedResponseAlg ?? 'ES256',
+  }
+}
+
+function freshness (raw: { maxStaleness?: number | string, outageMaxStaleness?: number | string } | undefined, defaults: Freshness, at: string, problems: Problems): Freshness {
+  const result = {
+    maxStaleness: raw?.maxStaleness === undefined ? defaults.maxStaleness : parseDuration(raw.maxStaleness),
+    outageMaxStaleness: raw?.outageMaxStaleness === undefined ? defaults.outageMaxStaleness : parseDuration(raw.outageMaxStaleness),
+  }
+  if (result.outageMaxStaleness < result.maxStaleness) problems.push({ path: `${at}/outageMaxStaleness`, message: 'must be at least maxStaleness' })
+  return result
+}
+
+const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'vbscript:', 'file:', 'blob:'])
+
+function checkRedirectUri (uri: string, at: string, problems: Problems): void {
+  let url: URL
+  try {
+    url = new URL(uri)
+  } catch {
+    problems.push({ path: at, message: `not an absolute URL: ${JSON.stringify(uri)}` })
+    return
+  }
+  if (FORBIDDEN_SCHEMES.has(url.protocol)) problems.push({ path: at, message: `the ${url.protocol} scheme is not allowed` })
+  if (uri.includes('#')) problems.push({ path: at, message: 'a redirect URI must not have a fragment (RFC 6749 §3.1.2)' })
+}
+
+function unique (values: string[], at: string, key: string, problems: Problems): void {
+  const seen = new Set<string>()
+  values.forEach((value, i) => {
+    if (seen.has(value)) problems.push({ path: `${at}/${i}/${key}`, message: `duplicate ${key} ${JSON.stringify(value)}` })
+    seen.add(value)
+  })
+}

@@ -1,0 +1,100 @@
+import { readFile } from 'node:fs/promises'
+import { importJWK, type CryptoKey, type JWK } from 'jose'
+import { UnderstudyError } from '../errors.js'
+
+export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA'
+export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'EdDSA']
+
+/** A private signing key ready for jose, with the identity it is published under. */
+export interface SigningKey { kid: string, alg: SigningAlg, key: CryptoKey, publicKey: CryptoKey }
+
+/** A symmetric sealing key (256-bit, A256GCM with `dir`). */
+export interface SealingKey { kid: string, key: Uint8Array }
+
+/** The keys of one gateway: signing keys per algorithm, published JWKS, sealing keys. */
+export interface Keyring {
+  /** The key that signs for `alg`: the first key of that algorithm in the file. */
+  signer (alg: SigningAlg): SigningKey | undefined
+  /** Every signing key's public part, as served at `/jwks`. */
+  readonly publicJwks: { keys: JWK[] }
+  /** Public verification keys by kid (for our own access tokens and id_token_hint). */
+  verifier (kid: string): SigningKey | undefined
+  /** The key that seals; the first in the sealing file. */
+  readonly sealer: SealingKey
+  /** A sealing key by kid: every key in the file unseals. */
+  unsealer (kid: string): SealingKey | undefined
+}
+
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
+
+/** Loads the signing and sealing JWK Sets named by `keys.signing` and `keys.sealing`. */
+export async function loadKeyring (files: { signing: string, sealing: string }): Promise<Keyring> {
+  const [signing, sealing] = await Promise.all([readJwks(files.signing), readJwks(files.sealing)])
+  return buildKeyring(signing, sealing, files)
+}
+
+/** Builds a keyring from JWK Sets already in memory (the demo's fresh keys, tests). */
+export async function buildKeyring (signing: { keys: JWK[] }, sealing: { keys: JWK[] }, names = { signing: 'signing', sealing: 'sealing' }): Promise<Keyring> {
+  const problems: string[] = []
+  const signers = new Map<SigningAlg, SigningKey>()
+  const byKid = new Map<string, SigningKey>()
+  const publicKeys: JWK[] = []
+  for (const [i, jwk] of signing.keys.entries()) {
+    const where = `${names.signing} keys[${i}]`
+    if (!jwk.kid) { problems.push(`${where}: missing kid`); continue }
+    if (!SIGNING_ALGS.includes(jwk.alg as SigningAlg)) { problems.push(`${where}: alg must be one of ${SIGNING_ALGS.join(', ')}`); continue }
+    if (byKid.has(jwk.kid)) { problems.push(`${where}: duplicate kid ${jwk.kid}`); continue }
+    if (jwk.d === undefined) { problems.push(`${where}: not a private key`); continue }
+    const alg = jwk.alg as SigningAlg
+    try {
+      const pub = publicPart(jwk)
+      const entry = { kid: jwk.kid, alg, key: await importJWK(jwk, alg) as CryptoKey, publicKey: await importJWK(pub, alg) as CryptoKey }
+      byKid.set(jwk.kid, entry)
+      if (!signers.has(alg)) signers.set(alg, entry)
+      publicKeys.push(pub)
+    } catch (err) {
+      problems.push(`${where}: ${(err as Error).message}`)
+    }
+  }
+  if (publicKeys.length === 0) problems.push(`${names.signing}: no usable signing key`)
+  const sealers: SealingKey[] = []
+  for (const [i, jwk] of sealing.keys.entries()) {
+    const where = `${names.sealing} keys[${i}]`
+    if (jwk.kty !== 'oct' || typeof jwk.k !== 'string') { problems.push(`${where}: must be an oct key`); continue }
+    if (!jwk.kid) { problems.push(`${where}: missing kid`); continue }
+    if (jwk.alg !== undefined && jwk.alg !== 'dir' && jwk.alg !== 'A256GCM') { problems.push(`${where}: alg must be dir or A256GCM`); continue }
+    const key = Buffer.from(jwk.k, 'base64url')
+    if (key.length !== 32) { problems.push(`${where}: must be 256 bits, is ${key.length * 8}`); continue }
+    sealers.push({ kid: jwk.kid, key: new Uint8Array(key) })
+  }
+  if (sealers.length === 0) problems.push(`${names.sealing}: no usable sealing key`)
+  if (problems.length > 0) throw new UnderstudyError('US_ERR_KEYS_INVALID', `unusable keys:\n  ${problems.join('\n  ')}`, { details: { problems } })
+  const unsealers = new Map(sealers.map((s) => [s.kid, s]))
+  return {
+    signer: (alg) => signers.get(alg),
+    publicJwks: { keys: publicKeys },
+    verifier: (kid) => byKid.get(kid),
+    sealer: sealers[0]!,
+    unsealer: (kid) => unsealers.get(kid),
+  }
+}
+
+/** The public members of a JWK, with `use: sig`. */
+export function publicPart (jwk: JWK): JWK {
+  const pub: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(jwk)) if (!PRIVATE_MEMBERS.includes(name)) pub[name] = value
+  return { ...pub, use: 'sig' } as JWK
+}
+
+async function readJwks (file: string): Promise<{ keys: JWK[] }> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'))
+  } catch (err) {
+    throw new UnderstudyError('US_ERR_KEYS_INVALID', `${file}: ${(err as Error).message}`, { cause: err })
+  }
+  if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as { keys?: unknown }).keys)) {
+    throw new UnderstudyError('US_ERR_KEYS_INVALID', `${file}: not a JWK Set ({"keys":[...]})`)
+  }
+  return parsed as { keys: JWK[] }
+}

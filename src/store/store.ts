@@ -1,0 +1,27 @@
+/**
+ * What gateway instances must share: single-use guards, revocation tombstones
+ * and refresh-token families. Sessions, codes and refresh tokens themselves
+ * travel sealed, so a store never holds a login; losing it logs nobody out.
+ * Every implementation passes `test/store/conformance.ts`.
+ */
+export interface Store {
+  /** A short name for logs and metrics (`memory`, `redis`). */
+  readonly name: string
+  /** Atomically claims a single-use key: true the first time, false on every later call within `ttlSec`. */
+  claimOnce (key: string, ttlSec: number): Promise<boolean>
+  /** Records a revocation tombstone for `id` (a grant, family, session or token id) for `ttlSec`. */
+  revoke (id: string, ttlSec: number): Promise<void>
+  /** True when a tombstone for `id` exists. */
+  isRevoked (id: string): Promise<boolean>
+  /**
+   * Moves a refresh family from `generation` to `generation + 1`. Answers
+   * `rotated` when `generation` is the family's current one (or the family is
+   * unknown here, as after a restart), and `reused` when the family has
+   * already moved past it: an old refresh token was replayed.
+   */
+  rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'>
+  /** Resolves when the store answers; rejects when it cannot be reached. */
+  ping (): Promise<void>
+  /** Releases connections and timers. */
+  close (): Promise<void>
+}
