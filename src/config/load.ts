@@ -61,12 +61,23 @@ export function validateConfig (input: unknown, options: { source?: string, base
     if (problems.some((p) => p.path === error.path)) continue
     problems.push({ path: error.path, message: describe(error.message, error.value) })
   }
-  if (problems.length > 0) throw new ConfigError(source, problems)
-  const raw = withDefaults as RawConfig
+  // The semantic checks run even when the schema failed, so that one report
+  // lists every problem; those at a path the schema already flagged are noise.
   const semantic: ConfigProblem[] = []
-  const config = resolveConfig(raw, options.baseDir ?? process.cwd(), semantic)
-  if (semantic.length > 0) throw new ConfigError(source, semantic)
+  let config: Config | undefined
+  try {
+    config = resolveConfig(withDefaults as RawConfig, options.baseDir ?? process.cwd(), semantic)
+  } catch (err) {
+    // Only input that failed the schema can trip the resolver, and its problems are listed.
+    if (problems.length === 0) throw err
+  }
+  problems.push(...semantic.filter((s) => !problems.some((p) => overlaps(p.path, s.path))))
+  if (problems.length > 0 || config === undefined) throw new ConfigError(source, problems)
   return config
+}
+
+function overlaps (a: string, b: string): boolean {
+  return a === b || a === '' || b === '' || a.startsWith(`${b}/`) || b.startsWith(`${a}/`)
 }
 
 function describe (message: string, value: unknown): string {

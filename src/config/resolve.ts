@@ -50,6 +50,7 @@ export interface Config {
   sessions: Freshness
   tokens: TokenLifetimes
   chaos: { enabled: boolean }
+  shutdown: { drainDelay: number }
 }
 
 export const DEFAULT_BREAKER: BreakerPolicy = { timeout: 2, errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeout: 10, rollingCountTimeout: 10 }
@@ -95,6 +96,7 @@ export function resolveConfig (raw: RawConfig, baseDir: string, problems: Proble
     sessions,
     tokens,
     chaos: { enabled: raw.chaos?.enabled ?? false },
+    shutdown: { drainDelay: raw.shutdown?.drainDelay === undefined ? 0 : parseDuration(raw.shutdown.drainDelay) },
   }
 }
 
@@ -148,7 +150,8 @@ function freshness (raw: { maxStaleness?: number | string, outageMaxStaleness?: 
     maxStaleness: raw?.maxStaleness === undefined ? defaults.maxStaleness : parseDuration(raw.maxStaleness),
     outageMaxStaleness: raw?.outageMaxStaleness === undefined ? defaults.outageMaxStaleness : parseDuration(raw.outageMaxStaleness),
   }
-  if (result.outageMaxStaleness < result.maxStaleness) problems.push({ path: `${at}/outageMaxStaleness`, message: 'must be at least maxStaleness' })
+  // Without its own block a client inherits `sessions`, whose own check reports the problem once.
+  if (raw !== undefined && result.outageMaxStaleness < result.maxStaleness) problems.push({ path: `${at}/outageMaxStaleness`, message: 'must be at least maxStaleness' })
   return result
 }
 

@@ -103,6 +103,9 @@ export const ConfigSchema = Type.Object({
     degraded: Type.Optional(Duration),
     code: Type.Optional(Duration),
   }, { additionalProperties: false })),
+  shutdown: Type.Optional(Type.Object({
+    drainDelay: Type.Optional(Duration),
+  }, { additionalProperties: false, description: 'on SIGTERM, /readyz answers 503 for drainDelay before the listeners close, so load balancers stop sending traffic first' })),
   chaos: Type.Optional(Type.Object({ enabled: Type.Boolean({ default: false }) }, { additionalProperties: false })),
 }, { additionalProperties: false, $id: 'https://understudy.dev/schemas/config.json', title: 'understudy config' })
 

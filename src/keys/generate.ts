@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose'
 import { SIGNING_ALGS } from './keyring.js'
@@ -22,7 +22,10 @@ export async function writeKeySets (dir: string): Promise<{ signing: string, sea
   const sets = await generateKeySets()
   await mkdir(dir, { recursive: true })
   const files = { signing: join(dir, 'signing.jwks.json'), sealing: join(dir, 'sealing.jwks.json') }
-  await writeFile(files.signing, JSON.stringify(sets.signing, null, 2) + '\n', { mode: 0o600 })
-  await writeFile(files.sealing, JSON.stringify(sets.sealing, null, 2) + '\n', { mode: 0o600 })
+  for (const name of ['signing', 'sealing'] as const) {
+    await writeFile(files[name], JSON.stringify(sets[name], null, 2) + '\n', { mode: 0o600 })
+    // `mode` applies only when the file is created; an overwritten file keeps its old mode.
+    await chmod(files[name], 0o600)
+  }
   return files
 }

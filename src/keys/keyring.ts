@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises'
-import { importJWK, type CryptoKey, type JWK } from 'jose'
+import { CompactSign, compactVerify, importJWK, type CryptoKey, type JWK } from 'jose'
 import { UnderstudyError } from '../errors.js'
 
 export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA'
@@ -25,11 +25,16 @@ export interface Keyring {
   unsealer (kid: string): SealingKey | undefined
 }
 
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
+// `key_ops` and `ext` describe the private key (`sign`); left on the public part they make it unimportable.
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'key_ops', 'ext']
+const PROBE = new TextEncoder().encode('understudy key probe')
 
 /** Loads the signing and sealing JWK Sets named by `keys.signing` and `keys.sealing`. */
 export async function loadKeyring (files: { signing: string, sealing: string }): Promise<Keyring> {
   const [signing, sealing] = await Promise.all([readJwks(files.signing), readJwks(files.sealing)])
+  if (typeof signing === 'string' || typeof sealing === 'string') {
+    throw keysInvalid([signing, sealing].filter((set): set is string => typeof set === 'string'))
+  }
   return buildKeyring(signing, sealing, files)
 }
 
@@ -41,7 +46,8 @@ export async function buildKeyring (signing: { keys: JWK[] }, sealing: { keys: J
   const publicKeys: JWK[] = []
   for (const [i, jwk] of signing.keys.entries()) {
     const where = `${names.signing} keys[${i}]`
-    if (!jwk.kid) { problems.push(`${where}: missing kid`); continue }
+    if (!isObject(jwk)) { problems.push(`${where}: not a JWK object`); continue }
+    if (typeof jwk.kid !== 'string' || jwk.kid === '') { problems.push(`${where}: missing kid`); continue }
     if (!SIGNING_ALGS.includes(jwk.alg as SigningAlg)) { problems.push(`${where}: alg must be one of ${SIGNING_ALGS.join(', ')}`); continue }
     if (byKid.has(jwk.kid)) { problems.push(`${where}: duplicate kid ${jwk.kid}`); continue }
     if (jwk.d === undefined) { problems.push(`${where}: not a private key`); continue }
@@ -49,6 +55,7 @@ export async function buildKeyring (signing: { keys: JWK[] }, sealing: { keys: J
     try {
       const pub = publicPart(jwk)
       const entry = { kid: jwk.kid, alg, key: await importJWK(jwk, alg) as CryptoKey, publicKey: await importJWK(pub, alg) as CryptoKey }
+      await probe(entry)
       byKid.set(jwk.kid, entry)
       if (!signers.has(alg)) signers.set(alg, entry)
       publicKeys.push(pub)
@@ -60,15 +67,17 @@ export async function buildKeyring (signing: { keys: JWK[] }, sealing: { keys: J
   const sealers: SealingKey[] = []
   for (const [i, jwk] of sealing.keys.entries()) {
     const where = `${names.sealing} keys[${i}]`
+    if (!isObject(jwk)) { problems.push(`${where}: not a JWK object`); continue }
     if (jwk.kty !== 'oct' || typeof jwk.k !== 'string') { problems.push(`${where}: must be an oct key`); continue }
-    if (!jwk.kid) { problems.push(`${where}: missing kid`); continue }
+    if (typeof jwk.kid !== 'string' || jwk.kid === '') { problems.push(`${where}: missing kid`); continue }
+    if (sealers.some((s) => s.kid === jwk.kid)) { problems.push(`${where}: duplicate kid ${jwk.kid}`); continue }
     if (jwk.alg !== undefined && jwk.alg !== 'dir' && jwk.alg !== 'A256GCM') { problems.push(`${where}: alg must be dir or A256GCM`); continue }
     const key = Buffer.from(jwk.k, 'base64url')
     if (key.length !== 32) { problems.push(`${where}: must be 256 bits, is ${key.length * 8}`); continue }
     sealers.push({ kid: jwk.kid, key: new Uint8Array(key) })
   }
   if (sealers.length === 0) problems.push(`${names.sealing}: no usable sealing key`)
-  if (problems.length > 0) throw new UnderstudyError('US_ERR_KEYS_INVALID', `unusable keys:\n  ${problems.join('\n  ')}`, { details: { problems } })
+  if (problems.length > 0) throw keysInvalid(problems)
   const unsealers = new Map(sealers.map((s) => [s.kid, s]))
   return {
     signer: (alg) => signers.get(alg),
@@ -86,15 +95,42 @@ export function publicPart (jwk: JWK): JWK {
   return { ...pub, use: 'sig' } as JWK
 }
 
-async function readJwks (file: string): Promise<{ keys: JWK[] }> {
+/**
+ * Signs and verifies a probe so that a key which would fail only at the first
+ * login (an RSA modulus under 2048 bits, a private part that does not match
+ * its public part) is refused at boot instead.
+ */
+async function probe (entry: SigningKey): Promise<void> {
+  const jws = await new CompactSign(PROBE).setProtectedHeader({ alg: entry.alg }).sign(entry.key)
+  try {
+    await compactVerify(jws, entry.publicKey, { algorithms: [entry.alg] })
+  } catch {
+    throw new Error('the private and public parts do not match')
+  }
+}
+
+function isObject (value: unknown): value is JWK {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+/** Reads a JWK Set file; answers the problem instead when it cannot, so both files are reported at once. */
+async function readJwks (file: string): Promise<{ keys: JWK[] } | string> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    return `${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
+  }
   let parsed: unknown
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'))
+    parsed = JSON.parse(text)
   } catch (err) {
-    throw new UnderstudyError('US_ERR_KEYS_INVALID', `${file}: ${(err as Error).message}`, { cause: err })
+    return `${file}: not JSON: ${(err as Error).message}`
   }
-  if (!parsed || typeof parsed !== 'object' || !Array.isArray((parsed as { keys?: unknown }).keys)) {
-    throw new UnderstudyError('US_ERR_KEYS_INVALID', `${file}: not a JWK Set ({"keys":[...]})`)
-  }
+  if (!isObject(parsed) || !Array.isArray((parsed as { keys?: unknown }).keys)) return `${file}: not a JWK Set ({"keys":[...]})`
   return parsed as { keys: JWK[] }
+}
+
+function keysInvalid (problems: string[]): UnderstudyError {
+  return new UnderstudyError('US_ERR_KEYS_INVALID', `unusable keys:\n  ${problems.join('\n  ')}`, { details: { problems } })
 }

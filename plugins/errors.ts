@@ -1,0 +1,66 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { OAuthError } from '../src/oidc/errors.js'
+import { authorizationResponse } from '../src/oidc/redirect.js'
+import { sendPage } from './html.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Errors on this route are shown as an HTML page (browser-facing endpoints). */
+    html?: boolean
+  }
+}
+
+/**
+ * The one place errors become HTTP: OAuth errors as a redirect to the relying
+ * party (once its redirect_uri is validated), an HTML page on browser routes,
+ * or RFC 6749 JSON; anything unexpected as a generic 500 with the detail only in the log.
+ */
+export function installErrorHandler (app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | OAuthError | Error, request, reply) => {
+    const oauth = toOAuthError(error)
+    if (!oauth) {
+      request.log.error({ err: error }, 'unhandled error')
+      return respond(request, reply, new OAuthError('server_error', 'the server encountered an unexpected condition'))
+    }
+    if (oauth.status >= 500) request.log.warn({ err: oauth, cause: oauth.cause }, 'request failed')
+    else request.log.info({ error: oauth.error, description: oauth.message }, 'request rejected')
+    return respond(request, reply, oauth)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).header('cache-control', 'no-store').send({ error: 'not_found', error_description: `no route ${request.method} ${request.url.split('?')[0]}` })
+  })
+}
+
+function respond (request: FastifyRequest, reply: FastifyReply, error: OAuthError): FastifyReply {
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
+  if (error.redirect) {
+    const location = authorizationResponse(error.redirect.redirectUri, request.server.gateway.config.issuer, error.redirect.state, { error: error.error, error_description: error.message })
+    return reply.header('cache-control', 'no-store').redirect(location, request.method === 'POST' ? 303 : 302)
+  }
+  if (request.routeOptions.config?.html) {
+    const retry = error.retryAfter !== undefined ? [`Please try again in about ${error.retryAfter} seconds.`] : []
+    return sendPage(reply, error.status, titleFor(error), [error.message, ...retry, `Error code: ${error.error}`])
+  }
+  if (error.challenge) {
+    reply.header('www-authenticate', `${error.challenge} realm="understudy", error="${error.error}", error_description="${error.message.replace(/["\\]/g, '')}"`)
+  }
+  return reply.code(error.status).headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send(error.toJSON())
+}
+
+/** OAuth errors as they are; framework client errors (bad JSON, too large, wrong type) as invalid_request. */
+function toOAuthError (error: unknown): OAuthError | undefined {
+  if (error instanceof OAuthError) return error
+  const status = (error as FastifyError).statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new OAuthError('invalid_request', (error as Error).message || 'malformed request', { status })
+  }
+  return undefined
+}
+
+function titleFor (error: OAuthError): string {
+  switch (error.error) {
+    case 'temporarily_unavailable': return 'Login is temporarily unavailable'
+    case 'access_denied': return 'Login was not completed'
+    default: return 'This login request cannot be completed'
+  }
+}

@@ -1,0 +1,42 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { authorize, type BrowserOutcome } from '../../src/oidc/authorize.js'
+import { callback } from '../../src/oidc/callback.js'
+import type { RawParams } from '../../src/oidc/params.js'
+import { applyCookies } from '../cookies.js'
+
+/** The browser-facing endpoints: `/authorize` (GET and POST) and the upstream's `/callback/:provider`. */
+const authorizeRoutes: FastifyPluginAsync = async (app) => {
+  const gw = app.gateway
+  const html = { config: { html: true } }
+
+  const handleAuthorize = async (request: FastifyRequest, reply: FastifyReply, params: RawParams) => {
+    const outcome = await authorize(gw, params, request.cookies[gw.cookies.session], request.log)
+    return send(request, reply, outcome)
+  }
+  app.get('/authorize', html, async (request, reply) => handleAuthorize(request, reply, request.query as RawParams))
+  app.post('/authorize', html, async (request, reply) => handleAuthorize(request, reply, formBody(request)))
+
+  app.get<{ Params: { provider: string } }>('/callback/:provider', html, async (request, reply) => {
+    const query = request.query as RawParams
+    // The transaction cookie is spent whatever the outcome.
+    if (typeof query.state === 'string' && /^[A-Za-z0-9_-]{32}$/.test(query.state)) {
+      applyCookies(reply, gw, [{ name: gw.cookies.transaction(query.state), value: '', maxAge: 0 }])
+    }
+    const outcome = await callback(gw, request.params.provider, query, (name) => request.cookies[name], request.log)
+    return send(request, reply, outcome)
+  })
+
+  function send (request: FastifyRequest, reply: FastifyReply, outcome: BrowserOutcome): FastifyReply {
+    applyCookies(reply, gw, outcome.cookies)
+    return reply.header('cache-control', 'no-store').redirect(outcome.location, request.method === 'POST' ? 303 : 302)
+  }
+}
+
+/** A form body as protocol parameters; anything else (JSON, none) counts as no parameters. */
+export function formBody (request: FastifyRequest): RawParams {
+  const type = request.headers['content-type'] ?? ''
+  if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded')) return {}
+  return (request.body ?? {}) as RawParams
+}
+
+export default authorizeRoutes

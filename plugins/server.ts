@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import cookie from '@fastify/cookie'
+import formbody from '@fastify/formbody'
+import type { Server as HttpsServer } from 'node:https'
+import Fastify, { type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Logger as PinoLogger } from 'pino'
+import type { Gateway } from '../src/gateway.js'
+import type { Lifecycle } from '../src/lifecycle.js'
+import { installErrorHandler } from './errors.js'
+import gatewayPlugin from './gateway.js'
+import health from './health.js'
+import authorizeRoutes from './oidc/authorize.js'
+import discovery from './oidc/discovery.js'
+import logoutRoutes from './oidc/logout.js'
+import tokenRoutes from './oidc/token.js'
+import userinfoRoutes from './oidc/userinfo.js'
+
+/** Deliberate limits: over them the answer is 4xx (413, 414, 431), never 5xx. */
+export const LIMITS = {
+  bodyBytes: 64 * 1024,
+  headerBytes: 16 * 1024,
+  urlParamLength: 256,
+}
+
+export interface ServerOptions {
+  logger: PinoLogger
+  https?: { cert: Buffer, key: Buffer }
+}
+
+/** Creates a Fastify instance with the timeouts, limits and logging every listener shares. */
+function createFastify (options: ServerOptions): FastifyInstance {
+  const base: FastifyServerOptions = {
+    loggerInstance: options.logger,
+    disableRequestLogging: false,
+    bodyLimit: LIMITS.bodyBytes,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 72_000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: LIMITS.urlParamLength, ignoreTrailingSlash: false },
+    genReqId: requestId,
+  }
+  if (options.https) {
+    const https: FastifyHttpsOptions<HttpsServer> = { ...(base as FastifyHttpsOptions<HttpsServer>), https: { cert: options.https.cert, key: options.https.key, maxHeaderSize: LIMITS.headerBytes } }
+    return Fastify(https) as unknown as FastifyInstance
+  }
+  return Fastify({ ...base, http: { maxHeaderSize: LIMITS.headerBytes } })
+}
+
+/** The public OIDC listener: discovery, JWKS, authorize, callback, token, userinfo, revoke, introspect, logout, probes. */
+export async function buildPublicServer (gateway: Gateway, lifecycle: Lifecycle, options: ServerOptions): Promise<FastifyInstance> {
+  const app = createFastify(options)
+  installErrorHandler(app)
+  await app.register(gatewayPlugin, { gateway, lifecycle })
+  await app.register(cookie)
+  await app.register(formbody, { bodyLimit: LIMITS.bodyBytes })
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff')
+  })
+  await app.register(discovery)
+  await app.register(authorizeRoutes)
+  await app.register(tokenRoutes)
+  await app.register(userinfoRoutes)
+  await app.register(logoutRoutes)
+  await app.register(health)
+  return app
+}
+
+/** The admin listener: probes now; metrics and the admin API arrive with the resilience work. */
+export async function buildAdminServer (gateway: Gateway, lifecycle: Lifecycle, options: ServerOptions): Promise<FastifyInstance> {
+  const app = createFastify({ logger: options.logger })
+  installErrorHandler(app)
+  await app.register(gatewayPlugin, { gateway, lifecycle })
+  await app.register(health)
+  return app
+}
+
+function requestId (request: IncomingMessage): string {
+  const incoming = request.headers['x-request-id']
+  return typeof incoming === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID()
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfigFile } from '../config/load.js'
+import { isUnderstudyError } from '../errors.js'
+import { checkConfigCommand } from './check-config.js'
+import { configSchemaCommand } from './config-schema.js'
+import { keysCommand } from './keys.js'
+import { createLogger } from './logger.js'
+import { closeOnSignals, startGateway } from './start.js'
+
+const USAGE = `understudy: a resilient auth gateway for federated login
+
+usage:
+  understudy start [--config FILE]   run the gateway from FILE (or $UNDERSTUDY_CONFIG);
+                                     with neither, run the demo stack
+  understudy check-config FILE       validate FILE, print every problem, exit 2 if any
+  understudy keys generate DIR       write fresh signing and sealing JWK Sets into DIR
+  understudy config-schema           print the config file's JSON Schema
+`
+
+/** Runs one CLI command and returns its exit code (a running server returns only on failure to start). */
+export async function main (argv: string[]): Promise<number> {
+  const [command = 'start', ...rest] = argv
+  switch (command) {
+    case 'start': return start(rest)
+    case 'check-config': return checkConfigCommand(rest, process.stdout, process.stderr)
+    case 'keys': return keysCommand(rest, process.stdout, process.stderr)
+    case 'config-schema': return configSchemaCommand(process.stdout)
+    case 'help': case '--help': case '-h':
+      process.stdout.write(USAGE)
+      return 0
+    default:
+      process.stderr.write(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`)
+      return 2
+  }
+}
+
+async function start (args: string[]): Promise<number> {
+  let file: string | undefined
+  try {
+    file = parseArgs({ args, options: { config: { type: 'string', short: 'c' } }, strict: true }).values.config ?? process.env.UNDERSTUDY_CONFIG
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  const logger = createLogger()
+  if (file === undefined || file === '') {
+    const { startDemo } = await import('./demo.js')
+    const demo = await startDemo(logger)
+    closeOnSignals(demo, logger, 0)
+    return -1
+  }
+  try {
+    const config = await loadConfigFile(file)
+    const running = await startGateway(config, { logger })
+    closeOnSignals(running, logger, config.shutdown.drainDelay * 1000)
+    return -1
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.report()}\n`)
+      return 2
+    }
+    if (isUnderstudyError(err)) {
+      logger.fatal({ code: err.code, err }, 'cannot start')
+      process.stderr.write(`${err.message}\n`)
+      return 2
+    }
+    throw err
+  }
+}
+
+const code = await main(process.argv.slice(2))
+if (code >= 0) process.exitCode = code

@@ -1,0 +1,181 @@
+import { createHash } from 'node:crypto'
+import { isUnderstudyError } from '../errors.js'
+import type { Gateway } from '../gateway.js'
+import type { Logger } from '../log.js'
+import { ACR_UPSTREAM, standing } from '../sessions/freshness.js'
+import { seal } from '../sessions/seal.js'
+import { randomId, type Session } from '../sessions/session.js'
+import { pickRegion } from '../upstream/router.js'
+import type { Client } from './clients.js'
+import { issueCode } from './code.js'
+import { OAuthError } from './errors.js'
+import { normalizeScope } from './claims.js'
+import { Params, type RawParams } from './params.js'
+import { authorizationResponse } from './redirect.js'
+import { readSession } from './session-cookie.js'
+
+/** A validated authorization request from a relying party. */
+export interface AuthorizationRequest {
+  clientId: string
+  redirectUri: string
+  state?: string
+  nonce?: string
+  scope: string
+  codeChallenge?: string
+  prompt: string[]
+  maxAge?: number
+  provider: string
+  loginHint?: string
+}
+
+/** A browser-facing result: where to send the browser, and cookies to set (maxAge 0 deletes). */
+export interface BrowserOutcome {
+  location: string
+  cookies: Array<{ name: string, value: string, maxAge: number }>
+}
+
+/** Transaction kept in a sealed, browser-bound cookie while the user is at the upstream. */
+export interface Transaction {
+  state: string
+  nonce: string
+  verifier?: string
+  provider: string
+  region: string
+  request: AuthorizationRequest
+}
+
+export const TRANSACTION_LIFETIME = 600
+const PROMPTS = new Set(['none', 'login', 'consent', 'select_account'])
+const CHALLENGE = /^[A-Za-z0-9_-]{43}$/
+
+/**
+ * The authorization endpoint: validates the request, then answers from the
+ * session (SSO) when it is fresh enough, or sends the browser to the upstream.
+ */
+export async function authorize (gw: Gateway, raw: RawParams, sessionCookie: string | undefined, log: Logger): Promise<BrowserOutcome> {
+  const request = validateAuthorizationRequest(gw, new Params(raw))
+  const target = { redirectUri: request.redirectUri, ...(request.state === undefined ? {} : { state: request.state }) }
+  try {
+    const client = gw.clients.get(request.clientId)!
+    const session = await readSession(gw, sessionCookie, log)
+    if (session && sessionServes(gw, client, request, session)) {
+      const code = await issueCode(gw, request, session, ACR_UPSTREAM)
+      return { location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }), cookies: [] }
+    }
+    if (request.prompt.includes('none')) throw new OAuthError('login_required', 'the user is not logged in, or the login is not fresh enough')
+    return await startUpstreamLogin(gw, request, log)
+  } catch (err) {
+    if (err instanceof OAuthError) throw err.redirectTo(target)
+    throw err
+  }
+}
+
+/** True when the session may answer this request without the upstream (SSO). */
+function sessionServes (gw: Gateway, client: Client, request: AuthorizationRequest, session: Session): boolean {
+  const now = gw.now()
+  if (session.provider !== request.provider) return false
+  if (request.prompt.includes('login')) return false
+  if (request.maxAge !== undefined && now - session.authTime > request.maxAge) return false
+  return standing(session, client.freshness, now) === 'fresh'
+}
+
+async function startUpstreamLogin (gw: Gateway, request: AuthorizationRequest, log: Logger): Promise<BrowserOutcome> {
+  const connector = gw.connectors.get(request.provider)!
+  const region = pickRegion(connector)
+  const tx: Transaction = { state: randomId(24), nonce: randomId(24), provider: connector.id, region: region.name, request }
+  const providerConfig = gw.config.providers.find((p) => p.id === connector.id)!
+  if (providerConfig.pkce) tx.verifier = randomId(32)
+  const forceLogin = request.prompt.includes('login') || request.maxAge !== undefined
+  let location: string
+  try {
+    location = await region.authorizationUrl({
+      redirectUri: `${gw.config.issuer}/callback/${encodeURIComponent(connector.id)}`,
+      state: tx.state,
+      nonce: tx.nonce,
+      ...(tx.verifier ? { codeChallenge: createHash('sha256').update(tx.verifier).digest('base64url') } : {}),
+      ...(forceLogin ? { prompt: 'login' } : {}),
+      ...(request.maxAge !== undefined ? { maxAge: request.maxAge } : {}),
+      ...(request.loginHint ? { loginHint: request.loginHint } : {}),
+    })
+  } catch (err) {
+    if (!isUnderstudyError(err)) throw err
+    log.warn({ err, provider: connector.id, region: region.name }, 'upstream cannot start a login')
+    throw new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: 30 })
+  }
+  const now = gw.now()
+  const sealed = await seal(gw.keys, 'tx', tx, now + TRANSACTION_LIFETIME)
+  return { location, cookies: [{ name: gw.cookies.transaction(tx.state), value: sealed, maxAge: TRANSACTION_LIFETIME }] }
+}
+
+/**
+ * Checks client and redirect_uri first: until both are known good, errors are
+ * shown to the user, never redirected (RFC 6749 §4.1.2.1). After that, errors
+ * go back to the relying party with state and iss.
+ */
+export function validateAuthorizationRequest (gw: Gateway, params: Params): AuthorizationRequest {
+  const clientId = params.get('client_id')
+  const client = gw.clients.get(clientId)
+  if (clientId === undefined) throw new OAuthError('invalid_request', 'missing client_id')
+  if (!client) throw new OAuthError('invalid_request', 'unknown client_id')
+  const redirectUri = params.get('redirect_uri')
+  if (redirectUri === undefined) throw new OAuthError('invalid_request', 'missing redirect_uri')
+  if (!client.redirectUris.includes(redirectUri)) throw new OAuthError('invalid_request', 'redirect_uri is not registered for this client')
+
+  let state: string | undefined
+  try {
+    state = params.get('state')
+  } catch (err) {
+    throw (err as OAuthError).redirectTo({ redirectUri })
+  }
+  const target = { redirectUri, ...(state === undefined ? {} : { state }) }
+  try {
+    return validateRest(gw, params, client, redirectUri, state)
+  } catch (err) {
+    throw err instanceof OAuthError ? err.redirectTo(target) : err
+  }
+}
+
+function validateRest (gw: Gateway, params: Params, client: Client, redirectUri: string, state: string | undefined): AuthorizationRequest {
+  if (params.has('request')) throw new OAuthError('request_not_supported', 'request objects are not supported')
+  if (params.has('request_uri')) throw new OAuthError('request_uri_not_supported', 'request_uri is not supported')
+  const responseType = params.require('response_type')
+  if (responseType !== 'code') throw new OAuthError('unsupported_response_type', 'only response_type=code is supported')
+  const responseMode = params.get('response_mode')
+  if (responseMode !== undefined && responseMode !== 'query') throw new OAuthError('invalid_request', 'only response_mode=query is supported')
+  const scope = normalizeScope(params.require('scope'))
+  if (!scope.split(' ').includes('openid')) throw new OAuthError('invalid_scope', 'the openid scope is required')
+
+  const codeChallenge = params.get('code_challenge')
+  const method = params.get('code_challenge_method')
+  if (codeChallenge !== undefined) {
+    if (method !== 'S256') throw new OAuthError('invalid_request', 'code_challenge_method must be S256')
+    if (!CHALLENGE.test(codeChallenge)) throw new OAuthError('invalid_request', 'code_challenge must be a base64url SHA-256 digest')
+  } else {
+    if (method !== undefined) throw new OAuthError('invalid_request', 'code_challenge_method without code_challenge')
+    if (client.public) throw new OAuthError('invalid_request', 'PKCE (code_challenge with S256) is required for public clients')
+  }
+
+  const prompt = (params.get('prompt') ?? '').split(' ').filter((p) => PROMPTS.has(p))
+  if (prompt.includes('none') && prompt.length > 1) throw new OAuthError('invalid_request', 'prompt=none cannot be combined with other values')
+  const maxAgeText = params.get('max_age')
+  if (maxAgeText !== undefined && !/^\d{1,10}$/.test(maxAgeText)) throw new OAuthError('invalid_request', 'max_age must be a non-negative integer')
+
+  const provider = params.get('provider') ?? client.providers[0]!
+  if (!client.providers.includes(provider)) throw new OAuthError('invalid_request', 'provider is not enabled for this client')
+  if (!gw.connectors.has(provider)) throw new OAuthError('invalid_request', 'unknown provider')
+
+  const nonce = params.get('nonce')
+  const loginHint = params.get('login_hint')
+  return {
+    clientId: client.clientId,
+    redirectUri,
+    scope,
+    prompt,
+    provider,
+    ...(state === undefined ? {} : { state }),
+    ...(nonce === undefined ? {} : { nonce }),
+    ...(codeChallenge === undefined ? {} : { codeChallenge }),
+    ...(maxAgeText === undefined ? {} : { maxAge: Number(maxAgeText) }),
+    ...(loginHint === undefined ? {} : { loginHint }),
+  }
+}

@@ -1,0 +1,117 @@
+import { isUnderstudyError, type UnderstudyError } from '../errors.js'
+import type { Gateway } from '../gateway.js'
+import type { Logger } from '../log.js'
+import { ACR_UPSTREAM } from '../sessions/freshness.js'
+import { unseal } from '../sessions/seal.js'
+import { randomId, subjectFor, type Session } from '../sessions/session.js'
+import { regionNamed } from '../upstream/router.js'
+import { TRANSACTION_LIFETIME, type BrowserOutcome, type Transaction } from './authorize.js'
+import { issueCode } from './code.js'
+import { OAuthError, type OAuthErrorCode } from './errors.js'
+import { Params, type RawParams } from './params.js'
+import { authorizationResponse } from './redirect.js'
+import { sealSession } from './session-cookie.js'
+
+/** Upstream errors that mean the same to the relying party and are passed on as they are. */
+const PASSED_ON = new Set<OAuthErrorCode>(['access_denied', 'login_required', 'interaction_required', 'consent_required', 'account_selection_required', 'temporarily_unavailable'])
+const STATE = /^[A-Za-z0-9_-]{32}$/
+
+/**
+ * The upstream's redirect back to the gateway: checks the transaction is this
+ * browser's and unused, redeems the upstream code in the region the browser
+ * was sent to, starts a new session and answers the relying party with a code.
+ */
+export async function callback (gw: Gateway, providerId: string, raw: RawParams, cookie: (name: string) => string | undefined, log: Logger): Promise<BrowserOutcome> {
+  const params = new Params(raw)
+  const state = params.get('state')
+  if (state === undefined || !STATE.test(state)) throw new OAuthError('invalid_request', 'the login response has no valid state; start the login again from the site')
+  const txCookie = gw.cookies.transaction(state)
+  const clearTx = { name: txCookie, value: '', maxAge: 0 }
+  const sealed = cookie(txCookie)
+  if (sealed === undefined) throw new OAuthError('invalid_request', 'this login was started in another browser or has expired; start it again from the site')
+  let tx: Transaction
+  try {
+    tx = await unseal<Transaction>(gw.keys, 'tx', sealed, gw.now())
+  } catch (err) {
+    throw new OAuthError('invalid_request', 'this login has expired; start it again from the site', { cause: err })
+  }
+  if (tx.state !== state || tx.provider !== providerId) throw new OAuthError('invalid_request', 'the login response does not belong to this login')
+  if (!(await claimState(gw, state, log))) throw new OAuthError('invalid_request', 'this login response was already used')
+
+  const request = tx.request
+  const target = { redirectUri: request.redirectUri, ...(request.state === undefined ? {} : { state: request.state }) }
+  try {
+    const session = await redeem(gw, tx, params, log)
+    const code = await issueCode(gw, request, session, ACR_UPSTREAM)
+    const cookieValue = await sealSession(gw, session)
+    return {
+      location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }),
+      cookies: [clearTx, { name: gw.cookies.session, ...cookieValue }],
+    }
+  } catch (err) {
+    if (err instanceof OAuthError) throw err.redirectTo(target)
+    throw err
+  }
+}
+
+async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger): Promise<Session> {
+  const upstreamError = params.get('error')
+  if (upstreamError !== undefined) {
+    log.info({ provider: tx.provider, region: tx.region, upstreamError }, 'upstream declined the login')
+    const code = PASSED_ON.has(upstreamError as OAuthErrorCode) ? upstreamError as OAuthErrorCode : 'access_denied'
+    throw new OAuthError(code, 'the login provider did not complete the login')
+  }
+  const connector = gw.connectors.get(tx.provider)!
+  const region = regionNamed(connector, tx.region)
+  const iss = params.get('iss')
+  try {
+    const identity = await region.exchangeCode({
+      code: params.require('code'),
+      redirectUri: `${gw.config.issuer}/callback/${encodeURIComponent(tx.provider)}`,
+      nonce: tx.nonce,
+      ...(tx.verifier ? { codeVerifier: tx.verifier } : {}),
+      ...(iss === undefined ? {} : { iss }),
+    })
+    const now = gw.now()
+    return {
+      sid: randomId(),
+      sub: subjectFor(tx.provider, identity.sub),
+      provider: tx.provider,
+      claims: identity.claims,
+      authTime: now,
+      vouchedAt: now,
+      ...(identity.refreshToken ? { upstreamRefreshToken: identity.refreshToken } : {}),
+    }
+  } catch (err) {
+    if (!isUnderstudyError(err)) throw err
+    log.warn({ err, provider: tx.provider, region: tx.region }, 'upstream code exchange failed')
+    throw mapUpstreamError(err)
+  }
+}
+
+/** What the relying party is told when the upstream exchange fails. */
+function mapUpstreamError (err: UnderstudyError): OAuthError {
+  switch (err.code) {
+    case 'US_ERR_UPSTREAM_TIMEOUT':
+    case 'US_ERR_UPSTREAM_NETWORK':
+    case 'US_ERR_UPSTREAM_UNAVAILABLE':
+      return new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: 30 })
+    case 'US_ERR_UPSTREAM_HTTP': {
+      const status = Number(err.details.status)
+      if (status >= 500 || status === 429) return new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: 30 })
+      return new OAuthError('access_denied', 'the login provider refused the login', { cause: err })
+    }
+    default:
+      return new OAuthError('access_denied', 'the login provider\'s answer failed validation', { cause: err })
+  }
+}
+
+/** Single-use guard on the upstream state; without the store, the sealed transaction's short life bounds replay. */
+async function claimState (gw: Gateway, state: string, log: Logger): Promise<boolean> {
+  try {
+    return await gw.store.claimOnce(`state:${state}`, TRANSACTION_LIFETIME)
+  } catch (err) {
+    log.warn({ err, store: gw.store.name }, 'state single-use guard unavailable')
+    return true
+  }
+}

@@ -1,0 +1,34 @@
+import type { Gateway } from '../gateway.js'
+import { seal } from '../sessions/seal.js'
+import { randomId, type Session } from '../sessions/session.js'
+import type { AuthorizationRequest } from './authorize.js'
+import type { GrantContext } from './tokens.js'
+
+/** What an authorization code carries, sealed: the grant, and what the token request must match. */
+export interface CodePayload extends GrantContext {
+  /** Single-use id of this code. */
+  jti: string
+  redirectUri: string
+  codeChallenge?: string
+}
+
+/** Issues a sealed, single-use authorization code for the request, from the session. */
+export async function issueCode (gw: Gateway, request: AuthorizationRequest, session: Session, acr: string): Promise<string> {
+  const payload: CodePayload = {
+    jti: randomId(),
+    gid: randomId(),
+    clientId: request.clientId,
+    redirectUri: request.redirectUri,
+    sub: session.sub,
+    sid: session.sid,
+    provider: session.provider,
+    scope: request.scope,
+    claims: session.claims,
+    authTime: session.authTime,
+    vouchedAt: session.vouchedAt,
+    acr,
+    ...(request.nonce === undefined ? {} : { nonce: request.nonce }),
+    ...(request.codeChallenge === undefined ? {} : { codeChallenge: request.codeChallenge }),
+  }
+  return seal(gw.keys, 'code', payload, gw.now() + gw.config.tokens.code)
+}

@@ -1,0 +1,176 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Gateway } from '../gateway.js'
+import type { Logger } from '../log.js'
+import { ACR_CACHED, ACR_UPSTREAM, standing } from '../sessions/freshness.js'
+import { seal, unseal } from '../sessions/seal.js'
+import { randomId } from '../sessions/session.js'
+import type { Client } from './clients.js'
+import type { CodePayload } from './code.js'
+import { OAuthError } from './errors.js'
+import { Params, type RawParams } from './params.js'
+import { mintAccessToken, mintIdToken, type GrantContext } from './tokens.js'
+
+/** A sealed refresh token: the grant it continues, its family and its place in the rotation. */
+export interface RefreshPayload extends GrantContext {
+  generation: number
+  /** When the family (the whole chain of rotations) ends, in seconds. */
+  familyExpiresAt: number
+}
+
+/** The RFC 6749 §5.1 token response. */
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  id_token: string
+  refresh_token: string
+  scope: string
+}
+
+const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/
+
+/** The token endpoint: authenticates the client, then dispatches on grant_type. */
+export async function token (gw: Gateway, raw: RawParams, authorization: string | undefined, log: Logger): Promise<TokenResponse> {
+  const params = new Params(raw)
+  const client = gw.clients.authenticate(authorization, params)
+  const grantType = params.require('grant_type')
+  switch (grantType) {
+    case 'authorization_code': return authorizationCodeGrant(gw, client, params, log)
+    case 'refresh_token': return refreshTokenGrant(gw, client, params, log)
+    default: throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`)
+  }
+}
+
+async function authorizationCodeGrant (gw: Gateway, client: Client, params: Params, log: Logger): Promise<TokenResponse> {
+  const code = params.require('code')
+  const redirectUri = params.get('redirect_uri')
+  const verifier = params.get('code_verifier')
+  let payload: CodePayload
+  try {
+    payload = await unseal<CodePayload>(gw.keys, 'code', code, gw.now())
+  } catch (err) {
+    throw new OAuthError('invalid_grant', 'the authorization code is invalid or expired', { cause: err })
+  }
+  if (payload.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
+  if (redirectUri !== payload.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
+  checkPkce(payload.codeChallenge, verifier)
+  if (!(await claimCode(gw, payload, log))) {
+    await revokeGrant(gw, payload.gid, log)
+    log.warn({ client: client.clientId }, 'authorization code reused; its grant is revoked')
+    throw new OAuthError('invalid_grant', 'the authorization code was already used')
+  }
+  if (await isRevokedFailOpen(gw, [payload.sid, payload.gid], log)) throw new OAuthError('invalid_grant', 'the session behind this code has ended')
+  const now = gw.now()
+  return issueTokens(gw, client, payload, 0, now + gw.config.tokens.refreshToken)
+}
+
+async function refreshTokenGrant (gw: Gateway, client: Client, params: Params, log: Logger): Promise<TokenResponse> {
+  const refreshToken = params.require('refresh_token')
+  let payload: RefreshPayload
+  try {
+    payload = await unseal<RefreshPayload>(gw.keys, 'refresh', refreshToken, gw.now())
+  } catch (err) {
+    throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired', { cause: err })
+  }
+  if (payload.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the refresh token was issued to another client')
+  const scope = narrowScope(payload.scope, params.get('scope'))
+  if (await isRevokedFailOpen(gw, [payload.gid, payload.sid], log)) throw new OAuthError('invalid_grant', 'the refresh token was revoked')
+  const now = gw.now()
+  const policy = client.freshness
+  const state = standing(payload, policy, now)
+  if (state === 'expired') throw new OAuthError('invalid_grant', 'the login is too old; the user must log in again')
+  let rotation: 'rotated' | 'reused'
+  try {
+    rotation = await gw.store.rotateFamily(payload.gid, payload.generation, payload.familyExpiresAt - now)
+  } catch (err) {
+    log.warn({ err, store: gw.store.name }, 'refresh rotation check unavailable; allowing the refresh')
+    rotation = 'rotated'
+  }
+  if (rotation === 'reused') {
+    await revokeGrant(gw, payload.gid, log)
+    log.warn({ client: client.clientId }, 'refresh token reused; its family is revoked')
+    throw new OAuthError('invalid_grant', 'the refresh token was already used')
+  }
+  const acr = state === 'fresh' ? ACR_UPSTREAM : ACR_CACHED
+  const grant: GrantContext = { ...stripRefresh(payload), scope, acr }
+  delete grant.nonce
+  return issueTokens(gw, client, grant, payload.generation + 1, payload.familyExpiresAt)
+}
+
+/** Mints the access token, ID token and next refresh token of a grant. */
+async function issueTokens (gw: Gateway, client: Client, grant: GrantContext, generation: number, familyExpiresAt: number): Promise<TokenResponse> {
+  const { issuer, tokens } = gw.config
+  const now = gw.now()
+  const cached = grant.acr === ACR_CACHED
+  const accessLifetime = cached ? Math.min(tokens.accessToken, tokens.degraded) : tokens.accessToken
+  const idLifetime = cached ? Math.min(tokens.idToken, tokens.degraded) : tokens.idToken
+  const accessSigner = gw.keys.signer('ES256') ?? gw.keys.signer(client.idTokenSignedResponseAlg)!
+  const accessToken = await mintAccessToken(accessSigner, issuer, grant, randomId(), now, accessLifetime)
+  const idToken = await mintIdToken(gw.keys.signer(client.idTokenSignedResponseAlg)!, issuer, grant, now, idLifetime, accessToken)
+  const refresh: RefreshPayload = { ...grant, generation, familyExpiresAt }
+  delete refresh.nonce
+  const refreshToken = await seal(gw.keys, 'refresh', stripCode(refresh), familyExpiresAt)
+  return { access_token: accessToken, token_type: 'Bearer', expires_in: accessLifetime, id_token: idToken, refresh_token: refreshToken, scope: grant.scope }
+}
+
+/** PKCE (RFC 7636) with downgrade protection: a challenge needs a verifier, and no challenge refuses one. */
+function checkPkce (challenge: string | undefined, verifier: string | undefined): void {
+  if (challenge === undefined) {
+    if (verifier !== undefined) throw new OAuthError('invalid_grant', 'code_verifier sent for a code issued without a code_challenge')
+    return
+  }
+  if (verifier === undefined) throw new OAuthError('invalid_grant', 'code_verifier is required')
+  if (!VERIFIER.test(verifier)) throw new OAuthError('invalid_grant', 'code_verifier is malformed')
+  const computed = Buffer.from(createHash('sha256').update(verifier).digest('base64url'))
+  const expected = Buffer.from(challenge)
+  if (computed.length !== expected.length || !timingSafeEqual(computed, expected)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge')
+}
+
+function narrowScope (granted: string, asked: string | undefined): string {
+  if (asked === undefined) return granted
+  const allowed = new Set(granted.split(' '))
+  const requested = asked.split(' ').filter(Boolean)
+  if (requested.some((s) => !allowed.has(s))) throw new OAuthError('invalid_scope', 'a refresh may not widen the scope')
+  if (!requested.includes('openid')) throw new OAuthError('invalid_scope', 'the openid scope is required')
+  return granted.split(' ').filter((s) => requested.includes(s)).join(' ')
+}
+
+/** Codes are single-use; without the store, an in-process guard still stops replays to this instance. */
+async function claimCode (gw: Gateway, payload: CodePayload, log: Logger): Promise<boolean> {
+  try {
+    return await gw.store.claimOnce(`code:${payload.jti}`, gw.config.tokens.code)
+  } catch (err) {
+    log.warn({ err, store: gw.store.name }, 'code single-use guard unavailable')
+    return true
+  }
+}
+
+/** Revokes every token of a grant: access tokens by gid, and the refresh family. */
+export async function revokeGrant (gw: Gateway, gid: string, log: Logger): Promise<void> {
+  try {
+    await gw.store.revoke(gid, gw.config.tokens.refreshToken)
+  } catch (err) {
+    log.error({ err, store: gw.store.name }, 'could not record a grant revocation')
+  }
+}
+
+/** True when any id is tombstoned; a store that cannot answer lets the request through (fail-open, logged). */
+export async function isRevokedFailOpen (gw: Gateway, ids: string[], log: Logger): Promise<boolean> {
+  try {
+    const answers = await Promise.all(ids.map((id) => gw.store.isRevoked(id)))
+    return answers.includes(true)
+  } catch (err) {
+    log.warn({ err, store: gw.store.name }, 'revocation check unavailable; allowing the request')
+    return false
+  }
+}
+
+function stripRefresh (payload: RefreshPayload & { exp?: number, knd?: string }): GrantContext {
+  const { generation: _g, familyExpiresAt: _f, exp: _e, knd: _k, ...grant } = payload
+  return grant
+}
+
+function stripCode (payload: RefreshPayload & Partial<CodePayload> & { exp?: number, knd?: string }): RefreshPayload {
+  const { jti: _j, redirectUri: _r, codeChallenge: _c, exp: _e, knd: _k, ...rest } = payload
+  return rest
+}

@@ -1,0 +1,132 @@
+import { SignJWT, compactVerify, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
+import type { Keyring, SigningAlg, SigningKey } from '../keys/keyring.js'
+import { claimsForScope } from './claims.js'
+import { OAuthError } from './errors.js'
+
+/** Everything a grant needs to mint tokens; carried by codes and refresh tokens. */
+export interface GrantContext {
+  /** Grant id: shared by every token of one authorization; the refresh family id. */
+  gid: string
+  clientId: string
+  sub: string
+  sid: string
+  provider: string
+  scope: string
+  claims: Record<string, unknown>
+  authTime: number
+  vouchedAt: number
+  acr: string
+  nonce?: string
+}
+
+/** Claims of a verified access token (RFC 9068). */
+export interface AccessTokenClaims extends JWTPayload {
+  sub: string
+  client_id: string
+  scope: string
+  jti: string
+  gid: string
+  sid: string
+  exp: number
+  iat: number
+  /** The claims userinfo may release for this token's scope. */
+  uc?: Record<string, unknown>
+}
+
+/** Signs an ID token for the grant with the client's algorithm. */
+export async function mintIdToken (signer: SigningKey, issuer: string, grant: GrantContext, now: number, lifetime: number, accessToken?: string): Promise<string> {
+  const payload: JWTPayload & Record<string, unknown> = {
+    ...claimsForScope(grant.scope, grant.claims),
+    azp: grant.clientId,
+    auth_time: grant.authTime,
+    acr: grant.acr,
+    sid: grant.sid,
+  }
+  if (grant.nonce !== undefined) payload.nonce = grant.nonce
+  if (accessToken !== undefined) payload.at_hash = await halfHash(accessToken, signer.alg)
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
+    .setIssuer(issuer)
+    .setSubject(grant.sub)
+    .setAudience(grant.clientId)
+    .setIssuedAt(now)
+    .setExpirationTime(now + lifetime)
+    .sign(signer.key)
+}
+
+/** Signs a JWT access token (RFC 9068) for the grant; the gateway itself is the audience. */
+export async function mintAccessToken (signer: SigningKey, issuer: string, grant: GrantContext, jti: string, now: number, lifetime: number): Promise<string> {
+  const uc = claimsForScope(grant.scope, grant.claims)
+  return new SignJWT({
+    client_id: grant.clientId,
+    scope: grant.scope,
+    auth_time: grant.authTime,
+    acr: grant.acr,
+    sid: grant.sid,
+    gid: grant.gid,
+    ...(Object.keys(uc).length > 0 ? { uc } : {}),
+  })
+    .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' })
+    .setIssuer(issuer)
+    .setSubject(grant.sub)
+    .setAudience(issuer)
+    .setJti(jti)
+    .setIssuedAt(now)
+    .setExpirationTime(now + lifetime)
+    .sign(signer.key)
+}
+
+/** Verifies an access token's signature, type, issuer, audience and expiry; invalid_token otherwise. */
+export async function verifyAccessToken (keys: Keyring, issuer: string, token: string, now: number): Promise<AccessTokenClaims> {
+  const signer = keyFor(keys, token)
+  try {
+    const { payload } = await jwtVerify(token, signer.publicKey, {
+      issuer,
+      audience: issuer,
+      typ: 'at+jwt',
+      algorithms: [signer.alg],
+      currentDate: new Date(now * 1000),
+      requiredClaims: ['sub', 'jti', 'exp', 'iat'],
+    })
+    if (typeof payload.client_id !== 'string' || typeof payload.gid !== 'string' || typeof payload.sid !== 'string') throw new Error('missing claims')
+    return payload as AccessTokenClaims
+  } catch (err) {
+    throw new OAuthError('invalid_token', 'the access token is invalid or expired', { cause: err, challenge: 'Bearer' })
+  }
+}
+
+/**
+ * Verifies an id_token_hint we issued: signature and issuer only, since an
+ * expired ID token is still a valid hint (OIDC RP-Initiated Logout §2).
+ */
+export async function verifyIdTokenHint (keys: Keyring, issuer: string, token: string): Promise<JWTPayload> {
+  try {
+    const signer = keyFor(keys, token)
+    const { payload } = await compactVerify(token, signer.publicKey, { algorithms: [signer.alg] })
+    const claims = JSON.parse(new TextDecoder().decode(payload)) as JWTPayload
+    if (claims.iss !== issuer || typeof claims.sub !== 'string') throw new Error('not our ID token')
+    return claims
+  } catch (err) {
+    throw new OAuthError('invalid_request', 'id_token_hint is not a valid ID token issued here', { cause: err })
+  }
+}
+
+function keyFor (keys: Keyring, token: string): SigningKey {
+  let kid: unknown
+  try {
+    kid = decodeProtectedHeader(token).kid
+  } catch (err) {
+    throw new OAuthError('invalid_token', 'the token is malformed', { cause: err, challenge: 'Bearer' })
+  }
+  const key = typeof kid === 'string' ? keys.verifier(kid) : undefined
+  if (!key) throw new OAuthError('invalid_token', 'the token was not signed by a key of this issuer', { challenge: 'Bearer' })
+  return key
+}
+
+const HASH_FOR: Record<SigningAlg, string> = { ES256: 'SHA-256', RS256: 'SHA-256', EdDSA: 'SHA-512' }
+
+/** at_hash: the left half of the hash of the access token (OIDC Core §3.1.3.6). */
+async function halfHash (value: string, alg: SigningAlg): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest(HASH_FOR[alg], new TextEncoder().encode(value)))
+  return Buffer.from(digest.subarray(0, digest.length / 2)).toString('base64url')
+}

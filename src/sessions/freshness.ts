@@ -1,0 +1,26 @@
+import type { Freshness } from '../config/resolve.js'
+import type { Session } from './session.js'
+
+export const ACR_UPSTREAM = 'urn:understudy:acr:upstream'
+export const ACR_CACHED = 'urn:understudy:acr:cached'
+
+/**
+ * How a session may serve a login now, for a client's freshness policy:
+ * `fresh` within maxStaleness (SSO, no upstream hop); `outage-only` beyond it
+ * but within outageMaxStaleness (usable only while the upstream is
+ * unavailable); `expired` beyond both.
+ */
+export type Standing = 'fresh' | 'outage-only' | 'expired'
+
+/** Seconds since the upstream last vouched for the user. */
+export function staleness (session: Pick<Session, 'vouchedAt'>, now: number): number {
+  return Math.max(0, now - session.vouchedAt)
+}
+
+/** The session's standing under `policy` at `now`. */
+export function standing (session: Pick<Session, 'vouchedAt'>, policy: Freshness, now: number): Standing {
+  const age = staleness(session, now)
+  if (age <= policy.maxStaleness) return 'fresh'
+  if (age <= policy.outageMaxStaleness) return 'outage-only'
+  return 'expired'
+}

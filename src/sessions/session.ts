@@ -1,0 +1,41 @@
+import { createHash, randomBytes } from 'node:crypto'
+
+/**
+ * The gateway session: sealed into the browser's cookie, self-contained, so
+ * any region can serve a returning user without a store lookup.
+ */
+export interface Session {
+  /** Session id; new at every login (fixation defence), tombstoned at logout. */
+  sid: string
+  /** The gateway's subject for this upstream identity. */
+  sub: string
+  provider: string
+  /** Claims the upstream released, under OIDC names. */
+  claims: Record<string, unknown>
+  /** When the user last authenticated interactively at the upstream (seconds). */
+  authTime: number
+  /** When the upstream last vouched for the user: a login or a successful revalidation (seconds). */
+  vouchedAt: number
+  /** The upstream's refresh token, for background revalidation. */
+  upstreamRefreshToken?: string
+}
+
+/** A random, URL-safe identifier with `bytes` of entropy. */
+export function randomId (bytes = 16): string {
+  return randomBytes(bytes).toString('base64url')
+}
+
+/** The stable, opaque `sub` of one upstream identity: distinct per provider and upstream subject. */
+export function subjectFor (provider: string, upstreamSub: string): string {
+  return createHash('sha256').update(provider).update('\u0000').update(upstreamSub).digest('base64url')
+}
+
+/** The names and attributes of the gateway's cookies; `__Host-` prefixed when the issuer is https. */
+export interface CookieNames { session: string, transaction: (state: string) => string, secure: boolean }
+
+/** Cookie names for an issuer. */
+export function cookieNames (issuer: string): CookieNames {
+  const secure = issuer.startsWith('https:')
+  const prefix = secure ? '__Host-understudy' : 'understudy'
+  return { session: `${prefix}-session`, transaction: (state) => `${prefix}-tx-${state}`, secure }
+}

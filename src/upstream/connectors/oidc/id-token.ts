@@ -1,0 +1,51 @@
+import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { UnderstudyError } from '../../../errors.js'
+
+/** The only ID token algorithms we accept: asymmetric ones. Never `none`, never HS* (whose "key" would be the public key or our client secret). */
+export const ASYMMETRIC_ALGS: readonly string[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']
+
+/** The algorithms to pin: what the upstream advertises (default RS256, per OIDC Discovery) that is asymmetric. */
+export function idTokenAlgorithms (advertised: readonly string[] | undefined): string[] {
+  return (advertised ?? ['RS256']).filter((alg) => ASYMMETRIC_ALGS.includes(alg))
+}
+
+export interface IdTokenExpectations {
+  issuer: string
+  clientId: string
+  nonce: string
+  algorithms: readonly string[]
+}
+
+/** An ID token's payload once verified: `sub` is known to be a non-empty string. */
+export type VerifiedIdToken = JWTPayload & { sub: string }
+
+/**
+ * Verifies an upstream ID token (OIDC Core §3.1.3.7): signature by a key of the
+ * upstream's JWKS with a pinned algorithm, issuer, audience (and `azp`), expiry, and nonce.
+ */
+export async function verifyIdToken (token: string, keys: JWTVerifyGetKey, expected: IdTokenExpectations): Promise<VerifiedIdToken> {
+  if (expected.algorithms.length === 0) throw invalid('the upstream advertises no ID token algorithm we accept')
+  let payload: JWTPayload
+  try {
+    ({ payload } = await jwtVerify(token, keys, {
+      algorithms: [...expected.algorithms],
+      issuer: expected.issuer,
+      audience: expected.clientId,
+      requiredClaims: ['iat', 'exp', 'sub'],
+      clockTolerance: 30,
+    }))
+  } catch (err) {
+    // A failure to fetch the keys keeps its own code (timeout, network): it says nothing about the token.
+    if (err instanceof UnderstudyError) throw err
+    throw invalid(`the ID token fails verification (${(err as { code?: string }).code ?? 'malformed'})`, err)
+  }
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw invalid('the ID token has no sub')
+  if (payload.nonce !== expected.nonce) throw invalid('the ID token nonce does not match this login')
+  if (Array.isArray(payload.aud) && payload.aud.length > 1 && payload.azp === undefined) throw invalid('the ID token has several audiences but no azp')
+  if (payload.azp !== undefined && payload.azp !== expected.clientId) throw invalid('the ID token azp is not our client')
+  return payload as VerifiedIdToken
+}
+
+function invalid (message: string, cause?: unknown): UnderstudyError {
+  return new UnderstudyError('US_ERR_UPSTREAM_INVALID', message, { cause, details: { operation: 'id_token' } })
+}

@@ -1,0 +1,43 @@
+import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey, type LocalJWKSet } from 'jose'
+import { UnderstudyError } from '../../../errors.js'
+import { Cached } from '../../cached.js'
+import { upstreamJson } from '../../http.js'
+
+// A token naming an unknown kid may mean the upstream rotated its keys; a flood of them must not become a flood of fetches.
+const REFETCH_COOLDOWN_MS = 30_000
+
+/**
+ * One region's upstream signing keys, from its `jwks_uri`: kept for `ttlMs`,
+ * fetched again (at most every 30 s) when a token names a key we do not hold.
+ * Keys come only from there: `jku`, `x5u` and `jwk` headers are never followed.
+ */
+export class UpstreamKeys {
+  readonly #cache: Cached<LocalJWKSet>
+
+  constructor (jwksUri: () => Promise<string>, timeoutMs: number, ttlMs: number) {
+    this.#cache = new Cached(async () => fetchJwks(await jwksUri(), timeoutMs), ttlMs)
+  }
+
+  /** A jose key resolver over these keys; `signal` stops waiting for a fetch. */
+  resolver (signal?: AbortSignal): JWTVerifyGetKey {
+    return async (header, token) => {
+      const keys = await this.#cache.get(signal)
+      try {
+        return await keys(header, token)
+      } catch (err) {
+        const fetchedAt = this.#cache.fetchedAt ?? 0
+        if ((err as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || Date.now() - fetchedAt < REFETCH_COOLDOWN_MS) throw err
+        return (await this.#cache.refresh(signal))(header, token)
+      }
+    }
+  }
+}
+
+async function fetchJwks (url: string, timeoutMs: number): Promise<LocalJWKSet> {
+  const body = await upstreamJson(url, { timeoutMs, operation: 'jwks' })
+  try {
+    return createLocalJWKSet(body as unknown as JSONWebKeySet)
+  } catch (err) {
+    throw new UnderstudyError('US_ERR_UPSTREAM_INVALID', 'the upstream JWKS is not a JSON Web Key Set', { cause: err, details: { operation: 'jwks' } })
+  }
+}

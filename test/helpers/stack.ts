@@ -1,0 +1,107 @@
+import { createServer } from 'node:net'
+import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { createLogger } from '../../src/cli/logger.js'
+import { startGateway, type RunningGateway } from '../../src/cli/start.js'
+import { validateConfig } from '../../src/config/load.js'
+import { startUpstreamIdp, type UpstreamIdp } from '../../src/demo/upstream-idp.js'
+import { Browser, type BrowserResponse } from './browser.js'
+
+export const DEV_KEYS = {
+  signing: fileURLToPath(new URL('../../certs/dev/signing.jwks.json', import.meta.url)),
+  sealing: fileURLToPath(new URL('../../certs/dev/sealing.jwks.json', import.meta.url)),
+}
+
+/** A port that was free a moment ago (the issuer URL must be known before the gateway listens). */
+export async function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** The relying parties every e2e test can use; none of them listens: tests stop at the redirect. */
+export const RP = 'http://127.0.0.1:1/rp'
+export const CLIENTS = {
+  shop: { clientId: 'shop', clientSecret: 'shop-secret', redirectUris: [`${RP}/shop/cb`], postLogoutRedirectUris: [`${RP}/shop/bye`] },
+  news: { clientId: 'news', clientSecret: 'news-secret', redirectUris: [`${RP}/news/cb`], postLogoutRedirectUris: [`${RP}/news/bye`], idTokenSignedResponseAlg: 'RS256' },
+  spa: { clientId: 'spa', redirectUris: [`${RP}/spa/cb`], postLogoutRedirectUris: [`${RP}/spa/bye`] },
+}
+
+export interface Stack {
+  issuer: string
+  gateway: RunningGateway
+  upstream: UpstreamIdp
+  /** Every log line the gateway wrote. */
+  logs: string[]
+  close (): Promise<void>
+}
+
+/** Starts an upstream IdP with two regions and a gateway in front of it, on 127.0.0.1. */
+export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown> } = {}): Promise<Stack> {
+  const port = await freePort()
+  const issuer = `http://127.0.0.1:${port}`
+  const upstream = await startUpstreamIdp({
+    clients: [{ client_id: 'understudy', client_secret: 'upstream-secret', redirect_uris: [`${issuer}/callback/idp`] }],
+  })
+  const config = validateConfig({
+    issuer,
+    region: 'test',
+    listen: { host: '127.0.0.1', port },
+    admin: { host: '127.0.0.1', port: 0 },
+    keys: DEV_KEYS,
+    providers: [{
+      id: 'idp',
+      kind: 'oidc',
+      issuer: upstream.issuer,
+      clientId: 'understudy',
+      clientSecret: 'upstream-secret',
+      scopes: ['openid', 'profile', 'email'],
+      regions: upstream.regions.map((r) => ({ name: r.name, url: r.url })),
+    }],
+    clients: Object.values(CLIENTS).map((c) => ({ ...c, providers: ['idp'], ...overrides.clientOverrides })),
+    ...overrides.config,
+  }, { env: {} })
+  const logs: string[] = []
+  const destination = new Writable({ write (chunk, _enc, done) { logs.push(...String(chunk).split('\n').filter(Boolean)); done() } })
+  const gateway = await startGateway(config, { logger: createLogger({ level: 'debug', destination }) })
+  return {
+    issuer,
+    gateway,
+    upstream,
+    logs,
+    async close () {
+      await gateway.close()
+      await upstream.close()
+    },
+  }
+}
+
+/** The authorization URL of one of the test clients. */
+export function authorizeUrl (issuer: string, client: keyof typeof CLIENTS, params: Record<string, string> = {}): string {
+  const url = new URL(`${issuer}/authorize`)
+  url.search = new URLSearchParams({ client_id: client, redirect_uri: CLIENTS[client].redirectUris[0]!, response_type: 'code', scope: 'openid profile email', state: 'st-' + client, ...params }).toString()
+  return url.href
+}
+
+/**
+ * Drives a browser through a login that starts at `url`: through the upstream's
+ * login form when it shows one (as `user`), back to the relying party's redirect URI.
+ */
+export async function browserLogin (browser: Browser, url: string, user = 'alice'): Promise<BrowserResponse> {
+  const atRp = (u: URL) => u.href.startsWith(RP)
+  const first = await browser.follow(url, { stopAt: atRp })
+  if (first.location && atRp(new URL(first.location))) return first
+  if (first.status !== 200) throw new Error(`unexpected ${first.status} at ${first.url}: ${first.text.slice(0, 300)}`)
+  return browser.submitForm(first.text, first.url, { login: user }, { stopAt: atRp })
+}
+
+/** The query of the redirect to the relying party. */
+export function redirectParams (response: BrowserResponse): URLSearchParams {
+  if (!response.location) throw new Error(`no redirect: ${response.status} ${response.text.slice(0, 300)}`)
+  return new URL(response.location).searchParams
+}

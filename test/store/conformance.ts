@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Test } from 'tap'
+import type { Store } from '../../src/store/store.js'
+
+/** Long enough to outlive a 1 s TTL on any store (Redis expiry is millisecond-precise). */
+const PAST_TTL_MS = 1_250
+
+/**
+ * The behaviour every Store implementation shares (dex's storage/conformance
+ * in spirit). Each behaviour gets a fresh store and its own keys, so the suite
+ * also runs against a store that other tests (or other runs) share.
+ */
+export function storeConformance (t: Test, name: string, makeStore: () => Promise<Store>): void {
+  const open = async (t: Test) => {
+    const store = await makeStore()
+    t.teardown(() => store.close())
+    return { store, key: (label: string) => `conformance:${randomUUID()}:${label}` }
+  }
+
+  t.test(`${name} store conformance`, async (t) => {
+    t.test('claimOnce answers true the first time and false after', async (t) => {
+      const { store, key } = await open(t)
+      const k = key('code')
+      t.equal(await store.claimOnce(k, 60), true)
+      t.equal(await store.claimOnce(k, 60), false)
+      t.equal(await store.claimOnce(k, 60), false)
+    })
+
+    t.test('claims on different keys are independent', async (t) => {
+      const { store, key } = await open(t)
+      const [a, b] = [key('a'), key('b')]
+      t.equal(await store.claimOnce(a, 60), true)
+      t.equal(await store.claimOnce(b, 60), true)
+      t.equal(await store.claimOnce(a, 60), false)
+      t.equal(await store.claimOnce(b, 60), false)
+    })
+
+    t.test('a claim can be made again once its TTL has passed', async (t) => {
+      const { store, key } = await open(t)
+      const k = key('short')
+      t.equal(await store.claimOnce(k, 1), true)
+      t.equal(await store.claimOnce(k, 1), false)
+      await sleep(PAST_TTL_MS)
+      t.equal(await store.claimOnce(k, 1), true)
+    })
+
+    t.test('of 20 concurrent claims of one key exactly one wins', async (t) => {
+      const { store, key } = await open(t)
+      const k = key('race')
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.claimOnce(k, 60)))
+      t.equal(results.filter(Boolean).length, 1)
+    })
+
+    t.test('a revoked id is revoked and other ids are not', async (t) => {
+      const { store, key } = await open(t)
+      const [revoked, other] = [key('grant'), key('other')]
+      t.equal(await store.isRevoked(revoked), false)
+      await store.revoke(revoked, 60)
+      t.equal(await store.isRevoked(revoked), true)
+      t.equal(await store.isRevoked(other), false)
+    })
+
+    t.test('a revocation tombstone disappears after its TTL', async (t) => {
+      const { store, key } = await open(t)
+      const id = key('tombstone')
+      await store.revoke(id, 1)
+      t.equal(await store.isRevoked(id), true)
+      await sleep(PAST_TTL_MS)
+      t.equal(await store.isRevoked(id), false)
+    })
+
+    t.test('claims and revocations of the same id do not collide', async (t) => {
+      const { store, key } = await open(t)
+      const id = key('shared')
+      t.equal(await store.claimOnce(id, 60), true)
+      t.equal(await store.isRevoked(id), false)
+      await store.revoke(id, 60)
+      t.equal(await store.rotateFamily(id, 0, 60), 'rotated')
+    })
+
+    t.test('a family unknown to the store rotates from any generation', async (t) => {
+      const { store, key } = await open(t)
+      t.equal(await store.rotateFamily(key('fresh'), 0, 60), 'rotated')
+      t.equal(await store.rotateFamily(key('after-restart'), 7, 60), 'rotated')
+    })
+
+    t.test('the current generation rotates, generation after generation', async (t) => {
+      const { store, key } = await open(t)
+      const family = key('family')
+      for (let generation = 0; generation < 5; generation++) {
+        t.equal(await store.rotateFamily(family, generation, 60), 'rotated', `generation ${generation}`)
+      }
+    })
+
+    t.test('a stale generation is reported as reused', async (t) => {
+      const { store, key } = await open(t)
+      const family = key('family')
+      t.equal(await store.rotateFamily(family, 0, 60), 'rotated')
+      t.equal(await store.rotateFamily(family, 1, 60), 'rotated')
+      t.equal(await store.rotateFamily(family, 0, 60), 'reused')
+      t.equal(await store.rotateFamily(family, 1, 60), 'reused')
+    })
+
+    t.test('of concurrent rotations of one generation exactly one wins', async (t) => {
+      const { store, key } = await open(t)
+      const family = key('family')
+      t.equal(await store.rotateFamily(family, 0, 60), 'rotated')
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.rotateFamily(family, 1, 60)))
+      t.equal(results.filter((r) => r === 'rotated').length, 1)
+      t.equal(results.filter((r) => r === 'reused').length, 19)
+    })
+
+    t.test('a family is forgotten after its TTL', async (t) => {
+      const { store, key } = await open(t)
+      const family = key('family')
+      t.equal(await store.rotateFamily(family, 0, 1), 'rotated')
+      await sleep(PAST_TTL_MS)
+      t.equal(await store.rotateFamily(family, 0, 1), 'rotated')
+    })
+
+    t.test('ping resolves while the store is reachable', async (t) => {
+      const { store } = await open(t)
+      await t.resolves(store.ping())
+    })
+
+    t.test('close resolves', async (t) => {
+      const store = await makeStore()
+      await t.resolves(store.close())
+    })
+  })
+}
