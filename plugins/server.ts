@@ -32,7 +32,6 @@ export interface ServerOptions {
 function createFastify (options: ServerOptions): FastifyInstance {
   const base: FastifyServerOptions = {
     loggerInstance: options.logger,
-    disableRequestLogging: false,
     bodyLimit: LIMITS.bodyBytes,
     connectionTimeout: 30_000,
     requestTimeout: 30_000,

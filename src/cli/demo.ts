@@ -25,7 +25,7 @@ export interface DemoStack {
  * `npm start` with no config: a demo upstream with two regions, the gateway
  * (memory store, fresh dev keys) and a demo site that logs in through it.
  */
-export async function startDemo (logger: Logger, ports: DemoPorts = DEMO_PORTS): Promise<DemoStack> {
+export async function startDemo (logger: Logger, ports: DemoPorts = DEMO_PORTS, out: NodeJS.WritableStream = process.stdout): Promise<DemoStack> {
   const host = '127.0.0.1'
   const issuer = `http://${host}:${ports.gateway}`
   const site = `http://${host}:${ports.site}`
@@ -83,7 +83,7 @@ export async function startDemo (logger: Logger, ports: DemoPorts = DEMO_PORTS):
       },
     },
   })
-  process.stdout.write([
+  out.write([
     '',
     'understudy demo stack is running:',
     `  demo site (log in here):  ${rp.url}`,

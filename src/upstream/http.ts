@@ -33,7 +33,7 @@ const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEO
 
 /**
  * Calls an upstream endpoint and returns its JSON object body. Failures become
- * UnderstudyErrors: TIMEOUT, NETWORK, OAUTH (a 4xx with an OAuth `error`),
+ * UnderstudyErrors: TIMEOUT, NETWORK, OAUTH (a 4xx but 429 with an OAuth `error`),
  * HTTP (any other non-2xx; `details.status`), INVALID (not a JSON object, or too large).
  */
 export async function upstreamJson (url: string, options: UpstreamRequest): Promise<Record<string, unknown>> {
@@ -96,8 +96,9 @@ function transportError (err: unknown, url: string, options: UpstreamRequest, si
   return upstreamError('US_ERR_UPSTREAM_NETWORK', `upstream ${operation} at ${safeUrl(url)} failed: ${reason}`, url, operation, { reason }, err)
 }
 
+// A 429 stays an HTTP error whatever its body: it says the upstream is overloaded, not that our request was wrong.
 function statusError (status: number, json: unknown, url: string, operation: string): UnderstudyError {
-  if (status >= 400 && status < 500 && isObject(json) && typeof json.error === 'string') {
+  if (status >= 400 && status < 500 && status !== 429 && isObject(json) && typeof json.error === 'string') {
     const description = typeof json.error_description === 'string' ? json.error_description : undefined
     return upstreamError('US_ERR_UPSTREAM_OAUTH', `upstream ${operation} at ${safeUrl(url)} answered ${status} ${json.error}`, url, operation, { status, error: json.error, error_description: description })
   }

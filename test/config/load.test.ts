@@ -278,7 +278,7 @@ t.test('an oidc provider needs an issuer and a url in every region', async (t) =
 
 t.test('duplicate provider ids, client ids and region names are problems', async (t) => {
   const input = minimal()
-  input.providers.push({ ...input.providers[0] })
+  input.providers.push(structuredClone(input.providers[0]))
   input.providers[0].regions.push({ name: 'primary', url: 'https://kauth-dr.example.net' })
   input.clients.push({ ...input.clients[0] })
   t.same(paths(input).sort(), ['/clients/1/clientId', '/providers/0/regions/1/name', '/providers/1/id'])

@@ -58,7 +58,8 @@ t.test('an openid-client relying party completes discovery, code + PKCE, token, 
   const loggedOut = await browser.fetch(logoutUrl.href)
   t.equal(loggedOut.status, 302)
   t.equal(loggedOut.location, `${CLIENTS.shop.postLogoutRedirectUris[0]}?state=bye`)
-  await t.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token!), { error: 'invalid_grant' }, 'logout revokes the session\'s refresh tokens')
+  const failed = await oidc.refreshTokenGrant(config, refreshed.refresh_token!).then(() => undefined, (err: { error?: string }) => err)
+  t.equal(failed?.error, 'invalid_grant', 'logout revokes the session\'s refresh tokens')
 })
 
 t.test('a returning user logs in to a second client by SSO, with no upstream login', async (t) => {

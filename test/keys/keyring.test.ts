@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { chmod, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { CompactSign, compactVerify, createLocalJWKSet, exportJWK, generateKeyPair, type JWK } from 'jose'
 import t, { type Test } from 'tap'
@@ -12,6 +13,9 @@ import { keysCommand } from '../../src/cli/keys.js'
 const DEV = fileURLToPath(new URL('../../certs/dev/', import.meta.url))
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']
 const generated = await generateKeySets()
+
+/** What was written to a captured stream. */
+const text = (stream: PassThrough) => String(stream.read() ?? '')
 
 type Sets = { signing: { keys: JWK[] }, sealing: { keys: JWK[] } }
 
@@ -215,10 +219,10 @@ t.test('every problem in both files is listed at once', async (t) => {
 
 t.test('keys generate DIR writes 0600 key files that load', async (t) => {
   const dir = join(t.testdir({}), 'nested', 'keys')
-  const out = capture()
+  const out = new PassThrough()
   t.equal(await keysCommand(['generate', dir], out), 0)
   const written = { signing: join(dir, 'signing.jwks.json'), sealing: join(dir, 'sealing.jwks.json') }
-  t.same(out.text().trim().split('\n'), [written.signing, written.sealing], 'prints the written paths')
+  t.same(text(out).trim().split('\n'), [written.signing, written.sealing], 'prints the written paths')
   for (const file of Object.values(written)) t.equal((await stat(file)).mode & 0o777, 0o600, `${file} is 0600`)
   const keyring = await loadKeyring(written)
   for (const alg of SIGNING_ALGS) t.ok(keyring.signer(alg), `${alg} has a signer`)
@@ -228,30 +232,20 @@ t.test('keys generate refuses to overwrite key files unless --force', async (t) 
   const dir = t.testdir({ 'sealing.jwks.json': JSON.stringify(generated.sealing) })
   const sealing = join(dir, 'sealing.jwks.json')
   await chmod(sealing, 0o644)
-  const out = capture()
+  const out = new PassThrough()
   t.equal(await keysCommand(['generate', dir], out), 1)
-  t.match(out.text(), /refusing to overwrite .*sealing\.jwks\.json/)
+  t.match(text(out), /refusing to overwrite .*sealing\.jwks\.json/)
   t.equal(await readFile(sealing, 'utf8'), JSON.stringify(generated.sealing), 'the old key is kept')
 
-  t.equal(await keysCommand(['generate', '--force', dir], capture()), 0)
+  t.equal(await keysCommand(['generate', '--force', dir], new PassThrough()), 0)
   t.not(await readFile(sealing, 'utf8'), JSON.stringify(generated.sealing), 'replaced with --force')
   t.equal((await stat(sealing)).mode & 0o777, 0o600, 'an overwritten file becomes 0600 too')
 })
 
 t.test('keys with bad arguments prints the usage and answers 2', async (t) => {
   for (const args of [[], ['generate'], ['rotate', 'dir'], ['generate', 'a', 'b'], ['generate', '--bogus']]) {
-    const out = capture()
+    const out = new PassThrough()
     t.equal(await keysCommand(args, out), 2, args.join(' '))
-    t.match(out.text(), /^usage: understudy keys generate/)
+    t.match(text(out), /^usage: understudy keys generate/)
   }
 })
-
-/** A writable stream that remembers what was written. */
-function capture (): NodeJS.WritableStream & { text: () => string } {
-  const chunks: string[] = []
-  const stream = {
-    write: (chunk: string | Uint8Array) => { chunks.push(String(chunk)); return true },
-    text: () => chunks.join(''),
-  }
-  return stream as unknown as NodeJS.WritableStream & { text: () => string }
-}

@@ -46,7 +46,7 @@ class OidcRegion implements UpstreamRegion {
     this.#url = region.url
     this.#timeoutMs = timeoutMs
     this.#discovery = new Cached(async () => fetchDiscovery(this.#url, this.#issuer, timeoutMs), METADATA_TTL_MS)
-    this.#keys = new UpstreamKeys(async () => (await this.#discovery.get()).jwks_uri, timeoutMs, METADATA_TTL_MS)
+    this.#keys = new UpstreamKeys(async () => (await this.#discovery.get()).jwks_uri, { timeoutMs, ttlMs: METADATA_TTL_MS })
   }
 
   async authorizationUrl (request: UpstreamAuthorization, signal?: AbortSignal): Promise<string> {

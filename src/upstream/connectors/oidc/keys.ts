@@ -13,9 +13,11 @@ const REFETCH_COOLDOWN_MS = 30_000
  */
 export class UpstreamKeys {
   readonly #cache: Cached<LocalJWKSet>
+  readonly #cooldownMs: number
 
-  constructor (jwksUri: () => Promise<string>, timeoutMs: number, ttlMs: number) {
-    this.#cache = new Cached(async () => fetchJwks(await jwksUri(), timeoutMs), ttlMs)
+  constructor (jwksUri: () => Promise<string>, options: { timeoutMs: number, ttlMs: number, cooldownMs?: number }) {
+    this.#cache = new Cached(async () => fetchJwks(await jwksUri(), options.timeoutMs), options.ttlMs)
+    this.#cooldownMs = options.cooldownMs ?? REFETCH_COOLDOWN_MS
   }
 
   /** A jose key resolver over these keys; `signal` stops waiting for a fetch. */
@@ -26,7 +28,7 @@ export class UpstreamKeys {
         return await keys(header, token)
       } catch (err) {
         const fetchedAt = this.#cache.fetchedAt ?? 0
-        if ((err as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || Date.now() - fetchedAt < REFETCH_COOLDOWN_MS) throw err
+        if ((err as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || Date.now() - fetchedAt < this.#cooldownMs) throw err
         return (await this.#cache.refresh(signal))(header, token)
       }
     }

@@ -1,0 +1,86 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import t from 'tap'
+import { DEV_KEYS } from '../helpers/stack.js'
+
+const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
+
+function cli (args: string[], env: Record<string, string> = {}) {
+  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+async function configFile (overrides: Record<string, unknown> = {}): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'understudy-cli-'))
+  const file = join(dir, 'understudy.json')
+  await writeFile(file, JSON.stringify({
+    issuer: 'http://127.0.0.1:1',
+    region: 'cli-test',
+    listen: { host: '127.0.0.1', port: 0 },
+    admin: { host: '127.0.0.1', port: 0, token: 'admin' },
+    keys: DEV_KEYS,
+    providers: [{ id: 'idp', kind: 'oidc', issuer: 'http://127.0.0.1:9', clientId: 'gw', clientSecret: '${IDP_SECRET}', regions: [{ name: 'primary', url: 'http://127.0.0.1:9' }] }],
+    clients: [{ clientId: 'shop', clientSecret: 's', redirectUris: ['https://shop.example/cb'], providers: ['idp'] }],
+    ...overrides,
+  }))
+  return file
+}
+
+t.test('start --config prints the listening line, serves while the upstream is down, and drains on SIGTERM', async (t) => {
+  const child = cli(['start', '--config', await configFile({ shutdown: { drainDelay: '1s' } })], { IDP_SECRET: 'x' })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const lines = createInterface({ input: child.stdout! })
+  let listening: { url: string, adminUrl: string } | undefined
+  for await (const line of lines) {
+    const entry = JSON.parse(line)
+    if (entry.msg === 'listening') { listening = entry; break }
+  }
+  t.ok(listening, 'a JSON log line with msg "listening"')
+  t.match(listening!.url, /^http:\/\/127\.0\.0\.1:\d+$/)
+  t.match(listening!.adminUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
+  t.equal((await fetch(`${listening!.url}/readyz`)).status, 200, 'ready although the upstream is unreachable')
+  const discovery = await (await fetch(`${listening!.url}/.well-known/openid-configuration`)).json() as Record<string, unknown>
+  t.equal(discovery.issuer, 'http://127.0.0.1:1')
+
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal((await fetch(`${listening!.adminUrl}/readyz`)).status, 503, 'readyz answers 503 while draining')
+  const [code] = await exited
+  t.equal(code, 0, 'exits 0 after draining')
+})
+
+t.test('start refuses an invalid config with the same report as check-config, exit 2', async (t) => {
+  const file = await configFile({ clients: [{ clientId: 'shop', redirectUris: ['not a url'], providers: ['nope'] }] })
+  const child = cli(['start', '--config', file], { IDP_SECRET: 'x' })
+  let stderr = ''
+  child.stderr!.on('data', (chunk) => { stderr += chunk })
+  const [code] = await once(child, 'exit')
+  t.equal(code, 2)
+  t.match(stderr, /\/clients\/0\/providers\/0: no provider with id "nope"/)
+  t.match(stderr, /\/clients\/0\/redirectUris\/0: not an absolute URL/)
+})
+
+t.test('UNDERSTUDY_CONFIG names the config file when --config is absent', async (t) => {
+  const child = cli(['start'], { UNDERSTUDY_CONFIG: await configFile({ region: 'from-env' }), IDP_SECRET: 'x' })
+  t.teardown(() => { child.kill('SIGKILL') })
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const entry = JSON.parse(line)
+    if (entry.msg === 'listening') {
+      t.equal(entry.region, 'from-env')
+      break
+    }
+  }
+})
+
+t.test('an unknown command prints the usage and exits 2', async (t) => {
+  const child = cli(['frobnicate'])
+  let stderr = ''
+  child.stderr!.on('data', (chunk) => { stderr += chunk })
+  const [code] = await once(child, 'exit')
+  t.equal(code, 2)
+  t.match(stderr, /usage:/)
+})

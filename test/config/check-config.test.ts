@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import t, { type Test } from 'tap'
+import { checkConfigCommand } from '../../src/cli/check-config.js'
+
+const root = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url))
+const EXAMPLE = readFileSync(root('test/config/fixtures/design-example.yaml'), 'utf8')
+const DEV_KEYS = {
+  'signing.jwks.json': readFileSync(root('certs/dev/signing.jwks.json'), 'utf8'),
+  'sealing.jwks.json': readFileSync(root('certs/dev/sealing.jwks.json'), 'utf8'),
+}
+const ENV = {
+  UNDERSTUDY_ADMIN_TOKEN: 'admin-token',
+  KAKAO_CLIENT_ID: 'kakao-id',
+  KAKAO_CLIENT_SECRET: 'kakao-secret',
+  NAVER_CLIENT_ID: 'naver-id',
+  NAVER_CLIENT_SECRET: 'naver-secret',
+  SHOP_SECRET: 'shop-secret',
+}
+
+/** What was written to a captured stream. */
+const text = (stream: PassThrough) => String(stream.read() ?? '')
+
+/** Runs check-config on `config` (YAML text) placed next to `certs/dev/` holding `keys`. */
+async function check (t: Test, config: string, keys: Record<string, string> = DEV_KEYS, env: NodeJS.ProcessEnv = ENV) {
+  const dir = t.testdir({ 'understudy.yaml': config, certs: { dev: keys } })
+  const file = join(dir, 'understudy.yaml')
+  const [out, err] = [new PassThrough(), new PassThrough()]
+  const code = await checkConfigCommand([file], out, err, env)
+  return { code, file, out: text(out), err: text(err) }
+}
+
+t.test('the DESIGN example with the dev keys is ok and answers 0', async (t) => {
+  const { code, file, out, err } = await check(t, EXAMPLE)
+  t.equal(code, 0)
+  t.equal(out, `${file}: ok (2 providers, 1 clients)\n`)
+  t.equal(err, '')
+})
+
+t.test('an invalid config prints every problem with its path and answers 2', async (t) => {
+  const config = EXAMPLE
+    .replace('issuer: https://login.example.com', 'issuer: login.example.com')
+    .replace('providers: [kakao]', 'providers: [kakao, google]')
+    .replace('redirectUris: [https://shop.example/callback]', 'redirectUris: [https://shop.example/callback#x]')
+  const { code, file, out, err } = await check(t, config, DEV_KEYS, { ...ENV, SHOP_SECRET: undefined })
+  t.equal(code, 2)
+  t.equal(out, '')
+  const lines = err.trimEnd().split('\n')
+  t.equal(lines[0], `${file}: 4 problem(s) in the config`)
+  t.match(lines.slice(1).sort(), [
+    /^ {2}\/clients\/0\/clientSecret: environment variable SHOP_SECRET is not set$/,
+    /^ {2}\/clients\/0\/providers\/1: no provider with id "google"$/,
+    /^ {2}\/clients\/0\/redirectUris\/0: .*fragment/,
+    /^ {2}\/issuer: /,
+  ])
+})
+
+t.test('an unusable key is reported at its key file path and answers 2', async (t) => {
+  const signing = JSON.parse(DEV_KEYS['signing.jwks.json'])
+  delete signing.keys[0].kid
+  const { code, err } = await check(t, EXAMPLE, { ...DEV_KEYS, 'signing.jwks.json': JSON.stringify(signing) })
+  t.equal(code, 2)
+  t.match(err, /1 problem\(s\)/)
+  t.match(err, /^ {2}\/keys\/signing: .*signing\.jwks\.json keys\[0\]: missing kid$/m)
+})
+
+t.test('a missing key file is reported at its key file path and answers 2', async (t) => {
+  const { code, err } = await check(t, EXAMPLE, { 'signing.jwks.json': DEV_KEYS['signing.jwks.json'] })
+  t.equal(code, 2)
+  t.match(err, /^ {2}\/keys\/sealing: .*sealing\.jwks\.json: cannot read the file \(ENOENT\)$/m)
+})
+
+t.test('a client whose idTokenSignedResponseAlg has no signing key is reported and answers 2', async (t) => {
+  const signing = JSON.parse(DEV_KEYS['signing.jwks.json'])
+  signing.keys = signing.keys.filter((k: { alg: string }) => k.alg === 'ES256')
+  const config = EXAMPLE.replace('idTokenSignedResponseAlg: ES256', 'idTokenSignedResponseAlg: RS256')
+  const { code, err } = await check(t, config, { ...DEV_KEYS, 'signing.jwks.json': JSON.stringify(signing) })
+  t.equal(code, 2)
+  t.match(err, /1 problem\(s\)/)
+  t.match(err, /^ {2}\/clients\/0\/idTokenSignedResponseAlg: no RS256 key in .*signing\.jwks\.json$/m)
+})
+
+t.test('a missing config file is reported and answers 2', async (t) => {
+  const err = new PassThrough()
+  t.equal(await checkConfigCommand([join(t.testdir({}), 'nope.yaml')], new PassThrough(), err, ENV), 2)
+  t.match(text(err), /nope\.yaml: 1 problem\(s\)[^]*cannot read the file/)
+})
+
+t.test('check-config without exactly one file prints the usage and answers 2', async (t) => {
+  for (const args of [[], ['a.yaml', 'b.yaml']]) {
+    const err = new PassThrough()
+    t.equal(await checkConfigCommand(args, new PassThrough(), err, ENV), 2)
+    t.equal(text(err), 'usage: understudy check-config FILE\n')
+  }
+})
