@@ -1,6 +1,6 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose'
+import { createLocalJWKSet, exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose'
 import t, { type Test } from 'tap'
 import { isUnderstudyError, type UnderstudyError } from '../../src/errors.js'
 import { idTokenAlgorithms, verifyIdToken, type IdTokenExpectations } from '../../src/upstream/connectors/oidc/id-token.js'
@@ -50,7 +50,7 @@ t.test('an unsigned ID token (alg none) is rejected', async (t) => {
 })
 
 t.test('an HS256 ID token keyed with the upstream public key is rejected', async (t) => {
-  const pem = await exportSPKI((await generateKeyPair('RS256', { extractable: true })).publicKey)
+  const pem = await exportSPKI(await importJWK(upstream.publicJwk, 'RS256') as CryptoKey)
   for (const secret of [pem, JSON.stringify(upstream.publicJwk)]) {
     const token = new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: upstream.kid }).setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(secret))
     const err = await rejected(t, token)
@@ -59,8 +59,8 @@ t.test('an HS256 ID token keyed with the upstream public key is rejected', async
 })
 
 t.test('an ID token carrying the attacker\'s key in a jwk header is rejected', async (t) => {
-  await rejected(t, sign(claims(), attacker, { jwk: attacker.publicJwk }))
-  await rejected(t, sign(claims(), attacker, { jwk: attacker.publicJwk, kid: upstream.kid }), EXPECTED)
+  t.match((await rejected(t, sign(claims(), attacker, { jwk: attacker.publicJwk }))).message, /ERR_JWKS_NO_MATCHING_KEY/)
+  t.match((await rejected(t, sign(claims(), attacker, { jwk: attacker.publicJwk, kid: upstream.kid }))).message, /ERR_JWS_SIGNATURE_VERIFICATION_FAILED/)
 })
 
 t.test('jku and x5u headers are never fetched', async (t) => {

@@ -1,0 +1,16 @@
+import { readFile } from 'node:fs/promises'
+import t from 'tap'
+import { parse } from 'yaml'
+import { validateConfig } from '../src/config/load.js'
+import { DEV_KEYS } from './helpers/stack.js'
+
+t.test('the example provider and client blocks in docs/config.md form a valid config', async (t) => {
+  const text = await readFile(new URL('../docs/config.md', import.meta.url), 'utf8')
+  const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1]!) as { providers?: unknown[], clients?: unknown[] })
+  const providers = blocks.flatMap((b) => b.providers ?? [])
+  const clients = blocks.flatMap((b) => b.clients ?? [])
+  t.same(providers.map((p) => (p as { id: string }).id), ['kakao', 'naver', 'google'])
+  const env = Object.fromEntries(['KAKAO', 'NAVER', 'GOOGLE', 'SHOP'].flatMap((n) => [[`${n}_CLIENT_ID`, 'id'], [`${n}_CLIENT_SECRET`, 's'], [`${n}_SECRET`, 's']]))
+  const config = validateConfig({ issuer: 'https://login.example.com', keys: DEV_KEYS, providers, clients }, { env })
+  t.equal(config.providers.find((p) => p.id === 'naver')?.claims?.sub, 'response.id')
+})
