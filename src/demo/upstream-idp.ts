@@ -71,57 +71,82 @@ const SECURITY_HEADERS = {
 /** Starts the demo upstream: one oidc-provider instance behind N plain-http listeners on 127.0.0.1, each a "region". */
 export async function startUpstreamIdp (options: UpstreamIdpOptions): Promise<UpstreamIdp> {
   const host = options.host ?? '127.0.0.1'
-  let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => { res.statusCode = 503; res.end() }
-  const listeners = Array.from({ length: options.regions ?? 2 }, (_, i) => ({
-    name: REGION_NAMES[i] ?? `region-${i + 1}`,
-    port: options.port ? options.port + i : 0,
-    server: undefined as Server | undefined,
-  }))
-  const listen = async (region: typeof listeners[number]): Promise<void> => {
-    const server = createServer((req, res) => handle(req, res))
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(region.port, host, () => resolve())
-    })
-    region.port = (server.address() as AddressInfo).port
-    region.server = server
+  let handle: RequestListener = (_req, res) => { res.writeHead(503).end() }
+  const listeners = Array.from({ length: options.regions ?? 2 }, (_, i) => new RegionListener(REGION_NAMES[i] ?? `region-${i + 1}`, host, options.port ? options.port + i : 0, (req, res) => handle(req, res)))
+  try {
+    await Promise.all(listeners.map(async (listener) => listener.start()))
+  } catch (err) {
+    await Promise.all(listeners.map(async (listener) => listener.stop()))
+    throw err
   }
-  const stop = async (region: typeof listeners[number]): Promise<void> => {
-    const server = region.server
-    region.server = undefined
-    if (server === undefined) return
-    const closed = new Promise((resolve) => server.close(resolve))
-    server.closeAllConnections()
-    await closed
-  }
-  await Promise.all(listeners.map(listen))
-  const regions = listeners.map((region) => ({ name: region.name, url: `http://${host}:${region.port}` }))
+  const regions = listeners.map(({ name, url }) => ({ name, url }))
   const issuer = options.issuer ?? (regions[0] as UpstreamIdpRegion).url
   const [Provider, jwks] = await Promise.all([loadProviderClass(), signingKeys()])
   const provider = quietly(() => new Provider(issuer, configuration(options.clients, jwks)))
   const callback = provider.callback()
   handle = (req, res) => {
-    const interaction = /^\/interaction\/([\w-]+)(\/login)?$/.exec(new URL(req.url ?? '/', 'http://x').pathname)
+    const interaction = /^\/interaction\/([\w-]+)(\/login)?$/.exec(new URL(req.url ?? '/', 'http://localhost').pathname)
     if (interaction === null) return callback(req, res)
     respondToInteraction(provider, req, res, interaction[1] as string, interaction[2] !== undefined).catch((err: unknown) => {
+      if (res.headersSent) return res.destroy()
       const expired = (err as { name?: string }).name === 'SessionNotFound'
       page(res, expired ? 400 : 500, expired ? 'This login has expired. Start again from the application.' : 'Something went wrong.')
     })
   }
-  const byName = (name: string): typeof listeners[number] => {
-    const region = listeners.find((candidate) => candidate.name === name)
-    if (region === undefined) throw new Error(`no region named ${name}`)
-    return region
+  const byName = (name: string): RegionListener => {
+    const listener = listeners.find((candidate) => candidate.name === name)
+    if (listener === undefined) throw new Error(`no region named ${name}`)
+    return listener
   }
   return {
     issuer,
     regions,
-    stopRegion: async (name) => stop(byName(name)),
-    startRegion: async (name) => {
-      const region = byName(name)
-      if (region.server === undefined) await listen(region)
-    },
-    close: async () => { await Promise.all(listeners.map(stop)) },
+    stopRegion: async (name) => byName(name).stop(),
+    startRegion: async (name) => byName(name).start(),
+    close: async () => { await Promise.all(listeners.map(async (listener) => listener.stop())) },
+  }
+}
+
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
+
+/** One region's listener: it keeps its port across a stop and a start, as a region that comes back would. */
+class RegionListener {
+  readonly name: string
+  readonly #host: string
+  readonly #listener: RequestListener
+  #port: number
+  #server: Server | undefined
+
+  constructor (name: string, host: string, port: number, listener: RequestListener) {
+    this.name = name
+    this.#host = host
+    this.#port = port
+    this.#listener = listener
+  }
+
+  get url (): string {
+    return `http://${this.#host}:${this.#port}`
+  }
+
+  async start (): Promise<void> {
+    if (this.#server !== undefined) return
+    const server = createServer(this.#listener)
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.#port, this.#host, () => resolve())
+    })
+    this.#port = (server.address() as AddressInfo).port
+    this.#server = server
+  }
+
+  /** Stops listening and cuts open connections, as an outage would. */
+  async stop (): Promise<void> {
+    const server = this.#server
+    this.#server = undefined
+    if (server === undefined) return
+    const closed = new Promise((resolve) => server.close(resolve))
+    server.closeAllConnections()
+    await closed
   }
 }
 

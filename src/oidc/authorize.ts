@@ -75,7 +75,8 @@ function sessionServes (gw: Gateway, client: Client, request: AuthorizationReque
   const now = gw.now()
   if (session.provider !== request.provider) return false
   if (request.prompt.includes('login')) return false
-  if (request.maxAge !== undefined && now - session.authTime > request.maxAge) return false
+  // max_age=0 demands a fresh login like prompt=login (OIDC Core §3.1.2.1), even within the login's own second.
+  if (request.maxAge !== undefined && (request.maxAge === 0 || now - session.authTime > request.maxAge)) return false
   return standing(session, client.freshness, now) === 'fresh'
 }
 

@@ -82,7 +82,7 @@ async function send<T> (url: string, options: UpstreamRequest, read: (body: Disp
 }
 
 function transportError (err: unknown, url: string, options: UpstreamRequest, signal: AbortSignal): UnderstudyError {
-  const code = (err as { code?: unknown }).code
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined
   const { operation, timeoutMs } = options
   if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
     return upstreamError('US_ERR_UPSTREAM_INVALID', `upstream ${operation} at ${safeUrl(url)} answered with more than ${UPSTREAM_MAX_BODY_BYTES} bytes`, url, operation, {}, err)
@@ -92,7 +92,7 @@ function transportError (err: unknown, url: string, options: UpstreamRequest, si
     const by = options.signal?.aborted === true ? 'the caller' : `${timeoutMs} ms`
     return upstreamError('US_ERR_UPSTREAM_TIMEOUT', `upstream ${operation} at ${safeUrl(url)} timed out (${by})`, url, operation, { timeoutMs }, err)
   }
-  const reason = typeof code === 'string' ? code : (err as Error).name
+  const reason = typeof code === 'string' ? code : err instanceof Error ? err.name : 'unknown'
   return upstreamError('US_ERR_UPSTREAM_NETWORK', `upstream ${operation} at ${safeUrl(url)} failed: ${reason}`, url, operation, { reason }, err)
 }
 
@@ -100,7 +100,7 @@ function transportError (err: unknown, url: string, options: UpstreamRequest, si
 function statusError (status: number, json: unknown, url: string, operation: string): UnderstudyError {
   if (status >= 400 && status < 500 && status !== 429 && isObject(json) && typeof json.error === 'string') {
     const description = typeof json.error_description === 'string' ? json.error_description : undefined
-    return upstreamError('US_ERR_UPSTREAM_OAUTH', `upstream ${operation} at ${safeUrl(url)} answered ${status} ${json.error}`, url, operation, { status, error: json.error, error_description: description })
+    return upstreamError('US_ERR_UPSTREAM_OAUTH', `upstream ${operation} at ${safeUrl(url)} answered ${status} ${json.error.slice(0, 64)}`, url, operation, { status, error: json.error, error_description: description })
   }
   return upstreamError('US_ERR_UPSTREAM_HTTP', `upstream ${operation} at ${safeUrl(url)} answered ${status}`, url, operation, { status })
 }

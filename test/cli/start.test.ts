@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import https from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -83,4 +84,25 @@ t.test('an unknown command prints the usage and exits 2', async (t) => {
   const [code] = await once(child, 'exit')
   t.equal(code, 2)
   t.match(stderr, /usage:/)
+})
+
+t.test('listen.tls serves HTTPS directly with the given certificate', async (t) => {
+  const certs = new URL('../../certs/dev/', import.meta.url).pathname
+  const child = cli(['start', '--config', await configFile({ listen: { host: '127.0.0.1', port: 0, tls: { cert: `${certs}tls.crt`, key: `${certs}tls.key` } } })], { IDP_SECRET: 'x' })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let url = ''
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const entry = JSON.parse(line)
+    if (entry.msg === 'listening') { url = entry.url; break }
+  }
+  t.match(url, /^https:\/\/127\.0\.0\.1:\d+$/)
+  const ca = await readFile(`${certs}tls.crt`)
+  const body = await new Promise<string>((resolve, reject) => {
+    https.get(`${url}/livez`, { ca }, (res) => {
+      let text = ''
+      res.on('data', (chunk) => { text += chunk })
+      res.on('end', () => resolve(text))
+    }).on('error', reject)
+  })
+  t.same(JSON.parse(body), { status: 'ok' }, 'the dev certificate is valid for 127.0.0.1')
 })

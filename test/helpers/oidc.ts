@@ -120,6 +120,13 @@ export async function refresh (stack: Stack, client: ClientName, refreshToken: s
   return backChannel(stack, '/token', client, { grant_type: 'refresh_token', refresh_token: refreshToken })
 }
 
+/** What /introspect tells `client` about `token` (the JSON body). */
+export async function introspectionOf (stack: Stack, client: ClientName, token: string): Promise<Record<string, unknown>> {
+  const reply = await backChannel(stack, '/introspect', client, { token })
+  if (reply.status !== 200) throw new Error(`introspection failed: ${reply.status} ${reply.text}`)
+  return reply.json as Record<string, unknown>
+}
+
 /** GET /userinfo with a bearer token. */
 export async function userinfo (stack: Stack, accessToken: string): Promise<Reply> {
   return request(stack, '/userinfo', { headers: { authorization: `Bearer ${accessToken}` } })

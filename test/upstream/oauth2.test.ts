@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { DEFAULT_BREAKER, type ProviderConfig } from '../../src/config/resolve.js'
 import type { UpstreamRegion } from '../../src/upstream/connector.js'
+import { readPath } from '../../src/upstream/connectors/oauth2/claim-mapping.js'
 import { createConnector } from '../../src/upstream/registry.js'
 import { Browser } from '../helpers/browser.js'
 import { startFakeOAuth2 } from '../helpers/fake-oauth2.js'
@@ -123,4 +124,10 @@ t.test('a probe reaches the authorization endpoint, or healthCheck.url when set'
   await region().probe()
   await region({ healthCheck: { interval: 5, url: `${naver.url}/anything` } }).probe()
   await t.rejects(region({ healthCheck: { interval: 5, url: 'http://127.0.0.1:9/' } }).probe(), { code: 'US_ERR_UPSTREAM_NETWORK' })
+})
+
+t.test('a dotted path reads own properties only', async (t) => {
+  t.equal(readPath({ response: { id: 0 } }, 'response.id'), 0)
+  t.equal(readPath({ response: {} }, 'response.constructor'), undefined)
+  t.equal(readPath({ response: 'text' }, 'response.length'), undefined)
 })

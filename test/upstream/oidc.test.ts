@@ -42,20 +42,23 @@ function regions (overrides: Partial<ProviderConfig> = {}): readonly UpstreamReg
 
 const [primary, secondary] = regions() as [UpstreamRegion, UpstreamRegion]
 
-/** Drives a browser through the upstream login as `login`; returns the callback parameters and the login's secrets. */
-async function login (region: UpstreamRegion, login = 'alice'): Promise<{ code: string, iss: string | undefined, state: string, nonce: string, verifier: string }> {
+interface LoginOptions { login?: string, browser?: Browser, prompt?: string, maxAge?: number }
+
+/** Drives a browser through the upstream login; returns the callback parameters, the login's secrets and whether the form was shown. */
+async function login (region: UpstreamRegion, options: LoginOptions = {}): Promise<{ code: string, iss: string | undefined, nonce: string, verifier: string, sawForm: boolean }> {
   const state = randomBytes(8).toString('hex')
   const nonce = randomBytes(8).toString('hex')
   const verifier = randomBytes(32).toString('base64url')
   const codeChallenge = createHash('sha256').update(verifier).digest('base64url')
-  const browser = new Browser()
-  const form = await browser.follow(await region.authorizationUrl({ redirectUri: CALLBACK, state, nonce, codeChallenge }))
-  if (form.status !== 200) throw new Error(`expected the login form, got ${form.status} at ${form.url}`)
-  const landed = await browser.submitForm(form.text, form.url, { login }, { stopAt: (url) => url.href.startsWith(CALLBACK) })
+  const browser = options.browser ?? new Browser()
+  const stopAt = (url: URL): boolean => url.href.startsWith(CALLBACK)
+  let landed = await browser.follow(await region.authorizationUrl({ redirectUri: CALLBACK, state, nonce, codeChallenge, prompt: options.prompt, maxAge: options.maxAge }), { stopAt })
+  const sawForm = landed.status === 200
+  if (sawForm) landed = await browser.submitForm(landed.text, landed.url, { login: options.login ?? 'alice' }, { stopAt })
   if (landed.location === undefined) throw new Error(`expected a redirect to the callback, got ${landed.status} at ${landed.url}`)
   const callback = new URL(landed.location)
-  if (callback.searchParams.get('state') !== state) throw new Error('the upstream did not return our state')
-  return { code: callback.searchParams.get('code') ?? '', iss: callback.searchParams.get('iss') ?? undefined, state, nonce, verifier }
+  if (callback.searchParams.get('state') !== state) throw new Error(`the upstream did not return our state: ${callback.search}`)
+  return { code: callback.searchParams.get('code') ?? '', iss: callback.searchParams.get('iss') ?? undefined, nonce, verifier, sawForm }
 }
 
 async function failure (promise: Promise<unknown>): Promise<UnderstudyError> {
@@ -109,7 +112,7 @@ t.test('a full login exchanges the code for alice\'s identity', async (t) => {
 })
 
 t.test('a code is redeemed once: a second exchange is an OAuth error', async (t) => {
-  const { code, iss, nonce, verifier } = await login(primary, 'bob')
+  const { code, iss, nonce, verifier } = await login(primary, { login: 'bob' })
   await primary.exchangeCode({ code, iss, nonce, codeVerifier: verifier, redirectUri: CALLBACK })
   const err = await failure(primary.exchangeCode({ code, iss, nonce, codeVerifier: verifier, redirectUri: CALLBACK }))
   t.equal(err.code, 'US_ERR_UPSTREAM_OAUTH')
@@ -177,4 +180,28 @@ t.test('a region whose discovery failed fetches it again on the next call', asyn
   await failure(first.authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n' }))
   await idp.startRegion('primary')
   t.ok((await first.authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n' })).startsWith(`${idp.regions[0]?.url}/`))
+})
+
+t.test('a caller that aborts stops waiting for discovery with a timeout', async (t) => {
+  const [fresh] = regions() as [UpstreamRegion]
+  const err = await failure(fresh.authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n' }, AbortSignal.abort()))
+  t.equal(err.code, 'US_ERR_UPSTREAM_TIMEOUT')
+  t.ok(await fresh.authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n' }), 'the shared fetch still completes for the next caller')
+})
+
+t.test('the upstream remembers its session, and prompt=login or max_age=0 asks for the login again', async (t) => {
+  const browser = new Browser()
+  t.equal((await login(primary, { browser })).sawForm, true)
+  t.equal((await login(primary, { browser })).sawForm, false, 'single sign-on at the upstream')
+  const fresh = await login(primary, { browser, prompt: 'login' })
+  t.equal(fresh.sawForm, true, 'prompt=login')
+  t.equal((await primary.exchangeCode({ ...fresh, codeVerifier: fresh.verifier, redirectUri: CALLBACK })).sub, 'alice')
+  t.equal((await login(primary, { browser, maxAge: 0 })).sawForm, true, 'max_age=0')
+})
+
+t.test('the login form forbids framing', async (t) => {
+  const page = await new Browser().follow(await primary.authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n', codeChallenge: 'c'.repeat(43) }))
+  t.equal(page.status, 200)
+  t.match(page.headers.get('content-security-policy'), /frame-ancestors 'none'/)
+  t.match(page.text, /<input name="login"/)
 })
