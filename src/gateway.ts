@@ -1,6 +1,7 @@
 import type { Config } from './config/resolve.js'
 import { UnderstudyError } from './errors.js'
 import type { Keyring } from './keys/keyring.js'
+import { Metrics } from './observability/metrics.js'
 import { ClientRegistry } from './oidc/clients.js'
 import { cookieNames, type CookieNames } from './sessions/session.js'
 import type { Store } from './store/store.js'
@@ -13,6 +14,7 @@ export interface Gateway {
   readonly store: Store
   readonly clients: ClientRegistry
   readonly connectors: ReadonlyMap<string, Connector>
+  readonly metrics: Metrics
   readonly cookies: CookieNames
   /** Lifetime of the session cookie: the longest outageMaxStaleness of any client (seconds). */
   readonly sessionLifetime: number
@@ -22,7 +24,7 @@ export interface Gateway {
 }
 
 /** Assembles a gateway from its parts; checks that every client's ID-token algorithm has a key. */
-export function createGateway (parts: { config: Config, keys: Keyring, store: Store, connectors: Connector[], now?: () => number }): Gateway {
+export function createGateway (parts: { config: Config, keys: Keyring, store: Store, connectors: Connector[], metrics?: Metrics, now?: () => number }): Gateway {
   const { config, keys, store } = parts
   const missing = config.clients.filter((c) => !keys.signer(c.idTokenSignedResponseAlg))
   if (missing.length > 0) {
@@ -36,6 +38,7 @@ export function createGateway (parts: { config: Config, keys: Keyring, store: St
     store,
     clients: new ClientRegistry(config.clients),
     connectors,
+    metrics: parts.metrics ?? new Metrics(),
     cookies: cookieNames(config.issuer),
     sessionLifetime: Math.max(config.sessions.outageMaxStaleness, ...config.clients.map((c) => c.freshness.outageMaxStaleness)),
     now: clock,

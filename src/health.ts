@@ -1,11 +1,12 @@
 import type { Gateway } from './gateway.js'
 import type { Lifecycle } from './lifecycle.js'
+import type { StoreHealth } from './store/store.js'
 
 export interface HealthReport {
   status: 'ok' | 'degraded' | 'down'
   region: string
   providers: Record<string, { status: 'ok' | 'degraded', regions: Record<string, { state: string }> }>
-  store: { kind: string, status: 'ok' | 'unreachable' }
+  store: { kind: string } & StoreHealth
 }
 
 const STORE_PING_TIMEOUT_MS = 500
@@ -15,7 +16,8 @@ const STORE_PING_TIMEOUT_MS = 500
  * an unreachable store or upstream makes it `degraded`, never `down`.
  */
 export async function healthReport (gw: Gateway, lifecycle: Lifecycle): Promise<HealthReport> {
-  const storeOk = await pingWithin(gw, STORE_PING_TIMEOUT_MS)
+  const store = await storeHealth(gw)
+  const storeOk = store.status === 'ok' && Object.values(store.peers ?? {}).every((p) => p === 'ok')
   const providers: HealthReport['providers'] = {}
   for (const connector of gw.connectors.values()) {
     providers[connector.id] = { status: 'ok', regions: Object.fromEntries(connector.regions.map((r) => [r.name, { state: 'closed' }])) }
@@ -25,17 +27,17 @@ export async function healthReport (gw: Gateway, lifecycle: Lifecycle): Promise<
     status: lifecycle.ready || lifecycle.draining ? (degraded ? 'degraded' : 'ok') : 'down',
     region: gw.config.region,
     providers,
-    store: { kind: gw.store.name, status: storeOk ? 'ok' : 'unreachable' },
+    store: { kind: gw.store.name, ...store },
   }
 }
 
-async function pingWithin (gw: Gateway, ms: number): Promise<boolean> {
+async function storeHealth (gw: Gateway): Promise<StoreHealth> {
   let timer: NodeJS.Timeout | undefined
+  const check = gw.store.health ? gw.store.health() : gw.store.ping().then(() => ({ status: 'ok' as const }))
   try {
-    await Promise.race([gw.store.ping(), new Promise((_resolve, reject) => { timer = setTimeout(() => reject(new Error('timeout')), ms) })])
-    return true
+    return await Promise.race([check, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('timeout')), STORE_PING_TIMEOUT_MS) })])
   } catch {
-    return false
+    return { status: 'unreachable' }
   } finally {
     clearTimeout(timer)
   }

@@ -7,6 +7,7 @@ import type { Config } from '../config/resolve.js'
 import { createGateway, type Gateway } from '../gateway.js'
 import { buildKeyring, loadKeyring, type Keyring } from '../keys/keyring.js'
 import { Lifecycle } from '../lifecycle.js'
+import { Metrics } from '../observability/metrics.js'
 import { createStore } from '../store/create.js'
 import { createConnector } from '../upstream/registry.js'
 
@@ -32,9 +33,10 @@ export interface StartOptions {
 export async function startGateway (config: Config, options: StartOptions): Promise<RunningGateway> {
   const { logger } = options
   const keys: Keyring = options.keys ? await buildKeyring(options.keys.signing, options.keys.sealing) : await loadKeyring(config.keys)
-  const store = await createStore(config, logger)
+  const metrics = new Metrics()
+  const store = await createStore(config, { log: logger, metrics })
   const connectors = config.providers.map((p) => createConnector(p, { timeoutMs: p.breaker.timeout * 1000 }))
-  const gateway = createGateway({ config, keys, store, connectors })
+  const gateway = createGateway({ config, keys, store, connectors, metrics })
   const lifecycle = new Lifecycle()
   const https = config.listen.tls ? { cert: await readFile(config.listen.tls.cert), key: await readFile(config.listen.tls.key) } : undefined
   const publicServer = await buildPublicServer(gateway, lifecycle, { logger, ...(https ? { https } : {}) })

@@ -1,11 +1,13 @@
 import type { Config } from '../config/resolve.js'
 import { UnderstudyError } from '../errors.js'
 import type { Logger } from '../log.js'
+import type { Metrics } from '../observability/metrics.js'
 import { MemoryStore } from './memory.js'
 import type { Store } from './store.js'
 
 /** The store named by `store.kind`. */
-export async function createStore (config: Config, log: Logger): Promise<Store> {
+export async function createStore (config: Config, deps: { log: Logger, metrics: Metrics }): Promise<Store> {
+  const { log } = deps
   switch (config.store.kind) {
     case 'memory':
       log.info({ store: 'memory' }, 'using the in-memory store: single instance only')

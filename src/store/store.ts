@@ -22,6 +22,14 @@ export interface Store {
   rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'>
   /** Resolves when the store answers; rejects when it cannot be reached. */
   ping (): Promise<void>
+  /** Reachability of the store and of each peer, for `/healthz`; stores without peers may omit it. */
+  health? (): Promise<StoreHealth>
   /** Releases connections and timers. */
   close (): Promise<void>
+}
+
+/** The `/healthz` store section. */
+export interface StoreHealth {
+  status: 'ok' | 'unreachable'
+  peers?: Record<string, 'ok' | 'unreachable'>
 }

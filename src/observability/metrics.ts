@@ -1,0 +1,28 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export type LoginOutcome = 'upstream' | 'sso' | 'cached' | 'unavailable' | 'error'
+export type BreakerStateValue = 0 | 1 | 2
+
+/**
+ * The contract metrics (DESIGN §7), one registry per gateway instance so that
+ * several gateways in one process (tests) do not share counters.
+ */
+export class Metrics {
+  readonly registry = new Registry()
+  readonly logins = new Counter({ name: 'understudy_logins_total', help: 'Logins answered, by client, provider and outcome (upstream, sso, cached, unavailable, error).', labelNames: ['client', 'provider', 'outcome'] as const, registers: [this.registry] })
+  readonly breakerState = new Gauge({ name: 'understudy_breaker_state', help: 'Circuit breaker state per provider region: 0 closed, 1 half-open, 2 open.', labelNames: ['provider', 'region'] as const, registers: [this.registry] })
+  readonly upstreamDuration = new Histogram({ name: 'understudy_upstream_request_duration_seconds', help: 'Duration of upstream calls by provider, region and operation.', labelNames: ['provider', 'region', 'operation'] as const, buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers: [this.registry] })
+  readonly failovers = new Counter({ name: 'understudy_upstream_failovers_total', help: 'Calls that moved from one upstream region to the next.', labelNames: ['provider', 'from', 'to'] as const, registers: [this.registry] })
+  readonly storeErrors = new Counter({ name: 'understudy_store_errors_total', help: 'Store operations that failed, by store (local, a peer, the in-process fallback).', labelNames: ['store'] as const, registers: [this.registry] })
+  readonly revocationFailOpen = new Counter({ name: 'understudy_store_revocation_fail_open_total', help: 'Revocation checks answered "not revoked" because no store could be reached.', registers: [this.registry] })
+  readonly peerDropped = new Counter({ name: 'understudy_store_peer_writes_dropped_total', help: 'Writes to an unreachable peer dropped because its queue was full.', labelNames: ['peer'] as const, registers: [this.registry] })
+
+  constructor (options: { defaults?: boolean } = {}) {
+    if (options.defaults ?? true) collectDefaultMetrics({ register: this.registry })
+  }
+
+  /** The Prometheus text exposition. */
+  async text (): Promise<string> {
+    return this.registry.metrics()
+  }
+}
