@@ -44,6 +44,20 @@ function respond (request: FastifyRequest, reply: FastifyReply, error: OAuthErro
   if (error.challenge) {
     reply.header('www-authenticate', `${error.challenge} realm="understudy", error="${error.error}", error_description="${error.message.replace(/["\\]/g, '')}"`)
   }
+  return sendJson(reply, error)
+}
+
+/**
+ * Router errors Fastify raises before any route or error handler runs (a
+ * malformed or over-long path): the same OAuth JSON as every other error,
+ * without Fastify's own body, which echoes the path.
+ */
+export function frameworkErrors (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  request.log.info({ error: 'invalid_request', code: error.code }, 'request rejected')
+  return sendJson(reply, new OAuthError('invalid_request', 'the request path is malformed or too long', { status: error.statusCode ?? 400 }))
+}
+
+function sendJson (reply: FastifyReply, error: OAuthError): FastifyReply {
   return reply.code(error.status).headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send(error.toJSON())
 }
 

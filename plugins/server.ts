@@ -7,8 +7,10 @@ import Fastify, { type FastifyHttpsOptions, type FastifyInstance, type FastifySe
 import type { Logger as PinoLogger } from 'pino'
 import type { Gateway } from '../src/gateway.js'
 import type { Lifecycle } from '../src/lifecycle.js'
-import { installErrorHandler } from './errors.js'
+import { frameworkErrors, installErrorHandler } from './errors.js'
+import admin from './admin.js'
 import gatewayPlugin from './gateway.js'
+import metrics from './metrics.js'
 import health from './health.js'
 import authorizeRoutes from './oidc/authorize.js'
 import discovery from './oidc/discovery.js'
@@ -40,6 +42,7 @@ function createFastify (options: ServerOptions): FastifyInstance {
     return503OnClosing: true,
     routerOptions: { maxParamLength: LIMITS.urlParamLength, ignoreTrailingSlash: false },
     genReqId: requestId,
+    frameworkErrors,
   }
   if (options.https) {
     const https: FastifyHttpsOptions<HttpsServer> = { ...(base as FastifyHttpsOptions<HttpsServer>), https: { cert: options.https.cert, key: options.https.key, maxHeaderSize: LIMITS.headerBytes } }
@@ -67,12 +70,14 @@ export async function buildPublicServer (gateway: Gateway, lifecycle: Lifecycle,
   return app
 }
 
-/** The admin listener: probes now; metrics and the admin API arrive with the resilience work. */
+/** The admin listener: probes, `/metrics` (open), and the admin API (bearer `admin.token`). */
 export async function buildAdminServer (gateway: Gateway, lifecycle: Lifecycle, options: ServerOptions): Promise<FastifyInstance> {
   const app = createFastify({ logger: options.logger })
   installErrorHandler(app)
   await app.register(gatewayPlugin, { gateway, lifecycle })
   await app.register(health)
+  await app.register(metrics)
+  await app.register(admin)
   return app
 }
 

@@ -1,11 +1,12 @@
 import type { Gateway } from './gateway.js'
 import type { Lifecycle } from './lifecycle.js'
+import type { BreakerState } from './resilience/breaker.js'
 import type { StoreHealth } from './store/store.js'
 
 export interface HealthReport {
   status: 'ok' | 'degraded' | 'down'
   region: string
-  providers: Record<string, { status: 'ok' | 'degraded', regions: Record<string, { state: string }> }>
+  providers: Record<string, { status: 'ok' | 'degraded', regions: Record<string, { state: BreakerState, since: string }> }>
   store: { kind: string } & StoreHealth
 }
 
@@ -19,8 +20,9 @@ export async function healthReport (gw: Gateway, lifecycle: Lifecycle): Promise<
   const store = await storeHealth(gw)
   const storeOk = store.status === 'ok' && Object.values(store.peers ?? {}).every((p) => p === 'ok')
   const providers: HealthReport['providers'] = {}
-  for (const connector of gw.connectors.values()) {
-    providers[connector.id] = { status: 'ok', regions: Object.fromEntries(connector.regions.map((r) => [r.name, { state: 'closed' }])) }
+  for (const router of gw.upstreams.values()) {
+    const regions = Object.fromEntries(router.lanes.map((lane) => [lane.region.name, { state: lane.breaker.state, since: new Date(lane.breaker.since).toISOString() }]))
+    providers[router.id] = { status: router.lanes.every((lane) => lane.breaker.state === 'closed') ? 'ok' : 'degraded', regions }
   }
   const degraded = !storeOk || Object.values(providers).some((p) => p.status !== 'ok')
   return {

@@ -35,8 +35,9 @@ export async function startGateway (config: Config, options: StartOptions): Prom
   const keys: Keyring = options.keys ? await buildKeyring(options.keys.signing, options.keys.sealing) : await loadKeyring(config.keys)
   const metrics = new Metrics()
   const store = await createStore(config, { log: logger, metrics })
-  const connectors = config.providers.map((p) => createConnector(p, { timeoutMs: p.breaker.timeout * 1000 }))
-  const gateway = createGateway({ config, keys, store, connectors, metrics })
+  // The breaker's per-call signal is the real deadline; this only bounds calls made outside a breaker (background metadata fetches).
+  const connectors = config.providers.map((p) => createConnector(p, { timeoutMs: Math.max(10_000, p.breaker.timeout * 1000) }))
+  const gateway = createGateway({ config, keys, store, connectors, metrics, log: logger })
   const lifecycle = new Lifecycle()
   const https = config.listen.tls ? { cert: await readFile(config.listen.tls.cert), key: await readFile(config.listen.tls.key) } : undefined
   const publicServer = await buildPublicServer(gateway, lifecycle, { logger, ...(https ? { https } : {}) })

@@ -2,10 +2,10 @@ import { createHash } from 'node:crypto'
 import { isUnderstudyError } from '../errors.js'
 import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
-import { ACR_UPSTREAM, standing } from '../sessions/freshness.js'
+import type { LoginOutcome } from '../observability/metrics.js'
+import { ACR_CACHED, ACR_UPSTREAM, standing, type Standing } from '../sessions/freshness.js'
 import { seal } from '../sessions/seal.js'
 import { randomId, type Session } from '../sessions/session.js'
-import { pickRegion } from '../upstream/router.js'
 import type { Client } from './clients.js'
 import { issueCode } from './code.js'
 import { OAuthError } from './errors.js'
@@ -50,47 +50,76 @@ const CHALLENGE = /^[A-Za-z0-9_-]{43}$/
 
 /**
  * The authorization endpoint: validates the request, then answers from the
- * session (SSO) when it is fresh enough, or sends the browser to the upstream.
+ * session when it may (SSO while fresh; a cached login while the upstream is
+ * unavailable), or sends the browser to the upstream.
  */
 export async function authorize (gw: Gateway, raw: RawParams, sessionCookie: string | undefined, log: Logger): Promise<BrowserOutcome> {
   const request = validateAuthorizationRequest(gw, new Params(raw))
   const target = { redirectUri: request.redirectUri, ...(request.state === undefined ? {} : { state: request.state }) }
+  const client = gw.clients.get(request.clientId)!
+  const router = gw.upstreams.get(request.provider)!
+  const count = (outcome: LoginOutcome) => gw.metrics.logins.inc({ client: client.clientId, provider: request.provider, outcome })
   try {
-    const client = gw.clients.get(request.clientId)!
     const session = await readSession(gw, sessionCookie, log)
-    if (session && sessionServes(gw, client, request, session)) {
-      const code = await issueCode(gw, request, session, ACR_UPSTREAM)
-      return { location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }), cookies: [] }
+    const standing = sessionStanding(gw, client, request, session)
+    if (standing === 'fresh') {
+      count('sso')
+      return await answerWithCode(gw, request, session!, ACR_UPSTREAM)
+    }
+    if (standing === 'outage-only' && !router.available()) {
+      count('cached')
+      return await answerWithCode(gw, request, session!, ACR_CACHED)
     }
     if (request.prompt.includes('none')) throw new OAuthError('login_required', 'the user is not logged in, or the login is not fresh enough')
-    return await startUpstreamLogin(gw, request, log)
+    try {
+      return await startUpstreamLogin(gw, request, log)
+    } catch (err) {
+      if (!(err instanceof OAuthError) || err.error !== 'temporarily_unavailable') throw err
+      if (standing === 'outage-only') {
+        count('cached')
+        return await answerWithCode(gw, request, session!, ACR_CACHED)
+      }
+      count('unavailable')
+      throw err
+    }
   } catch (err) {
     if (err instanceof OAuthError) throw err.redirectTo(target)
     throw err
   }
 }
 
-/** True when the session may answer this request without the upstream (SSO). */
-function sessionServes (gw: Gateway, client: Client, request: AuthorizationRequest, session: Session): boolean {
+/**
+ * How the session may serve this request: `fresh` (SSO), `outage-only`
+ * (a cached login if the upstream is unavailable), or `none` (it cannot: no
+ * session, another provider, or the request demands fresh authentication).
+ */
+export function sessionStanding (gw: Gateway, client: Client, request: AuthorizationRequest, session: Session | undefined): Standing | 'none' {
+  if (!session || session.provider !== request.provider) return 'none'
   const now = gw.now()
-  if (session.provider !== request.provider) return false
-  if (request.prompt.includes('login')) return false
+  // A cached login never satisfies a demand for fresh authentication (DESIGN §9).
+  if (request.prompt.includes('login')) return 'none'
   // max_age=0 demands a fresh login like prompt=login (OIDC Core §3.1.2.1), even within the login's own second.
-  if (request.maxAge !== undefined && (request.maxAge === 0 || now - session.authTime > request.maxAge)) return false
-  return standing(session, client.freshness, now) === 'fresh'
+  if (request.maxAge !== undefined && (request.maxAge === 0 || now - session.authTime > request.maxAge)) return 'none'
+  const result = standing(session, client.freshness, now)
+  return result === 'expired' ? 'none' : result
+}
+
+/** The redirect that answers the relying party with a code from this session. */
+export async function answerWithCode (gw: Gateway, request: AuthorizationRequest, session: Session, acr: string): Promise<BrowserOutcome> {
+  const code = await issueCode(gw, request, session, acr)
+  return { location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }), cookies: [] }
 }
 
 async function startUpstreamLogin (gw: Gateway, request: AuthorizationRequest, log: Logger): Promise<BrowserOutcome> {
-  const connector = gw.connectors.get(request.provider)!
-  const region = pickRegion(connector)
-  const tx: Transaction = { state: randomId(24), nonce: randomId(24), provider: connector.id, region: region.name, request }
-  const providerConfig = gw.config.providers.find((p) => p.id === connector.id)!
+  const router = gw.upstreams.get(request.provider)!
+  const providerConfig = gw.config.providers.find((p) => p.id === router.id)!
+  const tx: Omit<Transaction, 'region'> = { state: randomId(24), nonce: randomId(24), provider: router.id, request }
   if (providerConfig.pkce) tx.verifier = randomId(32)
   const forceLogin = request.prompt.includes('login') || request.maxAge !== undefined
-  let location: string
+  let routed: { region: string, url: string }
   try {
-    location = await region.authorizationUrl({
-      redirectUri: `${gw.config.issuer}/callback/${encodeURIComponent(connector.id)}`,
+    routed = await router.authorizationUrl({
+      redirectUri: `${gw.config.issuer}/callback/${encodeURIComponent(router.id)}`,
       state: tx.state,
       nonce: tx.nonce,
       ...(tx.verifier ? { codeChallenge: createHash('sha256').update(tx.verifier).digest('base64url') } : {}),
@@ -100,12 +129,18 @@ async function startUpstreamLogin (gw: Gateway, request: AuthorizationRequest, l
     })
   } catch (err) {
     if (!isUnderstudyError(err)) throw err
-    log.warn({ err, provider: connector.id, region: region.name }, 'upstream cannot start a login')
-    throw new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: 30 })
+    log.warn({ err, provider: router.id }, 'upstream cannot start a login')
+    throw new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: retryAfter(gw, router.id) })
   }
   const now = gw.now()
-  const sealed = await seal(gw.keys, 'tx', tx, now + TRANSACTION_LIFETIME)
-  return { location, cookies: [{ name: gw.cookies.transaction(tx.state), value: sealed, maxAge: TRANSACTION_LIFETIME }] }
+  const sealed = await seal(gw.keys, 'tx', { ...tx, region: routed.region }, now + TRANSACTION_LIFETIME)
+  return { location: routed.url, cookies: [{ name: gw.cookies.transaction(tx.state), value: sealed, maxAge: TRANSACTION_LIFETIME }] }
+}
+
+/** Seconds until the provider's breakers may let a trial through: the guidance given with temporarily_unavailable. */
+export function retryAfter (gw: Gateway, provider: string): number {
+  const config = gw.config.providers.find((p) => p.id === provider)
+  return Math.max(1, Math.ceil(config?.breaker.resetTimeout ?? 30))
 }
 
 /**
@@ -163,7 +198,7 @@ function validateRest (gw: Gateway, params: Params, client: Client, redirectUri:
 
   const provider = params.get('provider') ?? client.providers[0]!
   if (!client.providers.includes(provider)) throw new OAuthError('invalid_request', 'provider is not enabled for this client')
-  if (!gw.connectors.has(provider)) throw new OAuthError('invalid_request', 'unknown provider')
+  if (!gw.upstreams.has(provider)) throw new OAuthError('invalid_request', 'unknown provider')
 
   const nonce = params.get('nonce')
   const loginHint = params.get('login_hint')

@@ -1,16 +1,16 @@
 import { isUnderstudyError, type UnderstudyError } from '../errors.js'
 import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
-import { ACR_UPSTREAM } from '../sessions/freshness.js'
+import type { LoginOutcome } from '../observability/metrics.js'
+import { ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
 import { unseal } from '../sessions/seal.js'
 import { randomId, subjectFor, type Session } from '../sessions/session.js'
-import { regionNamed } from '../upstream/router.js'
-import { TRANSACTION_LIFETIME, type BrowserOutcome, type Transaction } from './authorize.js'
+import { TRANSACTION_LIFETIME, answerWithCode, retryAfter, sessionStanding, type BrowserOutcome, type Transaction } from './authorize.js'
 import { issueCode } from './code.js'
 import { OAuthError, type OAuthErrorCode } from './errors.js'
 import { Params, type RawParams } from './params.js'
 import { authorizationResponse } from './redirect.js'
-import { sealSession } from './session-cookie.js'
+import { readSession, sealSession } from './session-cookie.js'
 
 /** Upstream errors that mean the same to the relying party and are passed on as they are. */
 const PASSED_ON = new Set<OAuthErrorCode>(['access_denied', 'login_required', 'interaction_required', 'consent_required', 'account_selection_required', 'temporarily_unavailable'])
@@ -40,17 +40,31 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
 
   const request = tx.request
   const target = { redirectUri: request.redirectUri, ...(request.state === undefined ? {} : { state: request.state }) }
+  const count = (outcome: LoginOutcome) => gw.metrics.logins.inc({ client: request.clientId, provider: tx.provider, outcome })
   try {
     const session = await redeem(gw, tx, params, log)
     const code = await issueCode(gw, request, session, ACR_UPSTREAM)
     const cookieValue = await sealSession(gw, session)
+    count('upstream')
     return {
       location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }),
       cookies: [clearTx, { name: gw.cookies.session, ...cookieValue }],
     }
   } catch (err) {
-    if (err instanceof OAuthError) throw err.redirectTo(target)
-    throw err
+    if (!(err instanceof OAuthError)) throw err
+    if (err.error === 'temporarily_unavailable') {
+      // The upstream failed mid-login: a returning user is served from the cached session.
+      const session = await readSession(gw, cookie(gw.cookies.session), log)
+      const client = gw.clients.get(request.clientId)
+      if (client && sessionStanding(gw, client, request, session) !== 'none') {
+        count('cached')
+        return { ...(await answerWithCode(gw, request, session!, ACR_CACHED)), cookies: [clearTx] }
+      }
+      count('unavailable')
+    } else {
+      count('error')
+    }
+    throw err.redirectTo(target)
   }
 }
 
@@ -61,11 +75,10 @@ async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger
     const code = PASSED_ON.has(upstreamError as OAuthErrorCode) ? upstreamError as OAuthErrorCode : 'access_denied'
     throw new OAuthError(code, 'the login provider did not complete the login')
   }
-  const connector = gw.connectors.get(tx.provider)!
-  const region = regionNamed(connector, tx.region)
+  const router = gw.upstreams.get(tx.provider)!
   const iss = params.get('iss')
   try {
-    const identity = await region.exchangeCode({
+    const identity = await router.exchangeCode(tx.region, {
       code: params.require('code'),
       redirectUri: `${gw.config.issuer}/callback/${encodeURIComponent(tx.provider)}`,
       nonce: tx.nonce,
@@ -85,20 +98,20 @@ async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger
   } catch (err) {
     if (!isUnderstudyError(err)) throw err
     log.warn({ err, provider: tx.provider, region: tx.region }, 'upstream code exchange failed')
-    throw mapUpstreamError(err)
+    throw mapUpstreamError(err, retryAfter(gw, tx.provider))
   }
 }
 
 /** What the relying party is told when the upstream exchange fails. */
-function mapUpstreamError (err: UnderstudyError): OAuthError {
+function mapUpstreamError (err: UnderstudyError, retry: number): OAuthError {
   switch (err.code) {
     case 'US_ERR_UPSTREAM_TIMEOUT':
     case 'US_ERR_UPSTREAM_NETWORK':
     case 'US_ERR_UPSTREAM_UNAVAILABLE':
-      return new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: 30 })
+      return new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: retry })
     case 'US_ERR_UPSTREAM_HTTP': {
       const status = Number(err.details.status)
-      if (status >= 500 || status === 429) return new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: 30 })
+      if (status >= 500 || status === 429) return new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: retry })
       return new OAuthError('access_denied', 'the login provider refused the login', { cause: err })
     }
     default:

@@ -54,6 +54,12 @@ export interface UpstreamRegion {
    * audience, nonce; or userinfo claim mapping for oauth2).
    */
   exchangeCode (exchange: UpstreamCodeExchange): Promise<UpstreamIdentity>
+  /**
+   * Revalidates a user with the upstream refresh token: the upstream still
+   * vouches for `expectedSub` when this resolves. An upstream that no longer
+   * does answers an OAuth error (US_ERR_UPSTREAM_OAUTH, e.g. invalid_grant).
+   */
+  refresh (refreshToken: string, expectedSub: string, signal?: AbortSignal): Promise<UpstreamIdentity>
   /** A cheap deliberate request showing whether the region answers (below 500, in time). */
   probe (signal?: AbortSignal): Promise<void>
 }

@@ -1,16 +1,90 @@
-import { UnderstudyError } from '../errors.js'
-import type { Connector, UpstreamRegion } from './connector.js'
+import { UnderstudyError, isUnderstudyError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../observability/metrics.js'
+import type { RegionBreaker } from '../resilience/breaker.js'
+import type { Connector, UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity, UpstreamRegion } from './connector.js'
 
-/** The region that should serve a new login: the first in config order. */
-export function pickRegion (connector: Connector): UpstreamRegion {
-  const region = connector.regions[0]
-  if (!region) throw new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `provider ${connector.id} has no region`)
-  return region
+interface Lane { region: UpstreamRegion, breaker: RegionBreaker }
+
+/**
+ * Routes one provider's calls to its regions: the first region (config order)
+ * whose breaker is not open serves each call. Calls that are safe to repeat
+ * fail over to the next region within the same request; a code exchange is
+ * only ever sent to the region that issued the code.
+ */
+export class UpstreamRouter {
+  readonly id: string
+  readonly connector: Connector
+  readonly #lanes: Lane[]
+  readonly #metrics: Metrics
+  readonly #log: Logger
+
+  constructor (connector: Connector, breakers: RegionBreaker[], deps: { metrics: Metrics, log: Logger }) {
+    this.id = connector.id
+    this.connector = connector
+    this.#lanes = connector.regions.map((region) => {
+      const breaker = breakers.find((b) => b.region === region.name)
+      if (!breaker) throw new TypeError(`no breaker for ${connector.id}/${region.name}`)
+      return { region, breaker }
+    })
+    this.#metrics = deps.metrics
+    this.#log = deps.log
+  }
+
+  /** The regions with their breakers, in config order. */
+  get lanes (): readonly Lane[] { return this.#lanes }
+
+  /** False when every region's breaker is open: the upstream counts as unavailable (DESIGN §5). */
+  available (): boolean {
+    return this.#lanes.some((lane) => lane.breaker.state !== 'open')
+  }
+
+  /** Where to send a browser: the first region that is not open and can build the URL. */
+  async authorizationUrl (request: UpstreamAuthorization): Promise<{ region: string, url: string }> {
+    return this.#failover('authorize', true, async (lane, signal) => ({ region: lane.region.name, url: await lane.region.authorizationUrl(request, signal) }))
+  }
+
+  /** Redeems a code in the region that issued it; never re-sent elsewhere (codes are single-use). */
+  async exchangeCode (regionName: string, exchange: Omit<UpstreamCodeExchange, 'signal'>): Promise<UpstreamIdentity> {
+    const lane = this.#lanes.find((l) => l.region.name === regionName)
+    if (!lane) throw new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `provider ${this.id} has no region ${regionName}`)
+    return lane.breaker.call('token', (signal) => lane.region.exchangeCode({ ...exchange, signal }))
+  }
+
+  /** Revalidates a user with the upstream refresh token; moves to another region only if the request never left. */
+  async refresh (refreshToken: string, expectedSub: string): Promise<UpstreamIdentity> {
+    return this.#failover('refresh', false, (lane, signal) => lane.region.refresh(refreshToken, expectedSub, signal))
+  }
+
+  /** Probes one region directly through its breaker (health checks). */
+  async probe (lane: Lane): Promise<void> {
+    await lane.breaker.call('probe', (signal) => lane.region.probe(signal))
+  }
+
+  async #failover<T> (operation: string, idempotent: boolean, fn: (lane: Lane, signal: AbortSignal) => Promise<T>): Promise<T> {
+    let lastError: unknown
+    let from: string | undefined
+    for (const lane of this.#lanes) {
+      if (lane.breaker.state === 'open') continue
+      if (from !== undefined) this.#metrics.failovers.inc({ provider: this.id, from, to: lane.region.name })
+      try {
+        return await lane.breaker.call(operation, (signal) => fn(lane, signal))
+      } catch (err) {
+        lastError = err
+        if (!retryable(err, idempotent)) throw err
+        this.#log.warn({ err, provider: this.id, region: lane.region.name, operation }, 'upstream region failed; trying the next one')
+        from = lane.region.name
+      }
+    }
+    throw new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `no region of ${this.id} can serve ${operation}`, { cause: lastError, details: { provider: this.id, operation } })
+  }
 }
 
-/** The region a login was sent to, by name (the callback must return to the same region). */
-export function regionNamed (connector: Connector, name: string): UpstreamRegion {
-  const region = connector.regions.find((r) => r.name === name)
-  if (!region) throw new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `provider ${connector.id} has no region ${name}`)
-  return region
+/** An error that another region might not have: unavailability, and for non-idempotent calls only when nothing was sent. */
+function retryable (err: unknown, idempotent: boolean): boolean {
+  if (!isUnderstudyError(err)) return false
+  if (err.code === 'US_ERR_UPSTREAM_UNAVAILABLE') return true
+  if (!idempotent) return err.code === 'US_ERR_UPSTREAM_NETWORK' && err.details.reason === 'ECONNREFUSED'
+  if (err.code === 'US_ERR_UPSTREAM_TIMEOUT' || err.code === 'US_ERR_UPSTREAM_NETWORK') return true
+  return err.code === 'US_ERR_UPSTREAM_HTTP' && (Number(err.details.status) >= 500 || Number(err.details.status) === 429)
 }

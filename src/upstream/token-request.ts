@@ -29,12 +29,21 @@ export interface RedeemOptions {
  * a code is single-use and a retry after the request left could only fail or, worse, succeed twice.
  */
 export async function redeemCode (endpoint: string, exchange: UpstreamCodeExchange, options: RedeemOptions): Promise<UpstreamTokens> {
-  const form: Record<string, string | undefined> = {
+  return postToken(endpoint, {
     grant_type: 'authorization_code',
     code: exchange.code,
     redirect_uri: exchange.redirectUri,
     code_verifier: options.pkce ? exchange.codeVerifier : undefined,
-  }
+  }, options, exchange.signal, 'token')
+}
+
+/** Uses an upstream refresh token (background revalidation): proof that the upstream still vouches for the user. */
+export async function refreshUpstream (endpoint: string, refreshToken: string, options: RedeemOptions, signal?: AbortSignal): Promise<UpstreamTokens> {
+  const tokens = await postToken(endpoint, { grant_type: 'refresh_token', refresh_token: refreshToken }, options, signal, 'refresh')
+  return { ...tokens, refreshToken: tokens.refreshToken ?? refreshToken }
+}
+
+async function postToken (endpoint: string, form: Record<string, string | undefined>, options: RedeemOptions, signal: AbortSignal | undefined, operation: string): Promise<UpstreamTokens> {
   const headers: Record<string, string> = {}
   if (options.clientSecret === undefined) {
     form.client_id = options.clientId
@@ -44,7 +53,7 @@ export async function redeemCode (endpoint: string, exchange: UpstreamCodeExchan
     form.client_id = options.clientId
     form.client_secret = options.clientSecret
   }
-  const body = await upstreamJson(endpoint, { method: 'POST', form, headers, signal: exchange.signal, timeoutMs: options.timeoutMs, operation: 'token' })
+  const body = await upstreamJson(endpoint, { method: 'POST', form, headers, signal, timeoutMs: options.timeoutMs, operation })
   const tokens: UpstreamTokens = {
     accessToken: optionalString(body, 'access_token'),
     refreshToken: optionalString(body, 'refresh_token'),

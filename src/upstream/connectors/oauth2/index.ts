@@ -4,7 +4,7 @@ import { buildAuthorizationUrl } from '../../authorization-url.js'
 import { checkCallbackIssuer } from '../../callback-issuer.js'
 import type { Connector, ConnectorFactory, UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity, UpstreamRegion } from '../../connector.js'
 import { upstreamJson, upstreamProbe } from '../../http.js'
-import { redeemCode } from '../../token-request.js'
+import { redeemCode, refreshUpstream, type RedeemOptions } from '../../token-request.js'
 import { mapClaims } from './claim-mapping.js'
 
 /** Builds a `kind: oauth2` connector (Kakao, Naver style): explicit endpoints per region, identity from userinfo. */
@@ -48,16 +48,32 @@ class OAuth2Region implements UpstreamRegion {
   async exchangeCode (exchange: UpstreamCodeExchange): Promise<UpstreamIdentity> {
     // Plain OAuth 2.0 providers rarely send `iss`; compare it only when both sides name one.
     checkCallbackIssuer(exchange.iss, this.#config.issuer, false)
-    const tokens = await redeemCode(this.#endpoints.token, exchange, {
+    const tokens = await redeemCode(this.#endpoints.token, exchange, this.#tokenOptions())
+    return this.#identity(tokens.accessToken, tokens.refreshToken, exchange.signal)
+  }
+
+  async refresh (refreshToken: string, expectedSub: string, signal?: AbortSignal): Promise<UpstreamIdentity> {
+    const tokens = await refreshUpstream(this.#endpoints.token, refreshToken, this.#tokenOptions(), signal)
+    const identity = await this.#identity(tokens.accessToken, tokens.refreshToken, signal)
+    if (identity.sub !== expectedSub) throw new UnderstudyError('US_ERR_UPSTREAM_INVALID', 'the refreshed identity is another user', { details: { operation: 'refresh' } })
+    return identity
+  }
+
+  // Plain OAuth 2.0 has no ID token: the identity is whatever userinfo says, mapped through `claims`.
+  async #identity (accessToken: string | undefined, refreshToken: string | undefined, signal: AbortSignal | undefined): Promise<UpstreamIdentity> {
+    if (accessToken === undefined) throw new UnderstudyError('US_ERR_UPSTREAM_INVALID', 'the token response has no access_token', { details: { operation: 'token' } })
+    const userinfo = await upstreamJson(this.#endpoints.userinfo, { bearer: accessToken, signal, timeoutMs: this.#timeoutMs, operation: 'userinfo' })
+    return { ...mapClaims(userinfo, this.#config.claims ?? {}), accessToken, refreshToken }
+  }
+
+  #tokenOptions (): RedeemOptions {
+    return {
       clientId: this.#config.clientId,
       clientSecret: this.#config.clientSecret,
       authMethod: this.#config.tokenEndpointAuthMethod ?? 'client_secret_post',
       pkce: this.#config.pkce,
       timeoutMs: this.#timeoutMs,
-    })
-    if (tokens.accessToken === undefined) throw new UnderstudyError('US_ERR_UPSTREAM_INVALID', 'the token response has no access_token', { details: { operation: 'token' } })
-    const userinfo = await upstreamJson(this.#endpoints.userinfo, { bearer: tokens.accessToken, signal: exchange.signal, timeoutMs: this.#timeoutMs, operation: 'userinfo' })
-    return { ...mapClaims(userinfo, this.#config.claims ?? {}), accessToken: tokens.accessToken, refreshToken: tokens.refreshToken }
+    }
   }
 
   async probe (signal?: AbortSignal): Promise<void> {

@@ -12,7 +12,8 @@ export function idTokenAlgorithms (advertised: readonly string[] | undefined): s
 export interface IdTokenExpectations {
   issuer: string
   clientId: string
-  nonce: string
+  /** The login's nonce; a refreshed ID token may omit it (OIDC Core §12.2). */
+  nonce?: string
   algorithms: readonly string[]
 }
 
@@ -40,7 +41,7 @@ export async function verifyIdToken (token: string, keys: JWTVerifyGetKey, expec
     throw invalid(`the ID token fails verification (${(err as { code?: string }).code ?? 'malformed'})`, err)
   }
   if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw invalid('the ID token has no sub')
-  if (payload.nonce !== expected.nonce) throw invalid('the ID token nonce does not match this login')
+  if (expected.nonce !== undefined && payload.nonce !== expected.nonce) throw invalid('the ID token nonce does not match this login')
   if (Array.isArray(payload.aud) && payload.aud.length > 1 && payload.azp === undefined) throw invalid('the ID token has several audiences but no azp')
   if (payload.azp !== undefined && payload.azp !== expected.clientId) throw invalid('the ID token azp is not our client')
   return payload as VerifiedIdToken

@@ -5,7 +5,7 @@ import { Cached } from '../../cached.js'
 import { checkCallbackIssuer } from '../../callback-issuer.js'
 import type { Connector, ConnectorFactory, UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity, UpstreamRegion } from '../../connector.js'
 import { upstreamJson, upstreamProbe } from '../../http.js'
-import { chooseAuthMethod, redeemCode } from '../../token-request.js'
+import { chooseAuthMethod, redeemCode, refreshUpstream, type RedeemOptions } from '../../token-request.js'
 import { pickStandardClaims } from './claims.js'
 import { discoveryUrl, fetchDiscovery, type OidcMetadata } from './discovery.js'
 import { idTokenAlgorithms, verifyIdToken } from './id-token.js'
@@ -57,13 +57,7 @@ class OidcRegion implements UpstreamRegion {
   async exchangeCode (exchange: UpstreamCodeExchange): Promise<UpstreamIdentity> {
     const metadata = await this.#discovery.get(exchange.signal)
     checkCallbackIssuer(exchange.iss, this.#issuer, metadata.authorization_response_iss_parameter_supported === true)
-    const tokens = await redeemCode(metadata.token_endpoint, exchange, {
-      clientId: this.#config.clientId,
-      clientSecret: this.#config.clientSecret,
-      authMethod: chooseAuthMethod(this.#config.tokenEndpointAuthMethod, metadata.token_endpoint_auth_methods_supported),
-      pkce: this.#config.pkce,
-      timeoutMs: this.#timeoutMs,
-    })
+    const tokens = await redeemCode(metadata.token_endpoint, exchange, this.#tokenOptions(metadata))
     if (tokens.idToken === undefined) throw new UnderstudyError('US_ERR_UPSTREAM_INVALID', 'the token response has no id_token', { details: { operation: 'token' } })
     const idToken = await verifyIdToken(tokens.idToken, this.#keys.resolver(exchange.signal), {
       issuer: this.#issuer,
@@ -80,8 +74,31 @@ class OidcRegion implements UpstreamRegion {
     }
   }
 
+  async refresh (refreshToken: string, expectedSub: string, signal?: AbortSignal): Promise<UpstreamIdentity> {
+    const metadata = await this.#discovery.get(signal)
+    const tokens = await refreshUpstream(metadata.token_endpoint, refreshToken, this.#tokenOptions(metadata), signal)
+    let claims: Record<string, unknown> = {}
+    if (tokens.idToken !== undefined) {
+      const idToken = await verifyIdToken(tokens.idToken, this.#keys.resolver(signal), { issuer: this.#issuer, clientId: this.#config.clientId, algorithms: idTokenAlgorithms(metadata.id_token_signing_alg_values_supported) })
+      if (idToken.sub !== expectedSub) throw new UnderstudyError('US_ERR_UPSTREAM_INVALID', 'the refreshed ID token is about another user', { details: { operation: 'refresh' } })
+      claims = pickStandardClaims(idToken)
+    }
+    const userinfo = await this.#userinfo(metadata, tokens.accessToken, expectedSub, signal)
+    return { sub: expectedSub, claims: { ...claims, ...pickStandardClaims(userinfo) }, refreshToken: tokens.refreshToken, accessToken: tokens.accessToken }
+  }
+
   async probe (signal?: AbortSignal): Promise<void> {
     await upstreamProbe(this.#config.healthCheck.url ?? discoveryUrl(this.#url), { signal, timeoutMs: this.#timeoutMs, operation: 'probe' })
+  }
+
+  #tokenOptions (metadata: OidcMetadata): RedeemOptions {
+    return {
+      clientId: this.#config.clientId,
+      clientSecret: this.#config.clientSecret,
+      authMethod: chooseAuthMethod(this.#config.tokenEndpointAuthMethod, metadata.token_endpoint_auth_methods_supported),
+      pkce: this.#config.pkce,
+      timeoutMs: this.#timeoutMs,
+    }
   }
 
   // Userinfo only enriches the ID token's claims: fail-open, so the login goes on with what the ID token says.

@@ -1,0 +1,84 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { RegionBreaker } from '../src/resilience/breaker.js'
+import { mergePolicyPatch } from '../src/resilience/policy.js'
+import { requireAdminToken } from './admin-auth.js'
+
+type BreakerParams = { Params: { provider: string, region: string } }
+
+/** The admin API (DESIGN §4): breakers, live policy, drills, drain. Bearer `admin.token` on every route. */
+const admin: FastifyPluginAsync = async (app) => {
+  const gw = app.gateway
+  app.addHook('preHandler', requireAdminToken(gw.config.admin.token))
+  app.addHook('onSend', async (_request, reply) => { reply.header('cache-control', 'no-store') })
+
+  app.get('/admin/breakers', async () => ({ breakers: gw.breakers.all().map(view) }))
+
+  app.patch<BreakerParams>('/admin/breakers/:provider/:region', async (request, reply) => {
+    const breaker = find(request.params, reply)
+    if (!breaker) return reply
+    const result = mergePolicyPatch(breaker.policy, request.body)
+    if (!result.ok) return reply.code(400).send({ error: 'invalid_policy', problems: result.problems })
+    const old = breaker.setPolicy(result.policy, { kind: 'override', since: new Date().toISOString() })
+    request.log.warn({ audit: 'breaker.policy.changed', provider: breaker.provider, region: breaker.region, old, new: result.policy }, 'breaker policy changed')
+    return view(breaker)
+  })
+
+  app.delete<BreakerParams>('/admin/breakers/:provider/:region/policy', async (request, reply) => {
+    const breaker = find(request.params, reply)
+    if (!breaker) return reply
+    const configured = gw.config.providers.find((p) => p.id === breaker.provider)!.breaker
+    const old = breaker.setPolicy(configured, { kind: 'config' })
+    request.log.warn({ audit: 'breaker.policy.reset', provider: breaker.provider, region: breaker.region, old, new: configured }, 'breaker policy reset to the config')
+    return view(breaker)
+  })
+
+  app.post<BreakerParams>('/admin/breakers/:provider/:region/open', async (request, reply) => {
+    const breaker = find(request.params, reply)
+    if (!breaker) return reply
+    breaker.pinOpen()
+    request.log.warn({ audit: 'breaker.forced.open', provider: breaker.provider, region: breaker.region }, 'breaker forced open')
+    return view(breaker)
+  })
+
+  app.post<BreakerParams>('/admin/breakers/:provider/:region/close', async (request, reply) => {
+    const breaker = find(request.params, reply)
+    if (!breaker) return reply
+    breaker.release()
+    request.log.warn({ audit: 'breaker.forced.close', provider: breaker.provider, region: breaker.region }, 'breaker returned to normal operation')
+    return view(breaker)
+  })
+
+  app.post('/admin/drain', async (request) => {
+    app.lifecycle.drain('admin')
+    request.log.warn({ audit: 'drain' }, 'instance draining: /readyz answers 503')
+    return { status: 'draining' }
+  })
+
+  app.post('/admin/undrain', async (request) => {
+    app.lifecycle.undrain()
+    request.log.warn({ audit: 'undrain' }, 'instance back in rotation')
+    return { status: app.lifecycle.draining ? 'draining' : 'ready' }
+  })
+
+  function find (params: { provider: string, region: string }, reply: FastifyReply): RegionBreaker | undefined {
+    const breaker = gw.breakers.get(params.provider, params.region)
+    if (!breaker) reply.code(404).send({ error: 'not_found', error_description: `no breaker ${params.provider}/${params.region}` })
+    return breaker
+  }
+}
+
+/** One breaker as the admin API shows it (DESIGN §9). */
+function view (breaker: RegionBreaker) {
+  return {
+    provider: breaker.provider,
+    region: breaker.region,
+    state: breaker.state,
+    since: new Date(breaker.since).toISOString(),
+    pinned: breaker.pinnedOpen,
+    stats: breaker.stats(),
+    policy: breaker.policy,
+    policySource: breaker.policySource,
+  }
+}
+
+export default admin

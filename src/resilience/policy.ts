@@ -1,0 +1,28 @@
+import { Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { BreakerPolicySchema } from '../config/schema.js'
+import { parseDuration } from '../config/duration.js'
+import type { BreakerPolicy } from '../config/resolve.js'
+
+const PolicyPatchSchema = Type.Partial(BreakerPolicySchema, { additionalProperties: false, minProperties: 1 })
+
+/** The outcome of reading a policy change: the merged policy, or every problem found. */
+export type PolicyPatchResult = { ok: true, policy: BreakerPolicy } | { ok: false, problems: Array<{ path: string, message: string }> }
+
+/**
+ * Validates a live policy change (a partial policy; durations as in the config
+ * file) against the current policy. A breaker's timeout can never be disabled.
+ */
+export function mergePolicyPatch (current: BreakerPolicy, patch: unknown): PolicyPatchResult {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return { ok: false, problems: [{ path: '', message: 'the body must be a JSON object with policy fields' }] }
+  const problems = [...Value.Errors(PolicyPatchSchema, patch)].map((e) => ({ path: e.path, message: e.message }))
+  if (problems.length > 0) return { ok: false, problems }
+  const merged: BreakerPolicy = { ...current }
+  for (const [key, value] of Object.entries(patch) as Array<[keyof BreakerPolicy, number | string]>) {
+    merged[key] = typeof value === 'string' ? parseDuration(value) : value
+  }
+  if (merged.timeout <= 0) problems.push({ path: '/timeout', message: 'must be positive: a breaker timeout is never disabled' })
+  if (merged.resetTimeout <= 0) problems.push({ path: '/resetTimeout', message: 'must be positive' })
+  if (merged.rollingCountTimeout <= 0) problems.push({ path: '/rollingCountTimeout', message: 'must be positive' })
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, policy: merged }
+}
