@@ -53,6 +53,7 @@ export function createGateway (parts: GatewayParts): Gateway {
   const log = parts.log ?? silentLogger
   const breakers = new BreakerRegistry(config.providers, { metrics, log })
   const upstreams = new Map(parts.connectors.map((c) => [c.id, new UpstreamRouter(c, breakers.forProvider(c.id), { metrics, log })]))
+  for (const connector of parts.connectors) for (const region of connector.regions) region.warm?.()
   const intervals = new Map(config.providers.map((p) => [p.id, p.healthCheck.interval]))
   const checks = parts.healthChecks === false ? undefined : new HealthChecks(upstreams.values(), (id) => intervals.get(id) ?? 5, log)
   return {

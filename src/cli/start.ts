@@ -36,7 +36,13 @@ export async function startGateway (config: Config, options: StartOptions): Prom
   const metrics = new Metrics()
   const store = await createStore(config, { log: logger, metrics })
   // The breaker's per-call signal is the real deadline; this only bounds calls made outside a breaker (background metadata fetches).
-  const connectors = config.providers.map((p) => createConnector(p, { timeoutMs: Math.max(10_000, p.breaker.timeout * 1000) }))
+  const connectors = config.providers.map((p) => createConnector(p, {
+    timeoutMs: Math.max(10_000, p.breaker.timeout * 1000),
+    onStale: ({ provider, region, document, err }) => {
+      metrics.metadataStale.inc({ provider, region, document })
+      logger.warn({ err, provider, region, document }, 'upstream metadata fetch failed; serving the copy kept from before')
+    },
+  }))
   const gateway = createGateway({ config, keys, store, connectors, metrics, log: logger })
   const lifecycle = new Lifecycle()
   const https = config.listen.tls ? { cert: await readFile(config.listen.tls.cert), key: await readFile(config.listen.tls.key) } : undefined

@@ -89,6 +89,7 @@ async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger
     return {
       sid: randomId(),
       sub: subjectFor(tx.provider, identity.sub),
+      upstreamSub: identity.sub,
       provider: tx.provider,
       claims: identity.claims,
       authTime: now,

@@ -22,6 +22,8 @@ export async function issueCode (gw: Gateway, request: AuthorizationRequest, ses
     sub: session.sub,
     sid: session.sid,
     provider: session.provider,
+    upstreamSub: session.upstreamSub,
+    ...(session.upstreamRefreshToken === undefined ? {} : { upstreamRefreshToken: session.upstreamRefreshToken }),
     scope: request.scope,
     claims: session.claims,
     authTime: session.authTime,

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
 import { ACR_CACHED, ACR_UPSTREAM, standing } from '../sessions/freshness.js'
+import { revalidate } from './revalidate.js'
 import { seal, unseal } from '../sessions/seal.js'
 import { randomId } from '../sessions/session.js'
 import type { Client } from './clients.js'
@@ -91,9 +92,9 @@ async function refreshTokenGrant (gw: Gateway, client: Client, params: Params, l
     log.warn({ client: client.clientId }, 'refresh token reused; its family is revoked')
     throw new OAuthError('invalid_grant', 'the refresh token was already used')
   }
-  const acr = state === 'fresh' ? ACR_UPSTREAM : ACR_CACHED
-  const grant: GrantContext = { ...stripRefresh(payload), scope, acr }
-  delete grant.nonce
+  const current: GrantContext = { ...stripRefresh(payload), scope, acr: ACR_UPSTREAM }
+  delete current.nonce
+  const grant = state === 'fresh' ? current : await revalidate(gw, current, log)
   return issueTokens(gw, client, grant, payload.generation + 1, payload.familyExpiresAt)
 }
 

@@ -17,6 +17,9 @@ export interface GrantContext {
   vouchedAt: number
   acr: string
   nonce?: string
+  /** The upstream's subject and refresh token, sealed inside our refresh token for revalidation; never in a JWT. */
+  upstreamSub: string
+  upstreamRefreshToken?: string
 }
 
 /** Claims of a verified access token (RFC 9068). */

@@ -10,6 +10,8 @@ export interface Session {
   /** The gateway's subject for this upstream identity. */
   sub: string
   provider: string
+  /** The upstream's own subject for the user (needed to revalidate with the upstream). */
+  upstreamSub: string
   /** Claims the upstream released, under OIDC names. */
   claims: Record<string, unknown>
   /** When the user last authenticated interactively at the upstream (seconds). */

@@ -16,8 +16,9 @@ export interface Store {
   /**
    * Moves a refresh family from `generation` to `generation + 1`. Answers
    * `rotated` when `generation` is the family's current one (or the family is
-   * unknown here, as after a restart), and `reused` when the family has
-   * already moved past it: an old refresh token was replayed.
+   * unknown or behind here, as after a restart), and `reused` when the family
+   * has already moved past it: an old refresh token was replayed. Families
+   * only move forward, so rotations replayed to another store converge.
    */
   rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'>
   /** Resolves when the store answers; rejects when it cannot be reached. */

@@ -1,19 +1,30 @@
 import { UnderstudyError } from '../errors.js'
 
+export interface CachedOptions {
+  /** How long a value is fresh. */
+  ttlMs: number
+  /** Past this share of the TTL a read triggers a background refresh (refresh ahead); default 0.75. */
+  refreshAhead?: number
+  /** Called when a failed fetch is answered with the stale value kept from before. */
+  onStale?: (err: unknown) => void
+}
+
 /**
  * A value fetched from an upstream (discovery, JWKS): one fetch shared by
- * concurrent callers, kept for `ttlMs`, and fetched again on the next call after a failure.
- * The fetch carries its own deadline; a caller's signal only stops that caller waiting.
+ * concurrent callers, refreshed ahead of expiry in the background, and served
+ * stale when a fetch fails, so an upstream outage never takes away what we
+ * already knew. The fetch carries its own deadline; a caller's signal only
+ * stops that caller waiting.
  */
 export class Cached<T> {
   readonly #load: () => Promise<T>
-  readonly #ttlMs: number
+  readonly #options: CachedOptions
   #value: { value: T, fetchedAt: number } | undefined
   #loading: Promise<T> | undefined
 
-  constructor (load: () => Promise<T>, ttlMs: number) {
+  constructor (load: () => Promise<T>, options: CachedOptions | number) {
     this.#load = load
-    this.#ttlMs = ttlMs
+    this.#options = typeof options === 'number' ? { ttlMs: options } : options
   }
 
   /** When the kept value was fetched (ms since the epoch), or undefined. */
@@ -21,21 +32,38 @@ export class Cached<T> {
     return this.#value?.fetchedAt
   }
 
-  /** The kept value while fresh, else a fetch. */
+  /**
+   * The kept value, refreshed in the background once it is past the
+   * refresh-ahead point; an expired value is still answered at once (stale
+   * while revalidating) so no caller waits on an upstream that may be down.
+   * Only the very first read waits for a fetch.
+   */
   async get (signal?: AbortSignal): Promise<T> {
-    if (this.#value !== undefined && Date.now() - this.#value.fetchedAt < this.#ttlMs) return this.#value.value
-    return this.refresh(signal)
+    const kept = this.#value
+    if (kept === undefined) return this.refresh(signal)
+    const age = Date.now() - kept.fetchedAt
+    if (age > this.#options.ttlMs * (this.#options.refreshAhead ?? 0.75)) this.warm()
+    return kept.value
   }
 
-  /** Fetches now (joining a fetch in flight). */
+  /** Fetches now (joining a fetch in flight); a failure with a value kept answers that value. */
   async refresh (signal?: AbortSignal): Promise<T> {
     this.#loading ??= this.#load()
       .then((value) => {
         this.#value = { value, fetchedAt: Date.now() }
         return value
+      }, (err: unknown) => {
+        if (this.#value === undefined) throw err
+        this.#options.onStale?.(err)
+        return this.#value.value
       })
       .finally(() => { this.#loading = undefined })
     return abortable(this.#loading, signal)
+  }
+
+  /** Starts a background fetch (at start-up, or ahead of expiry); failures are left for the next reader. */
+  warm (): void {
+    this.refresh().catch(() => {})
   }
 }
 

@@ -60,6 +60,8 @@ export interface UpstreamRegion {
    * does answers an OAuth error (US_ERR_UPSTREAM_OAUTH, e.g. invalid_grant).
    */
   refresh (refreshToken: string, expectedSub: string, signal?: AbortSignal): Promise<UpstreamIdentity>
+  /** Fetches what later calls need (discovery, keys) in the background, without blocking start-up. */
+  warm? (): void
   /** A cheap deliberate request showing whether the region answers (below 500, in time). */
   probe (signal?: AbortSignal): Promise<void>
 }
@@ -79,4 +81,6 @@ export type ConnectorFactory = (config: ProviderConfig, options: ConnectorOption
 export interface ConnectorOptions {
   /** Per-call timeout, in milliseconds, when the caller passes no signal. */
   timeoutMs: number
+  /** Told when a metadata fetch failed and what was known before is served instead. */
+  onStale?: (event: { provider: string, region: string, document: 'discovery' | 'jwks', err: unknown }) => void
 }

@@ -3,7 +3,7 @@ import { UnderstudyError } from '../../../errors.js'
 import { buildAuthorizationUrl } from '../../authorization-url.js'
 import { Cached } from '../../cached.js'
 import { checkCallbackIssuer } from '../../callback-issuer.js'
-import type { Connector, ConnectorFactory, UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity, UpstreamRegion } from '../../connector.js'
+import type { Connector, ConnectorFactory, ConnectorOptions, UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity, UpstreamRegion } from '../../connector.js'
 import { upstreamJson, upstreamProbe } from '../../http.js'
 import { chooseAuthMethod, redeemCode, refreshUpstream, type RedeemOptions } from '../../token-request.js'
 import { pickStandardClaims } from './claims.js'
@@ -16,7 +16,7 @@ const METADATA_TTL_MS = 60 * 60 * 1000
 
 /** Builds a `kind: oidc` connector: every region reads its own discovery document and JWKS. */
 export const createOidcConnector: ConnectorFactory = (config, options) => {
-  const regions = config.regions.map((region) => new OidcRegion(config, region, options.timeoutMs))
+  const regions = config.regions.map((region) => new OidcRegion(config, region, options))
   return {
     id: config.id,
     kind: 'oidc',
@@ -36,7 +36,8 @@ class OidcRegion implements UpstreamRegion {
   readonly #discovery: Cached<OidcMetadata>
   readonly #keys: UpstreamKeys
 
-  constructor (config: ProviderConfig, region: RegionConfig, timeoutMs: number) {
+  constructor (config: ProviderConfig, region: RegionConfig, options: ConnectorOptions) {
+    const { timeoutMs } = options
     // resolveConfig guarantees both for kind oidc; failing here means a config that skipped validation.
     if (config.issuer === undefined || region.url === undefined) throw new TypeError(`provider ${config.id} region ${region.name}: kind oidc needs issuer and url`)
     this.provider = config.id
@@ -45,8 +46,13 @@ class OidcRegion implements UpstreamRegion {
     this.#issuer = config.issuer
     this.#url = region.url
     this.#timeoutMs = timeoutMs
-    this.#discovery = new Cached(async () => fetchDiscovery(this.#url, this.#issuer, timeoutMs), METADATA_TTL_MS)
-    this.#keys = new UpstreamKeys(async () => (await this.#discovery.get()).jwks_uri, { timeoutMs, ttlMs: METADATA_TTL_MS })
+    const stale = (document: 'discovery' | 'jwks') => (err: unknown) => options.onStale?.({ provider: config.id, region: region.name, document, err })
+    this.#discovery = new Cached(async () => fetchDiscovery(this.#url, this.#issuer, timeoutMs), { ttlMs: METADATA_TTL_MS, onStale: stale('discovery') })
+    this.#keys = new UpstreamKeys(async () => (await this.#discovery.get()).jwks_uri, { timeoutMs, ttlMs: METADATA_TTL_MS, onStale: stale('jwks') })
+  }
+
+  warm (): void {
+    this.#discovery.get().then(() => this.#keys.warm(), () => {})
   }
 
   async authorizationUrl (request: UpstreamAuthorization, signal?: AbortSignal): Promise<string> {

@@ -15,9 +15,14 @@ export class UpstreamKeys {
   readonly #cache: Cached<LocalJWKSet>
   readonly #cooldownMs: number
 
-  constructor (jwksUri: () => Promise<string>, options: { timeoutMs: number, ttlMs: number, cooldownMs?: number }) {
-    this.#cache = new Cached(async () => fetchJwks(await jwksUri(), options.timeoutMs), options.ttlMs)
+  constructor (jwksUri: () => Promise<string>, options: { timeoutMs: number, ttlMs: number, cooldownMs?: number, onStale?: (err: unknown) => void }) {
+    this.#cache = new Cached(async () => fetchJwks(await jwksUri(), options.timeoutMs), { ttlMs: options.ttlMs, ...(options.onStale ? { onStale: options.onStale } : {}) })
     this.#cooldownMs = options.cooldownMs ?? REFETCH_COOLDOWN_MS
+  }
+
+  /** Fetches the keys in the background. */
+  warm (): void {
+    this.#cache.warm()
   }
 
   /** A jose key resolver over these keys; `signal` stops waiting for a fetch. */

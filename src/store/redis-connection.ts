@@ -1,0 +1,131 @@
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import type { Logger } from '../log.js'
+
+/** Where a Redis lives: a URL (redis:// or rediss://), a Sentinel group, or a Cluster's seed URLs. */
+export interface RedisTarget {
+  url?: string
+  sentinels?: Array<{ host: string, port: number }>
+  name?: string
+  cluster?: string[]
+}
+
+/** How long the login path may wait on Redis. */
+export interface RedisTimeouts {
+  /** Longest wait for one command's answer (ms). */
+  commandTimeoutMs: number
+  /** Longest wait for a TCP connection (ms). */
+  connectTimeoutMs: number
+}
+
+export type RedisClient = Redis | Cluster
+
+/** Reconnects forever with a capped exponential backoff: a Redis that comes back is picked up within 2 s. */
+export function reconnectDelay (attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 6), 2_000)
+}
+
+/**
+ * Options for a client on the login path: a command is answered within the
+ * timeout or fails, never waits in an offline queue for a reconnect, and is
+ * retried at most once. A READONLY answer means a Sentinel failover demoted
+ * our master: reconnect, and Sentinel tells us the new one.
+ */
+function nodeOptions (timeouts: RedisTimeouts): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    commandTimeout: timeouts.commandTimeoutMs,
+    connectTimeout: timeouts.connectTimeoutMs,
+    maxRetriesPerRequest: 1,
+    retryStrategy: reconnectDelay,
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+  }
+}
+
+/** The host:port a URL names, for logs, metrics and `/healthz`. */
+export function endpointOf (url: string): string {
+  const parsed = new URL(url)
+  return `${parsed.hostname}:${parsed.port || '6379'}`
+}
+
+/** A short description of a target for logs. */
+export function describeTarget (target: RedisTarget): string {
+  if (target.url) return endpointOf(target.url)
+  if (target.sentinels) return `sentinel:${target.name ?? 'mymaster'}`
+  return `cluster:${(target.cluster ?? []).map(endpointOf).join(',')}`
+}
+
+/**
+ * An ioredis client for `target` with login-path options. Its `error` events
+ * are always listened to (an unhandled one would crash the process) and
+ * logged once per change between reachable and unreachable.
+ */
+export function connectRedis (target: RedisTarget, timeouts: RedisTimeouts, log: Logger): RedisClient {
+  const options = nodeOptions(timeouts)
+  let client: RedisClient
+  if (target.cluster) {
+    const seeds = target.cluster.map((url) => new URL(url))
+    const first = seeds[0]!
+    const clusterOptions: ClusterOptions = {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: reconnectDelay,
+      slotsRefreshTimeout: timeouts.connectTimeoutMs,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnFailover: 100,
+      retryDelayOnTryAgain: 100,
+      maxRedirections: 3,
+      redisOptions: {
+        commandTimeout: options.commandTimeout!,
+        connectTimeout: options.connectTimeout!,
+        maxRetriesPerRequest: 1,
+        ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+        ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+      },
+    }
+    client = new Cluster(seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })), clusterOptions)
+  } else if (target.sentinels) {
+    client = new Redis({
+      ...options,
+      sentinels: target.sentinels,
+      name: target.name!,
+      role: 'master',
+      failoverDetector: true,
+      sentinelRetryStrategy: reconnectDelay,
+      sentinelCommandTimeout: timeouts.commandTimeoutMs,
+    })
+  } else {
+    client = new Redis(target.url!, options)
+  }
+  watchReachability(client, describeTarget(target), log)
+  return client
+}
+
+function watchReachability (client: RedisClient, redis: string, log: Logger): void {
+  let reachable: boolean | undefined
+  const lost = (err?: Error) => {
+    if (reachable === false) return
+    reachable = false
+    log.warn({ err, redis }, 'redis unreachable; reconnecting in the background')
+  }
+  client.on('ready', () => {
+    if (reachable === false) log.info({ redis }, 'redis reachable again')
+    reachable = true
+  })
+  client.on('error', lost)
+  client.on('close', () => { if (reachable === true) lost() })
+}
+
+/** Resolves when `client` is ready or `timeoutMs` has passed, whichever is first; never rejects. */
+export async function waitUntilReady (client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return true
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer)
+      client.off('ready', onReady)
+      resolve(ready)
+    }
+    const onReady = () => done(true)
+    const timer = setTimeout(() => done(client.status === 'ready'), timeoutMs)
+    client.once('ready', onReady)
+  })
+}

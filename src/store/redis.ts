@@ -1,0 +1,99 @@
+import type { Logger } from '../log.js'
+import { connectRedis, describeTarget, waitUntilReady, type RedisClient, type RedisTarget, type RedisTimeouts } from './redis-connection.js'
+import type { Store } from './store.js'
+
+export interface RedisStoreOptions extends RedisTarget, RedisTimeouts {
+  /** Prepended to every key, so several deployments can share one Redis (default `understudy:`). */
+  keyPrefix?: string
+  log: Logger
+}
+
+/**
+ * Moves a family forward from `generation` (ARGV[1]) to the next one, unless
+ * it already moved past it: a compare-and-set that must be atomic, or two
+ * concurrent refreshes with one token would both win.
+ */
+const ROTATE_FAMILY = `
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], tonumber(ARGV[1]) + 1, 'PX', ARGV[2])
+return 1`
+
+interface Scripts {
+  understudyRotateFamily (key: string, generation: number, ttlMs: number): Promise<number>
+}
+
+/**
+ * The Redis store (standalone, Sentinel or Cluster). Each key carries its id
+ * in a hash tag (`{...}`), so everything about one id lives in one Cluster
+ * slot; every key has a TTL. Commands fail fast instead of queueing while
+ * Redis is unreachable: the caller decides how to fall back.
+ */
+export class RedisStore implements Store {
+  readonly name = 'redis'
+  /** host:port, `sentinel:<name>` or `cluster:<seeds>`, for logs. */
+  readonly target: string
+  readonly #client: RedisClient
+  readonly #prefix: string
+
+  private constructor (client: RedisClient, target: string, prefix: string) {
+    this.#client = client
+    this.target = target
+    this.#prefix = prefix
+    client.defineCommand('understudyRotateFamily', { numberOfKeys: 1, lua: ROTATE_FAMILY })
+  }
+
+  /**
+   * Connects and waits until Redis is ready or the connect timeout has passed.
+   * An unreachable Redis does not stop the gateway from starting: the client
+   * keeps reconnecting in the background.
+   */
+  static async open (options: RedisStoreOptions): Promise<RedisStore> {
+    const client = connectRedis(options, options, options.log)
+    const store = new RedisStore(client, describeTarget(options), options.keyPrefix ?? 'understudy:')
+    await waitUntilReady(client, options.connectTimeoutMs)
+    return store
+  }
+
+  /** True while the connection is up and ready for commands. */
+  get ready (): boolean {
+    return this.#client.status === 'ready'
+  }
+
+  async claimOnce (key: string, ttlSec: number): Promise<boolean> {
+    return (await this.#client.set(this.#key('once', key), '1', 'PX', ms(ttlSec), 'NX')) === 'OK'
+  }
+
+  async revoke (id: string, ttlSec: number): Promise<void> {
+    await this.#client.set(this.#key('revoked', id), '1', 'PX', ms(ttlSec))
+  }
+
+  async isRevoked (id: string): Promise<boolean> {
+    return (await this.#client.exists(this.#key('revoked', id))) === 1
+  }
+
+  async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
+    const scripts = this.#client as unknown as Scripts
+    return (await scripts.understudyRotateFamily(this.#key('family', familyId), generation, ms(ttlSec))) === 1 ? 'rotated' : 'reused'
+  }
+
+  async ping (): Promise<void> {
+    await this.#client.ping()
+  }
+
+  async close (): Promise<void> {
+    // Quit politely when connected; the error listener stays so a late error cannot crash the process.
+    this.#client.removeAllListeners('close')
+    this.#client.removeAllListeners('ready')
+    if (this.ready) await this.#client.quit().catch(() => undefined)
+    this.#client.disconnect()
+  }
+
+  #key (kind: string, id: string): string {
+    return `${this.#prefix}${kind}:{${id}}`
+  }
+}
+
+function ms (ttlSec: number): number {
+  return Math.max(1, Math.ceil(ttlSec * 1000))
+}
