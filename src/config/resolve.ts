@@ -53,6 +53,33 @@ export interface Config {
   shutdown: { drainDelay: number }
 }
 
+/** How the Redis store waits and fails, durations in milliseconds (DESIGN §8: every outbound call has a timeout). */
+export interface RedisTuning {
+  keyPrefix: string
+  commandTimeoutMs: number
+  connectTimeoutMs: number
+  peerTimeoutMs: number
+  peerQueueLimit: number
+  /** How long revocation checks fail open before the outage is escalated (store.revocationFailOpen). */
+  revocationFailOpenMs: number
+}
+
+export const DEFAULT_REDIS_TUNING: RedisTuning = { keyPrefix: 'understudy:', commandTimeoutMs: 500, connectTimeoutMs: 1_000, peerTimeoutMs: 250, peerQueueLimit: 10_000, revocationFailOpenMs: 300_000 }
+
+/** The Redis store's tuning from `store`, with defaults for what is not set. */
+export function redisTuning (store: Config['store']): RedisTuning {
+  const r = store.redis ?? {}
+  const ms = (value: number | string | undefined, fallback: number) => (value === undefined ? fallback : parseDuration(value) * 1000)
+  return {
+    keyPrefix: r.keyPrefix ?? DEFAULT_REDIS_TUNING.keyPrefix,
+    commandTimeoutMs: ms(r.commandTimeout, DEFAULT_REDIS_TUNING.commandTimeoutMs),
+    connectTimeoutMs: ms(r.connectTimeout, DEFAULT_REDIS_TUNING.connectTimeoutMs),
+    peerTimeoutMs: ms(r.peerTimeout, DEFAULT_REDIS_TUNING.peerTimeoutMs),
+    peerQueueLimit: r.peerQueueLimit ?? DEFAULT_REDIS_TUNING.peerQueueLimit,
+    revocationFailOpenMs: ms(store.revocationFailOpen, DEFAULT_REDIS_TUNING.revocationFailOpenMs),
+  }
+}
+
 export const DEFAULT_BREAKER: BreakerPolicy = { timeout: 2, errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeout: 10, rollingCountTimeout: 10 }
 export const DEFAULT_FRESHNESS: Freshness = { maxStaleness: 8 * 3600, outageMaxStaleness: 7 * 86400 }
 export const DEFAULT_TOKENS: TokenLifetimes = { idToken: 3600, accessToken: 600, refreshToken: 30 * 86400, degraded: 300, code: 60 }
@@ -82,6 +109,9 @@ export function resolveConfig (raw: RawConfig, baseDir: string, problems: Proble
     const r = store.redis
     if (!r || (!r.url && !r.sentinels && !r.cluster)) problems.push({ path: '/store/redis', message: 'store.kind redis needs store.redis.url, store.redis.sentinels (+ name) or store.redis.cluster' })
     else if (r.sentinels && !r.name) problems.push({ path: '/store/redis/name', message: 'sentinels need the master group name' })
+    for (const key of ['commandTimeout', 'connectTimeout', 'peerTimeout'] as const) {
+      if (r?.[key] !== undefined && parseDuration(r[key]) <= 0) problems.push({ path: `/store/redis/${key}`, message: 'must be positive: a Redis call is never left without a timeout' })
+    }
   }
   const listen = raw.listen ?? { host: '0.0.0.0', port: 8080 }
   return {

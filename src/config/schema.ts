@@ -75,8 +75,13 @@ const Store = Type.Object({
     name: Type.Optional(Type.String()),
     cluster: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { minItems: 1 })),
     peers: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }))),
-    keyPrefix: Type.Optional(Type.String()),
+    keyPrefix: Type.Optional(Type.String({ description: 'prepended to every key; default understudy:' })),
+    commandTimeout: Type.Optional(Duration),
+    connectTimeout: Type.Optional(Duration),
+    peerTimeout: Type.Optional(Duration),
+    peerQueueLimit: Type.Optional(Type.Integer({ minimum: 1, description: 'writes queued per unreachable peer before the oldest is dropped; default 10000' })),
   }, { additionalProperties: false })),
+  revocationFailOpen: Type.Optional(Duration),
 }, { additionalProperties: false })
 
 export const ConfigSchema = Type.Object({

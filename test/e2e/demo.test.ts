@@ -32,4 +32,18 @@ t.test('the demo stack logs a user in through the gateway and shows the truth of
   t.match(toggled.text, /primary.*is <b>down<\/b>/s, 'the site can stop an upstream region')
   const whileDown = await browser.follow(`${demo.siteUrl}login`, { method: 'POST' })
   t.match(whileDown.text, /Logged in\./, 'a returning user still logs in while the primary region is down')
+
+  // Until the health checks notice, a newcomer may still be sent to the stopped region; after that, never.
+  const secondary = demo.upstreamRegions[1]!.url
+  let newcomer: Browser | undefined
+  let form: Awaited<ReturnType<Browser['follow']>> | undefined
+  for (let tries = 0; form === undefined; tries++) {
+    if (tries > 100) throw new Error('the primary region was never taken out of rotation')
+    const candidate = new Browser()
+    const answer = await candidate.follow(`${demo.siteUrl}login`, { method: 'POST' }).catch(() => undefined)
+    if (answer?.status === 200 && answer.url.startsWith(secondary)) [newcomer, form] = [candidate, answer]
+    else await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  const landed = await newcomer!.submitForm(form.text, form.url, { login: 'second-region-user' })
+  t.match(landed.text, /second-region-user@example\.com/, 'a new user logs in through the secondary region')
 })

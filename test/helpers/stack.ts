@@ -5,6 +5,7 @@ import { createLogger } from '../../src/cli/logger.js'
 import { startGateway, type RunningGateway } from '../../src/cli/start.js'
 import { validateConfig } from '../../src/config/load.js'
 import { startUpstreamIdp, type UpstreamIdp } from '../../src/demo/upstream-idp.js'
+import { startFaultProxy, type FaultProxy } from '../../src/resilience/fault-proxy.js'
 import { Browser, type BrowserResponse } from './browser.js'
 
 export const DEV_KEYS = {
@@ -38,16 +39,24 @@ export interface Stack {
   upstream: UpstreamIdp
   /** Every log line the gateway wrote. */
   logs: string[]
+  /** With `proxied: true`, one fault proxy in front of each upstream region, in region order. */
+  proxies: FaultProxy[]
+  /** The admin port's base URL. */
+  adminUrl: string
   close (): Promise<void>
 }
 
 /** Starts an upstream IdP with two regions and a gateway in front of it, on 127.0.0.1. */
-export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown> } = {}): Promise<Stack> {
+export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, proxied?: boolean } = {}): Promise<Stack> {
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
   const upstream = await startUpstreamIdp({
     clients: [{ client_id: 'understudy', client_secret: 'upstream-secret', redirect_uris: [`${issuer}/callback/idp`] }],
   })
+  const proxies = overrides.proxied
+    ? await Promise.all(upstream.regions.map((r) => { const u = new URL(r.url); return startFaultProxy({ target: { host: u.hostname, port: Number(u.port) }, name: r.name }) }))
+    : []
+  const regionUrl = (i: number) => (proxies[i] ? `http://${proxies[i].address}` : upstream.regions[i]!.url)
   const config = validateConfig({
     issuer,
     region: 'test',
@@ -61,7 +70,8 @@ export async function startStack (overrides: { config?: Record<string, unknown>,
       clientId: 'understudy',
       clientSecret: 'upstream-secret',
       scopes: ['openid', 'profile', 'email'],
-      regions: upstream.regions.map((r) => ({ name: r.name, url: r.url })),
+      regions: upstream.regions.map((r, i) => ({ name: r.name, url: regionUrl(i) })),
+      ...overrides.provider,
     }],
     clients: Object.values(CLIENTS).map((c) => ({ ...c, providers: ['idp'], ...overrides.clientOverrides })),
     ...overrides.config,
@@ -74,8 +84,11 @@ export async function startStack (overrides: { config?: Record<string, unknown>,
     gateway,
     upstream,
     logs,
+    proxies,
+    adminUrl: gateway.adminUrl,
     async close () {
       await gateway.close()
+      await Promise.all(proxies.map((p) => p.close()))
       await upstream.close()
     },
   }

@@ -1,0 +1,131 @@
+import CircuitBreaker from 'opossum'
+import { UnderstudyError } from '../errors.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../observability/metrics.js'
+import type { RedisStore } from './redis.js'
+
+export interface GuardOptions {
+  /** The `store` label of metrics and logs: `local`, or `peer:<host:port>`. */
+  label: string
+  /** The breaker's timeout (ms): a call that has not answered by then has failed. */
+  timeoutMs: number
+  /** How long the breaker stays open before the next trial (ms). */
+  resetTimeoutMs: number
+  /** How often the background probe tries while the breaker is not closed (ms). */
+  probeIntervalMs?: number
+  metrics: Metrics
+  log: Logger
+}
+
+/** Longest a `/healthz` ping waits, so that the whole health report stays within its own budget. */
+const HEALTH_PING_MS = 300
+
+/**
+ * A Redis store behind its own circuit breaker (opossum). Any failure opens
+ * it at once: on the login path one timed-out command is reason enough to
+ * stop waiting, and the fallbacks are correct, only less widely shared.
+ * User calls are refused while the breaker is open or half-open; a
+ * background ping is the half-open trial, so no login is ever the one that
+ * waits to find out. When the trial succeeds the breaker closes and the
+ * `onUp` listeners run (replays, queue flushes).
+ */
+export class GuardedStore {
+  readonly label: string
+  readonly store: RedisStore
+  readonly #breaker: CircuitBreaker<[() => Promise<unknown>], unknown>
+  readonly #probeIntervalMs: number
+  readonly #upListeners: Array<() => void> = []
+  #probe: NodeJS.Timeout | undefined
+  #down = false
+
+  constructor (store: RedisStore, options: GuardOptions) {
+    const { label, metrics, log } = options
+    this.label = label
+    this.store = store
+    this.#probeIntervalMs = options.probeIntervalMs ?? 500
+    // errorThresholdPercentage 0 with volumeThreshold 0: the first failure opens the breaker.
+    this.#breaker = new CircuitBreaker((action: () => Promise<unknown>) => action(), {
+      name: label,
+      timeout: options.timeoutMs,
+      resetTimeout: options.resetTimeoutMs,
+      errorThresholdPercentage: 0,
+      volumeThreshold: 0,
+      rollingCountTimeout: 10_000,
+    })
+    this.#breaker.on('failure', () => metrics.storeErrors.inc({ store: label }))
+    // A failed trial reopens the breaker; only the first opening of an outage is news.
+    this.#breaker.on('open', () => {
+      this.#startProbe()
+      if (this.#down) return
+      this.#down = true
+      log.warn({ store: label, redis: store.target }, 'store unreachable: using the fallbacks until it answers again')
+    })
+    this.#breaker.on('close', () => {
+      this.#down = false
+      log.info({ store: label, redis: store.target }, 'store answers again')
+      this.#stopProbe()
+      for (const listener of this.#upListeners) listener()
+    })
+    if (!store.ready) this.#breaker.open()
+  }
+
+  /** True while the breaker is closed: calls go through. */
+  get available (): boolean {
+    return this.#breaker.closed
+  }
+
+  /** Runs `operation` on the store through the breaker; throws US_ERR_STORE_UNAVAILABLE at once while it is not closed. */
+  async call<T> (operation: (store: RedisStore) => Promise<T>): Promise<T> {
+    if (!this.#breaker.closed) throw this.#unavailable()
+    try {
+      return await this.#breaker.fire(() => operation(this.store)) as T
+    } catch (err) {
+      throw this.#unavailable(err)
+    }
+  }
+
+  /** Runs `listener` each time the store answers again after an outage. */
+  onUp (listener: () => void): void {
+    this.#upListeners.push(listener)
+  }
+
+  /** `ok` when a ping answers now, within a short bound; `unreachable` otherwise. */
+  async check (): Promise<'ok' | 'unreachable'> {
+    if (!this.available) return 'unreachable'
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('late')), HEALTH_PING_MS) })
+    try {
+      await Promise.race([this.call((s) => s.ping()), late])
+      return 'ok'
+    } catch {
+      return 'unreachable'
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Stops the probe and the breaker, then closes the connection. */
+  async close (): Promise<void> {
+    this.#stopProbe()
+    this.#breaker.shutdown()
+    await this.store.close()
+  }
+
+  #startProbe (): void {
+    if (this.#probe) return
+    this.#probe = setInterval(() => {
+      // Refused at once while open; while half-open this is the single trial that may close the breaker.
+      this.#breaker.fire(() => this.store.ping()).catch(() => undefined)
+    }, this.#probeIntervalMs)
+    this.#probe.unref()
+  }
+
+  #stopProbe (): void {
+    clearInterval(this.#probe)
+    this.#probe = undefined
+  }
+
+  #unavailable (cause?: unknown): UnderstudyError {
+    return new UnderstudyError('US_ERR_STORE_UNAVAILABLE', `the ${this.label} store cannot be reached`, { cause, details: { store: this.label } })
+  }
+}

@@ -1,0 +1,141 @@
+import type { Logger } from '../log.js'
+import { RevocationFailOpen } from './fail-open.js'
+import type { GuardedStore } from './guarded.js'
+import type { MemoryStore } from './memory.js'
+import type { Peer } from './peer.js'
+import type { Store, StoreHealth } from './store.js'
+import { applyWrite, expiresIn, type Write } from './write.js'
+
+/** Writes replayed into the local Redis at once when it returns. */
+const REPLAY_BATCH = 256
+
+export interface ResilientStoreParts {
+  /** This region's Redis, behind its breaker. */
+  local: GuardedStore
+  /** The in-process store: mirrors every write of this instance and stands in while Redis is down. */
+  memory: MemoryStore
+  /** Other regions' Redis. */
+  peers: Peer[]
+  failOpen: RevocationFailOpen
+  log: Logger
+}
+
+/**
+ * The store of a gateway with `store.kind: redis`: the local Redis, the
+ * in-process store and the peers, layered so that losing any of them (or
+ * all) logs nobody out and nothing revoked comes back to life.
+ *
+ * - Every write goes to the in-process store and the local Redis (awaited),
+ *   and tombstones and rotations to every peer (queued, in the background).
+ * - Single-use guards answer from the local Redis, or from the in-process
+ *   guard while it is down (then a replay can only be caught on this instance).
+ * - Revocation reads: in-process, then local, then peers on a miss or error;
+ *   when nothing answers, fail open (see RevocationFailOpen).
+ * - Rotations decide in the local Redis, or, while it is down, in the peers
+ *   and the in-process store together.
+ * - When the local Redis answers again, everything the in-process store holds
+ *   is written back to it (all writes converge), so a Redis that restarted
+ *   empty learns again what it lost.
+ */
+export class ResilientStore implements Store {
+  readonly name = 'redis'
+  readonly #local: GuardedStore
+  readonly #memory: MemoryStore
+  readonly #peers: Peer[]
+  readonly #failOpen: RevocationFailOpen
+  readonly #log: Logger
+
+  constructor (parts: ResilientStoreParts) {
+    this.#local = parts.local
+    this.#memory = parts.memory
+    this.#peers = parts.peers
+    this.#failOpen = parts.failOpen
+    this.#log = parts.log
+    this.#local.onUp(() => { void this.#replay() })
+  }
+
+  async claimOnce (key: string, ttlSec: number): Promise<boolean> {
+    if (!(await this.#memory.claimOnce(key, ttlSec))) return false
+    try {
+      return await this.#local.call((s) => s.claimOnce(key, ttlSec))
+    } catch {
+      return true
+    }
+  }
+
+  async revoke (id: string, ttlSec: number): Promise<void> {
+    await this.#memory.revoke(id, ttlSec)
+    this.#toPeers({ op: 'revoke', id, expiresAt: expiresIn(ttlSec) })
+    // A failed local write is not an error: the tombstone is held in process and replayed when Redis returns.
+    await this.#local.call((s) => s.revoke(id, ttlSec)).catch(() => undefined)
+  }
+
+  async isRevoked (id: string): Promise<boolean> {
+    if (await this.#memory.isRevoked(id)) return true
+    const local = await this.#local.call((s) => s.isRevoked(id)).catch(() => undefined)
+    if (local === true) return true
+    const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.isRevoked(id))))
+    if (fromPeers.includes(true)) return true
+    if (local === false || fromPeers.includes(false)) {
+      this.#failOpen.answered()
+      return false
+    }
+    return this.#failOpen.notRevoked()
+  }
+
+  async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
+    const expiresAt = expiresIn(ttlSec)
+    let answer: 'rotated' | 'reused'
+    try {
+      answer = await this.#local.call((s) => s.rotateFamily(familyId, generation, ttlSec))
+      // The in-process store may know better: it survives a local Redis that restarted empty.
+      if (answer === 'rotated') answer = await this.#memory.rotateFamily(familyId, generation, ttlSec)
+    } catch {
+      answer = await this.#rotateWithoutLocal(familyId, generation, ttlSec)
+    }
+    if (answer === 'rotated') this.#toPeers({ op: 'rotate', familyId, generation, expiresAt })
+    return answer
+  }
+
+  async ping (): Promise<void> {
+    await this.#local.call((s) => s.ping())
+  }
+
+  async health (): Promise<StoreHealth> {
+    const [local, ...peers] = await Promise.all([this.#local.check(), ...this.#peers.map((p) => p.guard.check())])
+    return { status: local!, peers: Object.fromEntries(this.#peers.map((p, i) => [p.endpoint, peers[i]!])) }
+  }
+
+  async close (): Promise<void> {
+    await Promise.allSettled([this.#local.close(), ...this.#peers.map((p) => p.close())])
+    await this.#memory.close()
+  }
+
+  /**
+   * Without the local Redis, each peer decides atomically for its region and
+   * the in-process store for this instance; any of them that has seen the
+   * family move past `generation` makes it a reuse.
+   */
+  async #rotateWithoutLocal (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
+    const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.rotateFamily(familyId, generation, ttlSec))))
+    const here = await this.#memory.rotateFamily(familyId, generation, ttlSec)
+    return fromPeers.includes('reused') ? 'reused' : here
+  }
+
+  #toPeers (write: Write): void {
+    for (const peer of this.#peers) peer.send(write)
+  }
+
+  async #replay (): Promise<void> {
+    const writes = [...this.#memory.records()]
+    let replayed = 0
+    for (let i = 0; i < writes.length; i += REPLAY_BATCH) {
+      const batch = writes.slice(i, i + REPLAY_BATCH)
+      const results = await Promise.allSettled(batch.map((write) => this.#local.call((s) => applyWrite(s, write))))
+      replayed += results.filter((r) => r.status === 'fulfilled').length
+      // Down again: the next return replays everything once more (writes converge).
+      if (replayed < i + batch.length) break
+    }
+    if (writes.length > 0) this.#log.info({ replayed, held: writes.length }, 'in-process guards, tombstones and rotations written back to the local store')
+  }
+}
