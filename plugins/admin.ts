@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
 import type { RegionBreaker } from '../src/resilience/breaker.js'
+import { isUnderstudyError } from '../src/errors.js'
 import { mergePolicyPatch } from '../src/resilience/policy.js'
 import { requireAdminToken } from './admin-auth.js'
 
@@ -20,6 +21,7 @@ const admin: FastifyPluginAsync = async (app) => {
     if (!result.ok) return reply.code(400).send({ error: 'invalid_policy', problems: result.problems })
     const old = breaker.setPolicy(result.policy, { kind: 'override', since: new Date().toISOString() })
     request.log.warn({ audit: 'breaker.policy.changed', provider: breaker.provider, region: breaker.region, old, new: result.policy }, 'breaker policy changed')
+    await gw.incidents.record({ kind: 'policy', provider: breaker.provider, region: breaker.region, message: 'breaker policy changed by an operator', data: { old, new: result.policy } })
     return view(breaker)
   })
 
@@ -37,6 +39,7 @@ const admin: FastifyPluginAsync = async (app) => {
     if (!breaker) return reply
     breaker.pinOpen()
     request.log.warn({ audit: 'breaker.forced.open', provider: breaker.provider, region: breaker.region }, 'breaker forced open')
+    await gw.incidents.record({ kind: 'policy', provider: breaker.provider, region: breaker.region, message: 'breaker forced open by an operator (drill)' })
     return view(breaker)
   })
 
@@ -51,6 +54,7 @@ const admin: FastifyPluginAsync = async (app) => {
   app.post('/admin/drain', async (request) => {
     app.lifecycle.drain('admin')
     request.log.warn({ audit: 'drain' }, 'instance draining: /readyz answers 503')
+    await gw.incidents.record({ kind: 'drain', message: `instance ${gw.config.region} drained by an operator` })
     return { status: 'draining' }
   })
 
@@ -59,6 +63,35 @@ const admin: FastifyPluginAsync = async (app) => {
     request.log.warn({ audit: 'undrain' }, 'instance back in rotation')
     return { status: app.lifecycle.draining ? 'draining' : 'ready' }
   })
+
+  app.get('/admin/incidents', async () => ({ incidents: await gw.incidents.incidents() }))
+
+  // Fault injection exists only when the config enables chaos; otherwise these routes are not there at all.
+  const faults = gw.faults
+  if (faults) {
+    app.get('/admin/faults', async () => ({ faults: faults.list() }))
+    app.post('/admin/faults', async (request, reply) => {
+      try {
+        const fault = faults.add(request.body)
+        request.log.warn({ audit: 'fault.injected', fault }, 'fault injected')
+        await gw.incidents.record({ kind: 'fault', ...('provider' in fault.target ? fault.target : {}), message: `injected ${fault.kind} until ${fault.expiresAt}`, data: { ...fault } })
+        return reply.code(201).send(fault)
+      } catch (err) {
+        if (isUnderstudyError(err)) return reply.code(400).send({ error: 'invalid_fault', problems: err.details.problems })
+        throw err
+      }
+    })
+    app.delete('/admin/faults', async (request) => {
+      faults.clear()
+      request.log.warn({ audit: 'fault.cleared' }, 'every injected fault cleared')
+      return { faults: [] }
+    })
+    app.delete<{ Params: { id: string } }>('/admin/faults/:id', async (request, reply) => {
+      if (!faults.remove(request.params.id)) return reply.code(404).send({ error: 'not_found', error_description: 'no such fault' })
+      request.log.warn({ audit: 'fault.cleared', id: request.params.id }, 'injected fault cleared')
+      return { faults: faults.list() }
+    })
+  }
 
   function find (params: { provider: string, region: string }, reply: FastifyReply): RegionBreaker | undefined {
     const breaker = gw.breakers.get(params.provider, params.region)

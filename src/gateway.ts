@@ -4,7 +4,12 @@ import type { Keyring } from './keys/keyring.js'
 import { silentLogger, type Logger } from './log.js'
 import { Metrics } from './observability/metrics.js'
 import { ClientRegistry } from './oidc/clients.js'
+import type { LoginOutcome } from './observability/metrics.js'
+import { FaultInjector } from './resilience/fault-injector.js'
+import { FaultInjectingStore } from './resilience/faulty-store.js'
 import { HealthChecks } from './resilience/health-check.js'
+import { IncidentRecorder } from './resilience/incident-recorder.js'
+import { MemoryEventLog, type EventLog } from './resilience/incidents.js'
 import { BreakerRegistry } from './resilience/registry.js'
 import { cookieNames, type CookieNames } from './sessions/session.js'
 import type { Store } from './store/store.js'
@@ -20,11 +25,16 @@ export interface Gateway {
   /** Each provider's region router (breakers, failover), by provider id. */
   readonly upstreams: ReadonlyMap<string, UpstreamRouter>
   readonly breakers: BreakerRegistry
+  readonly incidents: IncidentRecorder
+  /** Run-time fault injection; present only when `chaos.enabled`. */
+  readonly faults?: FaultInjector
   readonly metrics: Metrics
   readonly log: Logger
   readonly cookies: CookieNames
   /** Lifetime of the session cookie: the longest outageMaxStaleness of any client (seconds). */
   readonly sessionLifetime: number
+  /** Counts a login outcome in the metrics and the incident timeline. */
+  recordLogin (client: string, provider: string, outcome: LoginOutcome): void
   /** Current time in seconds since the epoch. */
   now (): number
   close (): Promise<void>
@@ -37,6 +47,8 @@ export interface GatewayParts {
   connectors: Connector[]
   metrics?: Metrics
   log?: Logger
+  /** Where incident events go (default: in memory). */
+  events?: EventLog
   /** Start active health checks (default true). */
   healthChecks?: boolean
   now?: () => number
@@ -44,7 +56,9 @@ export interface GatewayParts {
 
 /** Assembles a gateway from its parts; checks that every client's ID-token algorithm has a key. */
 export function createGateway (parts: GatewayParts): Gateway {
-  const { config, keys, store } = parts
+  const { config, keys } = parts
+  const faults = config.chaos.enabled ? new FaultInjector() : undefined
+  const store = faults ? new FaultInjectingStore(parts.store, faults) : parts.store
   const missing = config.clients.filter((c) => !keys.signer(c.idTokenSignedResponseAlg))
   if (missing.length > 0) {
     throw new UnderstudyError('US_ERR_KEYS_INVALID', missing.map((c) => `client ${c.clientId}: no ${c.idTokenSignedResponseAlg} signing key`).join('; '))
@@ -52,7 +66,15 @@ export function createGateway (parts: GatewayParts): Gateway {
   const metrics = parts.metrics ?? new Metrics()
   const log = parts.log ?? silentLogger
   const breakers = new BreakerRegistry(config.providers, { metrics, log })
-  const upstreams = new Map(parts.connectors.map((c) => [c.id, new UpstreamRouter(c, breakers.forProvider(c.id), { metrics, log })]))
+  const regionsOf = new Map(config.providers.map((p) => [p.id, p.regions.map((r) => r.name)]))
+  const incidents = new IncidentRecorder(parts.events ?? new MemoryEventLog(), { instance: config.region, logger: log, regionsOf: (id) => regionsOf.get(id) ?? [] })
+  breakers.on('transition', (t) => {
+    incidents.record({ kind: 'breaker', provider: t.provider, region: t.region, message: `${t.region}: ${t.from} → ${t.to} (${t.reason})`, data: { from: t.from, to: t.to } })
+  })
+  const onFailover = (provider: string, from: string, to: string) => {
+    incidents.record({ kind: 'failover', provider, region: from, message: `failed over from ${from} to ${to}`, data: { from, to } })
+  }
+  const upstreams = new Map(parts.connectors.map((c) => [c.id, new UpstreamRouter(c, breakers.forProvider(c.id), { metrics, log, onFailover, ...(faults ? { faults } : {}) })]))
   for (const connector of parts.connectors) for (const region of connector.regions) region.warm?.()
   const intervals = new Map(config.providers.map((p) => [p.id, p.healthCheck.interval]))
   const checks = parts.healthChecks === false ? undefined : new HealthChecks(upstreams.values(), (id) => intervals.get(id) ?? 5, log)
@@ -63,13 +85,20 @@ export function createGateway (parts: GatewayParts): Gateway {
     clients: new ClientRegistry(config.clients),
     upstreams,
     breakers,
+    incidents,
+    ...(faults ? { faults } : {}),
     metrics,
     log,
     cookies: cookieNames(config.issuer),
     sessionLifetime: Math.max(config.sessions.outageMaxStaleness, ...config.clients.map((c) => c.freshness.outageMaxStaleness)),
+    recordLogin (client, provider, outcome) {
+      metrics.logins.inc({ client, provider, outcome })
+      incidents.onLogin(client, provider, outcome)
+    },
     now: parts.now ?? (() => Math.floor(Date.now() / 1000)),
     async close () {
       await checks?.stop()
+      await incidents.close()
       breakers.shutdown()
       await Promise.allSettled(parts.connectors.map((c) => c.close()))
       await store.close()

@@ -58,7 +58,7 @@ export async function authorize (gw: Gateway, raw: RawParams, sessionCookie: str
   const target = { redirectUri: request.redirectUri, ...(request.state === undefined ? {} : { state: request.state }) }
   const client = gw.clients.get(request.clientId)!
   const router = gw.upstreams.get(request.provider)!
-  const count = (outcome: LoginOutcome) => gw.metrics.logins.inc({ client: client.clientId, provider: request.provider, outcome })
+  const count = (outcome: LoginOutcome) => gw.recordLogin(client.clientId, request.provider, outcome)
   try {
     const session = await readSession(gw, sessionCookie, log)
     const standing = sessionStanding(gw, client, request, session)

@@ -40,7 +40,7 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
 
   const request = tx.request
   const target = { redirectUri: request.redirectUri, ...(request.state === undefined ? {} : { state: request.state }) }
-  const count = (outcome: LoginOutcome) => gw.metrics.logins.inc({ client: request.clientId, provider: tx.provider, outcome })
+  const count = (outcome: LoginOutcome) => gw.recordLogin(request.clientId, tx.provider, outcome)
   try {
     const session = await redeem(gw, tx, params, log)
     const code = await issueCode(gw, request, session, ACR_UPSTREAM)

@@ -2,6 +2,7 @@ import { UnderstudyError, isUnderstudyError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { RegionBreaker } from '../resilience/breaker.js'
+import type { FaultInjector } from '../resilience/fault-injector.js'
 import type { Connector, UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity, UpstreamRegion } from './connector.js'
 
 interface Lane { region: UpstreamRegion, breaker: RegionBreaker }
@@ -19,7 +20,11 @@ export class UpstreamRouter {
   readonly #metrics: Metrics
   readonly #log: Logger
 
-  constructor (connector: Connector, breakers: RegionBreaker[], deps: { metrics: Metrics, log: Logger }) {
+  readonly #onFailover: ((provider: string, from: string, to: string) => void) | undefined
+
+  readonly #faults: FaultInjector | undefined
+
+  constructor (connector: Connector, breakers: RegionBreaker[], deps: { metrics: Metrics, log: Logger, onFailover?: (provider: string, from: string, to: string) => void, faults?: FaultInjector }) {
     this.id = connector.id
     this.connector = connector
     this.#lanes = connector.regions.map((region) => {
@@ -29,6 +34,8 @@ export class UpstreamRouter {
     })
     this.#metrics = deps.metrics
     this.#log = deps.log
+    this.#onFailover = deps.onFailover
+    this.#faults = deps.faults
   }
 
   /** The regions with their breakers, in config order. */
@@ -48,7 +55,7 @@ export class UpstreamRouter {
   async exchangeCode (regionName: string, exchange: Omit<UpstreamCodeExchange, 'signal'>): Promise<UpstreamIdentity> {
     const lane = this.#lanes.find((l) => l.region.name === regionName)
     if (!lane) throw new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `provider ${this.id} has no region ${regionName}`)
-    return lane.breaker.call('token', (signal) => lane.region.exchangeCode({ ...exchange, signal }))
+    return this.#call(lane, 'token', (signal) => lane.region.exchangeCode({ ...exchange, signal }))
   }
 
   /** Revalidates a user with the upstream refresh token; moves to another region only if the request never left. */
@@ -58,7 +65,17 @@ export class UpstreamRouter {
 
   /** Probes one region directly through its breaker (health checks). */
   async probe (lane: Lane): Promise<void> {
-    await lane.breaker.call('probe', (signal) => lane.region.probe(signal))
+    await this.#call(lane, 'probe', (signal) => lane.region.probe(signal))
+  }
+
+  /** One call through the lane's breaker; injected faults (game days) apply inside it, as a real outage would. */
+  async #call<T> (lane: Lane, operation: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const faults = this.#faults
+    if (!faults) return lane.breaker.call(operation, fn)
+    return lane.breaker.call(operation, async (signal) => {
+      await faults.beforeUpstream(this.id, lane.region.name, signal)
+      return fn(signal)
+    })
   }
 
   async #failover<T> (operation: string, idempotent: boolean, fn: (lane: Lane, signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -66,9 +83,12 @@ export class UpstreamRouter {
     let from: string | undefined
     for (const lane of this.#lanes) {
       if (lane.breaker.state === 'open') continue
-      if (from !== undefined) this.#metrics.failovers.inc({ provider: this.id, from, to: lane.region.name })
+      if (from !== undefined) {
+        this.#metrics.failovers.inc({ provider: this.id, from, to: lane.region.name })
+        this.#onFailover?.(this.id, from, lane.region.name)
+      }
       try {
-        return await lane.breaker.call(operation, (signal) => fn(lane, signal))
+        return await this.#call(lane, operation, (signal) => fn(lane, signal))
       } catch (err) {
         lastError = err
         if (!retryable(err, idempotent)) throw err
