@@ -39,7 +39,7 @@ t.test('injected faults open breakers and the incident timeline tells the story 
   await waitFor(() => breakers.all().every((b) => b.state === 'closed'), 'breakers closed')
   const browser = new Browser()
   await browserLogin(browser, authorizeUrl(s.issuer, 'shop'), 'timeline-user')
-  await new Promise((resolve) => setTimeout(resolve, 1_200))
+  await new Promise((resolve) => setTimeout(resolve, 2_200))
 
   const invalid = await admin(s, 'POST', '/admin/faults', { target: { provider: 'idp' }, kind: 'teleport', duration: -1 })
   t.equal(invalid.status, 400)

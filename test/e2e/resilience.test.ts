@@ -100,7 +100,8 @@ t.test('with every region down, a returning user keeps logging in with acr cache
   const landed = await browserLogin(browser, authorizeUrl(s.issuer, 'shop'), 'returning')
   const first = await redeem(s, 'shop', redirectParams(landed).get('code')!)
   const firstClaims = decodeJwt(first.body.id_token!)
-  await new Promise((resolve) => setTimeout(resolve, 2_500))
+  // Staleness counts whole seconds: wait past maxStaleness (2 s) by more than one second.
+  await new Promise((resolve) => setTimeout(resolve, 3_200))
 
   await Promise.all(s.proxies.map((p) => p.setFault({ kind: 'refuse' })))
   await waitFor(() => states(s).every((state) => state === 'open'), 'every breaker opens')
@@ -151,12 +152,15 @@ t.test('a stale refresh is revalidated with the upstream when it is up', async (
   const s = await stack(t)
   const landed = await browserLogin(new Browser(), authorizeUrl(s.issuer, 'shop'), 'revalidated')
   const first = await redeem(s, 'shop', redirectParams(landed).get('code')!)
-  await new Promise((resolve) => setTimeout(resolve, 2_500))
+  // Staleness counts whole seconds: wait past maxStaleness (2 s) by more than one second.
+  await new Promise((resolve) => setTimeout(resolve, 3_200))
   const refreshed = await refresh(s, 'shop', first.body.refresh_token!)
   t.equal(refreshed.status, 200)
   const claims = decodeJwt(refreshed.body.id_token!)
   t.equal(claims.acr, 'urn:understudy:acr:upstream', 'the upstream vouched again')
   t.equal(claims.auth_time, decodeJwt(first.body.id_token!).auth_time, 'revalidation keeps auth_time')
+  const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text()
+  t.match(metrics, /understudy_revalidations_total\{provider="idp",result="vouched"\} 1/, 'the upstream refresh token was used')
 })
 
 t.test('the admin API shows, changes, resets and forces breakers', async (t) => {

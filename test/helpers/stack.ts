@@ -46,13 +46,23 @@ export interface Stack {
   close (): Promise<void>
 }
 
-/** Starts an upstream IdP with two regions and a gateway in front of it, on 127.0.0.1. */
-export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, proxied?: boolean } = {}): Promise<Stack> {
-  const port = await freePort()
-  const issuer = `http://127.0.0.1:${port}`
-  const upstream = await startUpstreamIdp({
+/** The upstream IdP of a stack, with the gateway of `issuer` registered as its client. */
+export async function startStackUpstream (issuer: string): Promise<UpstreamIdp> {
+  return startUpstreamIdp({
     clients: [{ client_id: 'understudy', client_secret: 'upstream-secret', redirect_uris: [`${issuer}/callback/idp`] }],
   })
+}
+
+/**
+ * Starts an upstream IdP with two regions and a gateway in front of it, on
+ * 127.0.0.1. With `issuer` and `upstream` the gateway is a second region of
+ * another stack: same issuer and upstream, its own port (`gateway.url`); the
+ * shared upstream is not closed with it.
+ */
+export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp } = {}): Promise<Stack> {
+  const port = await freePort()
+  const issuer = overrides.issuer ?? `http://127.0.0.1:${port}`
+  const upstream = overrides.upstream ?? await startStackUpstream(issuer)
   const proxies = overrides.proxied
     ? await Promise.all(upstream.regions.map((r) => { const u = new URL(r.url); return startFaultProxy({ target: { host: u.hostname, port: Number(u.port) }, name: r.name }) }))
     : []
@@ -89,7 +99,7 @@ export async function startStack (overrides: { config?: Record<string, unknown>,
     async close () {
       await gateway.close()
       await Promise.all(proxies.map((p) => p.close()))
-      await upstream.close()
+      if (!overrides.upstream) await upstream.close()
     },
   }
 }

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto'
+import t, { type Test } from 'tap'
+import type { Config } from '../../src/config/resolve.js'
+import type { Logger } from '../../src/log.js'
+import { Metrics } from '../../src/observability/metrics.js'
+import { createRedisStore } from '../../src/store/create.js'
+import type { ResilientStore } from '../../src/store/resilient.js'
+import { noRedis, RedisServer, until } from '../helpers/redis.js'
+import { storeConformance } from './conformance.js'
+
+/** A log that keeps its lines, to check what an outage reports. */
+function captureLog (): Logger & { lines: Array<{ level: string, msg?: string }> } {
+  const lines: Array<{ level: string, msg?: string }> = []
+  const keep = (level: string) => (_obj: object, msg?: string) => { lines.push({ level, ...(msg === undefined ? {} : { msg }) }) }
+  return { lines, debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') }
+}
+
+interface Opened { store: ResilientStore, metrics: Metrics, log: ReturnType<typeof captureLog> }
+
+/** The composite store of `store.kind: redis` on `url` with `peers`, closed in `t`'s teardown. */
+async function open (t: Test, url: string, peers: string[] = [], extra: Partial<NonNullable<Config['store']['redis']>> & { revocationFailOpen?: string } = {}): Promise<Opened> {
+  const { revocationFailOpen, ...redis } = extra
+  const metrics = new Metrics({ defaults: false })
+  const log = captureLog()
+  const store = await createRedisStore({ kind: 'redis', redis: { url, peers, commandTimeout: '300ms', peerTimeout: '300ms', ...redis }, ...(revocationFailOpen ? { revocationFailOpen } : {}) }, { log, metrics })
+  t.teardown(() => store.close())
+  return { store, metrics, log }
+}
+
+async function counter (metric: { get (): Promise<{ values: Array<{ value: number, labels: object }> }> }, labels: Record<string, string> = {}): Promise<number> {
+  const { values } = await metric.get()
+  return values.filter((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, string>)[k] === l)).reduce((sum, v) => sum + v.value, 0)
+}
+
+const hasKey = async (redis: RedisServer, key: string) => (await redis.cli('exists', `understudy:${key}`)).trim() === '1'
+
+t.test('the composite store (local Redis, in-process fallback, one peer)', { skip: noRedis }, async (t) => {
+  const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  storeConformance(t, 'redis + in-process + peer', async () => (await open(t, local.url, [peer.url])).store)
+})
+
+t.test('single-use guards fall back to the in-process guard while the local Redis is down, and are written back when it returns', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const { store } = await open(t, local.url)
+  const [before, during] = [randomUUID(), randomUUID()]
+  t.equal(await store.claimOnce(before, 60), true)
+  await local.kill()
+  t.equal(await store.claimOnce(before, 60), false, 'a claim made before the outage still holds')
+  t.equal(await store.claimOnce(during, 60), true)
+  t.equal(await store.claimOnce(during, 60), false, 'the in-process guard holds during the outage')
+  await local.restart()
+  await until(async () => await hasKey(local, `once:{${before}}`) && await hasKey(local, `once:{${during}}`), 5_000, 'both claims are back in the restarted (empty) Redis')
+  t.equal(await store.claimOnce(during, 60), false)
+})
+
+t.test('tombstones and rotations made while the local Redis is down survive its restart', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const { store } = await open(t, local.url)
+  const [before, during, family] = [randomUUID(), randomUUID(), randomUUID()]
+  await store.revoke(before, 60)
+  t.equal(await store.rotateFamily(family, 0, 60), 'rotated')
+  await local.kill()
+  await t.resolves(store.revoke(during, 60), 'a revocation never fails for want of Redis')
+  t.equal(await store.isRevoked(during), true)
+  t.equal(await store.rotateFamily(family, 1, 60), 'rotated')
+  t.equal(await store.rotateFamily(family, 1, 60), 'reused', 'reuse is caught in process during the outage')
+  await local.restart()
+  await until(async () => await hasKey(local, `revoked:{${before}}`) && await hasKey(local, `revoked:{${during}}`), 5_000, 'the tombstones are written back')
+  t.equal((await local.cli('get', `understudy:family:{${family}}`)).trim(), '2', 'the family is written back at its latest generation')
+  t.equal(await store.isRevoked(before), true, 'nothing revoked comes back to life')
+  t.equal(await store.rotateFamily(family, 0, 60), 'reused')
+})
+
+t.test('a revocation in one region is seen in the other at once, and lands in its Redis', { skip: noRedis }, async (t) => {
+  const [redisA, redisB] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  const [a, b] = await Promise.all([open(t, redisA.url, [redisB.url]), open(t, redisB.url, [redisA.url])])
+  const id = randomUUID()
+  await a.store.revoke(id, 60)
+  t.equal(await b.store.isRevoked(id), true)
+  await until(() => hasKey(redisB, `revoked:{${id}}`), 2_000, 'the tombstone reaches region B\'s Redis')
+  t.equal(await a.store.rotateFamily(id, 0, 60), 'rotated')
+  await until(async () => (await redisB.cli('get', `understudy:family:{${id}}`)).trim() === '1', 2_000, 'the rotation reaches region B\'s Redis')
+  t.equal(await b.store.rotateFamily(id, 0, 60), 'reused', 'the old refresh token is refused in region B')
+})
+
+t.test('writes to a peer that is down are queued, bounded, and reach it within 15 s of its return', { skip: noRedis }, async (t) => {
+  const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  const { store, metrics } = await open(t, local.url, [peer.url], { peerQueueLimit: 3 })
+  await peer.kill()
+  const ids = Array.from({ length: 5 }, () => randomUUID())
+  for (const id of ids) await store.revoke(id, 60)
+  t.equal(await counter(metrics.peerDropped, { peer: `127.0.0.1:${peer.port}` }), 2, 'the two oldest writes are dropped and counted')
+  await peer.restart()
+  const returned = Date.now()
+  await until(async () => (await Promise.all(ids.slice(2).map((id) => hasKey(peer, `revoked:{${id}}`)))).every(Boolean), 15_000, 'the queued tombstones reach the peer')
+  t.ok(Date.now() - returned < 15_000, `delivered ${Date.now() - returned} ms after the peer returned`)
+  t.equal(await hasKey(peer, `revoked:{${ids[0]}}`), false, 'the dropped write is not delivered')
+})
+
+t.test('when no store answers, revocation checks fail open, counted, except for ids revoked through this process', { skip: noRedis }, async (t) => {
+  const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  const { store, metrics, log } = await open(t, local.url, [peer.url], { revocationFailOpen: '300ms' })
+  const revokedHere = randomUUID()
+  await store.revoke(revokedHere, 60)
+  await Promise.all([local.kill(), peer.kill()])
+  t.equal(await store.isRevoked(randomUUID()), false)
+  t.equal(await store.isRevoked(revokedHere), true, 'a tombstone written here is honoured throughout')
+  t.equal(await counter(metrics.revocationFailOpen), 1)
+  t.ok(await counter(metrics.storeErrors, { store: 'local' }) >= 1, 'local errors are counted')
+  t.ok(await counter(metrics.storeErrors, { store: `peer:127.0.0.1:${peer.port}` }) >= 1, 'peer errors are counted')
+  t.ok(log.lines.some((l) => l.level === 'warn' && l.msg?.includes('failing open')), 'the start of the outage is logged')
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.equal(await store.isRevoked(randomUUID()), false, 'past the bound, unknown ids are still not revoked: nobody is logged out')
+  t.ok(log.lines.some((l) => l.level === 'error' && l.msg?.includes('longer than store.revocationFailOpen')), 'passing the bound is logged as an error')
+  await local.restart()
+  await until(async () => (await store.isRevoked(randomUUID())) === false && await hasKey(local, `revoked:{${revokedHere}}`), 5_000, 'the local store answers again')
+  t.ok(log.lines.some((l) => l.msg?.includes('answered by a store again')), 'the end of the outage is logged')
+})
+
+t.test('a hung peer costs a revocation check at most the peer timeout, once; then it is skipped', { skip: noRedis }, async (t) => {
+  const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  const { store } = await open(t, local.url, [peer.url], { peerTimeout: '400ms' })
+  peer.pause()
+  t.teardown(() => peer.resume())
+  let started = Date.now()
+  t.equal(await store.isRevoked(randomUUID()), false)
+  t.ok(Date.now() - started < 400 + 1_000, `the first check waited ${Date.now() - started} ms`)
+  started = Date.now()
+  for (let i = 0; i < 10; i++) await store.isRevoked(randomUUID())
+  t.ok(Date.now() - started < 400, `ten more checks took ${Date.now() - started} ms together`)
+  t.match(await store.health(), { status: 'ok', peers: { [`127.0.0.1:${peer.port}`]: 'unreachable' } })
+})
+
+t.test('while the local Redis is down, a reused refresh token is caught by a peer', { skip: noRedis }, async (t) => {
+  const [localA, localB, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t), RedisServer.start(t)])
+  const a = await open(t, localA.url, [peer.url])
+  const family = randomUUID()
+  t.equal(await a.store.rotateFamily(family, 0, 60), 'rotated')
+  await until(() => hasKey(peer, `family:{${family}}`), 2_000, 'the rotation reaches the peer')
+  await localB.kill()
+  const b = await open(t, localB.url, [peer.url])
+  t.equal(await b.store.rotateFamily(family, 0, 60), 'reused', 'another instance without its Redis still refuses the old token')
+  t.equal(await b.store.rotateFamily(family, 1, 60), 'rotated', 'and accepts the current one')
+})
+
+t.test('health reports the local store and each peer, ok or unreachable', { skip: noRedis }, async (t) => {
+  const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  const { store } = await open(t, local.url, [peer.url])
+  const peerName = `127.0.0.1:${peer.port}`
+  t.same(await store.health(), { status: 'ok', peers: { [peerName]: 'ok' } })
+  await Promise.all([local.kill(), peer.kill()])
+  await until(async () => (await store.health()).status === 'unreachable', 3_000, 'the local store is reported unreachable')
+  t.same(await store.health(), { status: 'unreachable', peers: { [peerName]: 'unreachable' } })
+  await peer.restart()
+  await until(async () => (await store.health()).peers?.[peerName] === 'ok', 5_000, 'the peer is reported ok again')
+})
