@@ -7,6 +7,8 @@ import { ClientRegistry } from './oidc/clients.js'
 import type { LoginOutcome } from './observability/metrics.js'
 import { FaultInjector } from './resilience/fault-injector.js'
 import { FaultInjectingStore } from './resilience/faulty-store.js'
+import { watchOutages } from './notify/outage-events.js'
+import { Webhooks, type WebhookOptions } from './notify/webhooks.js'
 import { HealthChecks } from './resilience/health-check.js'
 import { IncidentRecorder } from './resilience/incident-recorder.js'
 import { MemoryEventLog, type EventLog } from './resilience/incidents.js'
@@ -49,6 +51,8 @@ export interface GatewayParts {
   log?: Logger
   /** Where incident events go (default: in memory). */
   events?: EventLog
+  /** Webhook delivery tuning (tests). */
+  webhookOptions?: WebhookOptions
   /** Start active health checks (default true). */
   healthChecks?: boolean
   now?: () => number
@@ -71,6 +75,8 @@ export function createGateway (parts: GatewayParts): Gateway {
   breakers.on('transition', (t) => {
     incidents.record({ kind: 'breaker', provider: t.provider, region: t.region, message: `${t.region}: ${t.from} → ${t.to} (${t.reason})`, data: { from: t.from, to: t.to } })
   })
+  const webhooks = new Webhooks(config.webhooks, { metrics, log }, parts.webhookOptions)
+  watchOutages(breakers, config.region, (event) => webhooks.emit(event))
   const onFailover = (provider: string, from: string, to: string) => {
     incidents.record({ kind: 'failover', provider, region: from, message: `failed over from ${from} to ${to}`, data: { from, to } })
   }
@@ -98,6 +104,7 @@ export function createGateway (parts: GatewayParts): Gateway {
     now: parts.now ?? (() => Math.floor(Date.now() / 1000)),
     async close () {
       await checks?.stop()
+      webhooks.close()
       await incidents.close()
       breakers.shutdown()
       await Promise.allSettled(parts.connectors.map((c) => c.close()))

@@ -50,6 +50,7 @@ export interface Config {
   sessions: Freshness
   tokens: TokenLifetimes
   chaos: { enabled: boolean }
+  webhooks: NonNullable<RawConfig['webhooks']>
   shutdown: { drainDelay: number }
 }
 
@@ -126,6 +127,7 @@ export function resolveConfig (raw: RawConfig, baseDir: string, problems: Proble
     sessions,
     tokens,
     chaos: { enabled: raw.chaos?.enabled ?? false },
+    webhooks: raw.webhooks ?? [],
     shutdown: { drainDelay: raw.shutdown?.drainDelay === undefined ? 0 : parseDuration(raw.shutdown.drainDelay) },
   }
 }

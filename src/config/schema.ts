@@ -111,6 +111,11 @@ export const ConfigSchema = Type.Object({
   shutdown: Type.Optional(Type.Object({
     drainDelay: Type.Optional(Duration),
   }, { additionalProperties: false, description: 'on SIGTERM, /readyz answers 503 for drainDelay before the listeners close, so load balancers stop sending traffic first' })),
+  webhooks: Type.Optional(Type.Array(Type.Object({
+    url: HttpUrl,
+    events: Type.Array(Type.Union([Type.Literal('provider.degraded'), Type.Literal('provider.recovered'), Type.Literal('region.open'), Type.Literal('region.closed')]), { minItems: 1, uniqueItems: true }),
+    secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 key for the understudy-signature header' }),
+  }, { additionalProperties: false }), { description: 'outage notifications, signed and retried; never in the way of a login' })),
   chaos: Type.Optional(Type.Object({ enabled: Type.Boolean({ default: false }) }, { additionalProperties: false })),
 }, { additionalProperties: false, $id: 'https://understudy.dev/schemas/config.json', title: 'understudy config' })
 

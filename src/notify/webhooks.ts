@@ -1,0 +1,113 @@
+import { createHmac, randomUUID } from 'node:crypto'
+import { request } from 'undici'
+import type { Config } from '../config/resolve.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../observability/metrics.js'
+
+export type WebhookEventType = 'provider.degraded' | 'provider.recovered' | 'region.open' | 'region.closed'
+
+/** What a receiver gets: JSON, signed in the `understudy-signature` header. */
+export interface WebhookEvent {
+  id: string
+  type: WebhookEventType
+  at: string
+  instance: string
+  provider: string
+  region?: string
+  regions: Record<string, string>
+  message: string
+}
+
+export interface WebhookOptions {
+  /** Waits between attempts; the last one gives up. Default 1 s, 2 s, 4 s, 8 s, 16 s. */
+  retryDelaysMs?: number[]
+  timeoutMs?: number
+  /** Most deliveries waiting per receiver; more are dropped and counted. */
+  queueLimit?: number
+}
+
+const DEFAULT_DELAYS = [1_000, 2_000, 4_000, 8_000, 16_000]
+
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`: the timestamp is signed too, so a receiver can refuse replays. */
+export function signWebhook (secret: string, body: string, at = Math.floor(Date.now() / 1000)): string {
+  return `t=${at},v1=${createHmac('sha256', secret).update(`${at}.${body}`).digest('hex')}`
+}
+
+/**
+ * Outage notifications to the configured receivers. `emit` only enqueues:
+ * delivery, timeouts and retries with backoff happen in the background, so a
+ * slow or dead receiver is never in the way of a login.
+ */
+export class Webhooks {
+  readonly #hooks: Config['webhooks']
+  readonly #metrics: Metrics
+  readonly #log: Logger
+  readonly #options: Required<WebhookOptions>
+  readonly #pending = new Map<number, number>()
+  readonly #timers = new Set<NodeJS.Timeout>()
+  #closed = false
+
+  constructor (hooks: Config['webhooks'], deps: { metrics: Metrics, log: Logger }, options: WebhookOptions = {}) {
+    this.#hooks = hooks
+    this.#metrics = deps.metrics
+    this.#log = deps.log
+    this.#options = { retryDelaysMs: options.retryDelaysMs ?? DEFAULT_DELAYS, timeoutMs: options.timeoutMs ?? 5_000, queueLimit: options.queueLimit ?? 1_000 }
+  }
+
+  /** Queues `event` for every receiver subscribed to its type. */
+  emit (event: Omit<WebhookEvent, 'id' | 'at'>): void {
+    if (this.#closed) return
+    const full: WebhookEvent = { id: randomUUID(), at: new Date().toISOString(), ...event }
+    const body = JSON.stringify(full)
+    this.#hooks.forEach((hook, index) => {
+      if (!hook.events.includes(full.type)) return
+      const pending = this.#pending.get(index) ?? 0
+      if (pending >= this.#options.queueLimit) {
+        this.#metrics.webhookDeliveries.inc({ event: full.type, outcome: 'dropped' })
+        return
+      }
+      this.#pending.set(index, pending + 1)
+      this.#deliver(index, full.type, body, 0)
+    })
+  }
+
+  /** Stops retrying; deliveries in flight finish on their own. */
+  close (): void {
+    this.#closed = true
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#timers.clear()
+  }
+
+  #deliver (index: number, type: WebhookEventType, body: string, attempt: number): void {
+    const hook = this.#hooks[index]!
+    const done = (outcome: 'delivered' | 'failed') => {
+      this.#metrics.webhookDeliveries.inc({ event: type, outcome })
+      this.#pending.set(index, (this.#pending.get(index) ?? 1) - 1)
+    }
+    this.#send(hook.url, hook.secret, body).then(() => done('delivered'), (err: unknown) => {
+      const delay = this.#options.retryDelaysMs[attempt]
+      if (delay === undefined || this.#closed) {
+        this.#log.warn({ err, event: type, url: new URL(hook.url).origin, attempts: attempt + 1 }, 'webhook delivery failed for good')
+        return done('failed')
+      }
+      this.#metrics.webhookDeliveries.inc({ event: type, outcome: 'retry' })
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer)
+        this.#deliver(index, type, body, attempt + 1)
+      }, delay)
+      timer.unref()
+      this.#timers.add(timer)
+    })
+  }
+
+  async #send (url: string, secret: string, body: string): Promise<void> {
+    const response = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'understudy-webhooks', 'understudy-signature': signWebhook(secret, body) },
+      body,
+      signal: AbortSignal.timeout(this.#options.timeoutMs),
+    })
+    await response.body.dump()
+    if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`receiver answered ${response.statusCode}`)
+  }
+}
