@@ -11,6 +11,7 @@ import { frameworkErrors, installErrorHandler } from './errors.js'
 import admin from './admin.js'
 import gatewayPlugin from './gateway.js'
 import metrics from './metrics.js'
+import status from './status.js'
 import health from './health.js'
 import authorizeRoutes from './oidc/authorize.js'
 import discovery from './oidc/discovery.js'
@@ -67,6 +68,7 @@ export async function buildPublicServer (gateway: Gateway, lifecycle: Lifecycle,
   await app.register(userinfoRoutes)
   await app.register(logoutRoutes)
   await app.register(health)
+  await app.register(status)
   return app
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { silentLogger } from '../../src/log.js'
 import { RedisStore, type RedisStoreOptions } from '../../src/store/redis.js'
-import { noRedis, RedisServer, startCluster, startSentinelGroup, until } from '../helpers/redis.js'
+import { noRedis, RedisServer, until } from '../helpers/redis.js'
 import { storeConformance } from './conformance.js'
 
 const TIMEOUTS = { commandTimeoutMs: 500, connectTimeoutMs: 1_000 }
@@ -70,41 +70,5 @@ t.test('standalone Redis', { skip: noRedis }, async (t) => {
     const store = await open(t, { url: gone.url })
     t.equal(store.ready, false)
     await t.rejects(store.ping())
-  })
-})
-
-t.test('Redis Sentinel', { skip: noRedis }, async (t) => {
-  const group = await startSentinelGroup(t)
-  const target = { sentinels: group.nodes, name: group.name }
-  storeConformance(t, 'redis sentinel', () => RedisStore.open({ ...target, ...TIMEOUTS, log: silentLogger }))
-
-  // Last: it promotes the replica, which every later test would then use.
-  t.test('after the master dies, the store follows the failover to the promoted replica', async (t) => {
-    const store = await open(t, target)
-    const before = randomUUID()
-    await store.revoke(before, 60)
-    await until(async () => (await group.replica.cli('exists', `understudy:revoked:{${before}}`)).trim() === '1', 5_000, 'the tombstone is replicated')
-    await group.master.kill()
-    await until(async () => (await group.sentinels[0]!.cli('sentinel', 'get-master-addr-by-name', group.name)).includes(String(group.replica.port)), 20_000, 'sentinel promotes the replica')
-    await until(() => store.claimOnce(randomUUID(), 60), 10_000, 'the store writes to the new master')
-    t.equal(await store.isRevoked(before), true, 'what was replicated before the failover is still there')
-  })
-})
-
-t.test('Redis Cluster', { skip: noRedis }, async (t) => {
-  const cluster = await startCluster(t)
-  storeConformance(t, 'redis cluster', () => RedisStore.open({ cluster: cluster.urls, ...TIMEOUTS, log: silentLogger }))
-
-  t.test('keys spread over the nodes, and each id stays in one slot', async (t) => {
-    const store = await open(t, { cluster: cluster.urls })
-    const ids = Array.from({ length: 30 }, () => randomUUID())
-    for (const id of ids) {
-      await store.revoke(id, 60)
-      await store.rotateFamily(id, 0, 60)
-    }
-    const counts = await Promise.all(cluster.nodes.map(async (n) => Number(await n.cli('dbsize'))))
-    t.ok(counts.every((c) => c > 0), `every node holds keys: ${counts.join(', ')}`)
-    const [a, b] = await Promise.all([cluster.nodes[0]!.cli('cluster', 'keyslot', `understudy:revoked:{${ids[0]}}`), cluster.nodes[0]!.cli('cluster', 'keyslot', `understudy:family:{${ids[0]}}`)])
-    t.equal(a, b, 'the tombstone and the family of one id share a slot')
   })
 })
