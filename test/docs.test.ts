@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { parse } from 'yaml'
+import { configJsonSchema } from '../src/cli/config-schema.js'
 import { validateConfig } from '../src/config/load.js'
+import { renderConfigReference } from '../src/config/reference.js'
 import { DEV_KEYS } from './helpers/stack.js'
 
 t.test('the example provider and client blocks in docs/config.md form a valid config', async (t) => {
@@ -13,4 +15,9 @@ t.test('the example provider and client blocks in docs/config.md form a valid co
   const env = Object.fromEntries(['KAKAO', 'NAVER', 'GOOGLE', 'SHOP'].flatMap((n) => [[`${n}_CLIENT_ID`, 'id'], [`${n}_CLIENT_SECRET`, 's'], [`${n}_SECRET`, 's']]))
   const config = validateConfig({ issuer: 'https://login.example.com', keys: DEV_KEYS, providers, clients }, { env })
   t.equal(config.providers.find((p) => p.id === 'naver')?.claims?.sub, 'response.id')
+})
+
+t.test('the committed config reference is the one the schema generates (npm run docs:config)', async (t) => {
+  const committed = await readFile(new URL('../docs/config-reference.md', import.meta.url), 'utf8')
+  t.equal(committed, renderConfigReference(configJsonSchema()), 'docs/config-reference.md is out of date: run npm run docs:config')
 })

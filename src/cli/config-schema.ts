@@ -1,3 +1,4 @@
+import { renderConfigReference } from '../config/reference.js'
 import { ConfigSchema } from '../config/schema.js'
 
 const DRAFT = 'http://json-schema.org/draft-07/schema#'
@@ -7,8 +8,8 @@ const DRAFT = 'http://json-schema.org/draft-07/schema#'
  * editors and CI. A property the loader fills with a default is not required
  * in the file, so it is dropped from `required` here.
  */
-export function configSchemaCommand (out: NodeJS.WritableStream): number {
-  out.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`)
+export function configSchemaCommand (out: NodeJS.WritableStream, args: string[] = []): number {
+  out.write(args.includes('--markdown') ? renderConfigReference(configJsonSchema()) : `${JSON.stringify(configJsonSchema(), null, 2)}\n`)
   return 0
 }
 

@@ -15,7 +15,7 @@ usage:
                                      with neither, run the demo stack
   understudy check-config FILE       validate FILE, print every problem, exit 2 if any
   understudy keys generate DIR       write fresh signing and sealing JWK Sets into DIR
-  understudy config-schema           print the config file's JSON Schema
+  understudy config-schema [--markdown]  print the config file's JSON Schema (or the Markdown reference)
 `
 
 /** Runs one CLI command and returns its exit code (a running server returns only on failure to start). */
@@ -25,7 +25,7 @@ export async function main (argv: string[]): Promise<number> {
     case 'start': return start(rest)
     case 'check-config': return checkConfigCommand(rest, process.stdout, process.stderr)
     case 'keys': return keysCommand(rest, process.stdout, process.stderr)
-    case 'config-schema': return configSchemaCommand(process.stdout)
+    case 'config-schema': return configSchemaCommand(process.stdout, rest)
     case 'help': case '--help': case '-h':
       process.stdout.write(USAGE)
       return 0

@@ -7,63 +7,69 @@ const Duration = Type.Union([
   Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?\\s*$', description: 'seconds, or a string like 90s, 10m, 8h, 7d' }),
 ], { description: 'A duration: a number of seconds, or a string like "90s", "10m", "8h", "7d".' })
 
+/** A duration with its meaning, for the generated reference. */
+const duration = (meaning: string) => Type.Union([Duration.anyOf[0]!, Duration.anyOf[1]!], { description: `A duration: ${meaning}` })
+
 const HttpUrl = Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'letters, digits, _ . -' })
 
 const Listener = Type.Object({
-  host: Type.String({ default: '0.0.0.0' }),
-  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  host: Type.String({ default: '0.0.0.0', description: 'interface to listen on' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'public OIDC port; 0 picks a free port' }),
   tls: Type.Optional(Type.Object({
     cert: Type.String({ description: 'path to a PEM certificate chain' }),
     key: Type.String({ description: 'path to a PEM private key' }),
-  }, { additionalProperties: false })),
-}, { additionalProperties: false })
+  }, { additionalProperties: false, description: 'serve HTTPS directly (most deployments terminate TLS at the ingress)' })),
+}, { additionalProperties: false, description: 'the public OIDC listener' })
 
 export const BreakerPolicySchema = Type.Object({
-  timeout: Duration,
-  errorThresholdPercentage: Type.Number({ minimum: 1, maximum: 100 }),
-  volumeThreshold: Type.Integer({ minimum: 0 }),
-  resetTimeout: Duration,
-  rollingCountTimeout: Duration,
+  timeout: duration('how long one upstream call may take before it is cancelled and counted as a failure (default 2s; never disabled)'),
+  errorThresholdPercentage: Type.Number({ minimum: 1, maximum: 100, description: 'failure percentage in the rolling window that opens the breaker (default 50)' }),
+  volumeThreshold: Type.Integer({ minimum: 0, description: 'calls needed in the window before the breaker may open (default 10)' }),
+  resetTimeout: duration('how long an open breaker waits before a trial call (half-open) (default 10s)'),
+  rollingCountTimeout: duration('length of the rolling statistics window (default 10s)'),
 }, { additionalProperties: false, description: 'opossum circuit breaker policy for one provider region' })
 
 const Region = Type.Object({
-  name: Id,
-  url: Type.Optional(HttpUrl),
-  authorizationEndpoint: Type.Optional(HttpUrl),
-  tokenEndpoint: Type.Optional(HttpUrl),
-  userinfoEndpoint: Type.Optional(HttpUrl),
-}, { additionalProperties: false })
+  name: { ...Id, description: 'region name (metrics, admin API, status page)' },
+  url: Type.Optional({ ...HttpUrl, description: 'oidc: where this region is reached; discovery is read from <url>/.well-known/openid-configuration' }),
+  authorizationEndpoint: Type.Optional({ ...HttpUrl, description: 'oauth2: this region\'s authorization endpoint' }),
+  tokenEndpoint: Type.Optional({ ...HttpUrl, description: 'oauth2: this region\'s token endpoint' }),
+  userinfoEndpoint: Type.Optional({ ...HttpUrl, description: 'oauth2: this region\'s userinfo endpoint' }),
+}, { additionalProperties: false, description: 'tried in this order; each region has its own breaker' })
 
 const Provider = Type.Object({
-  id: Id,
-  kind: Type.Union([Type.Literal('oidc'), Type.Literal('oauth2')]),
+  id: { ...Id, description: 'provider id: in clients[].providers, /callback/<id> and provider=<id>' },
+  kind: Type.Union([Type.Literal('oidc'), Type.Literal('oauth2')], { description: 'oidc (discovery, ID tokens) or oauth2 (explicit endpoints, userinfo claims)' }),
   issuer: Type.Optional(Type.String({ minLength: 1, description: 'expected upstream issuer (oidc); all regions share it' })),
-  clientId: Type.String({ minLength: 1 }),
-  clientSecret: Type.Optional(Type.String()),
-  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  tokenEndpointAuthMethod: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post')])),
+  clientId: Type.String({ minLength: 1, description: 'the gateway\'s client id at the upstream' }),
+  clientSecret: Type.Optional(Type.String({ description: 'the gateway\'s client secret at the upstream (use ${ENV})' })),
+  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'scopes asked of the upstream (oidc default [openid])' })),
+  tokenEndpointAuthMethod: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post')], { description: 'default client_secret_post for oauth2; for oidc the first of discovery\'s methods the gateway supports' })),
   pkce: Type.Optional(Type.Boolean({ description: 'send PKCE (S256) to the upstream; default true' })),
   regions: Type.Array(Region, { minItems: 1 }),
   claims: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'claim name -> dotted path into the userinfo response' })),
-  breaker: Type.Optional(Type.Partial(BreakerPolicySchema)),
-  healthCheck: Type.Optional(Type.Object({ interval: Type.Optional(Duration), url: Type.Optional(HttpUrl) }, { additionalProperties: false })),
-}, { additionalProperties: false })
+  breaker: Type.Optional(Type.Partial(BreakerPolicySchema, { description: 'circuit breaker policy of each region; omitted keys take defaults; tunable live through the admin API' })),
+  healthCheck: Type.Optional(Type.Object({
+    interval: Type.Optional(duration('how often each region is probed (default 5s)')),
+    url: Type.Optional({ ...HttpUrl, description: 'probe this URL instead of discovery (oidc) or the authorization endpoint (oauth2)' }),
+  }, { additionalProperties: false, description: 'active health probes; a failed probe opens the region\'s breaker at once' })),
+}, { additionalProperties: false, description: 'upstream identity providers' })
 
 const Freshness = Type.Object({
-  maxStaleness: Type.Optional(Duration),
-  outageMaxStaleness: Type.Optional(Duration),
-}, { additionalProperties: false })
+  maxStaleness: Type.Optional(duration('within it a returning user logs in without an upstream round trip (SSO) (default 8h)')),
+  outageMaxStaleness: Type.Optional(duration('within it a returning user is served a cached login while the upstream is unavailable (default 7d)')),
+}, { additionalProperties: false, description: 'how stale a login may be: staleness = now - the last time the upstream vouched for the user' })
 
 const Client = Type.Object({
-  clientId: Type.String({ minLength: 1, maxLength: 255 }),
-  clientSecret: Type.Optional(Type.String({ minLength: 1 })),
-  redirectUris: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
-  postLogoutRedirectUris: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-  providers: Type.Array(Id, { minItems: 1 }),
+  clientId: Type.String({ minLength: 1, maxLength: 255, description: 'the relying party\'s client id' }),
+  clientSecret: Type.Optional(Type.String({ minLength: 1, description: 'omit for a public client (PKCE required)' })),
+  redirectUris: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'exact-match redirect URIs' }),
+  postLogoutRedirectUris: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'where /logout may send the browser back to' })),
+  providers: Type.Array(Id, { minItems: 1, description: 'upstream providers this client may use; the first is the default' }),
   freshness: Type.Optional(Freshness),
-  idTokenSignedResponseAlg: Type.Optional(Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('EdDSA')])),
-}, { additionalProperties: false })
+  idTokenSignedResponseAlg: Type.Optional(Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('EdDSA')], { description: 'ID token algorithm (default ES256)' })),
+}, { additionalProperties: false, description: 'relying parties' })
 
 const RedisNode = Type.Object({ host: Type.String(), port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false })
 
@@ -86,37 +92,37 @@ const Store = Type.Object({
 
 export const ConfigSchema = Type.Object({
   issuer: Type.String({ pattern: '^https?://[^\\s?#]+$', description: 'public issuer URL; same in every region; no query or fragment' }),
-  region: Type.String({ minLength: 1, default: 'local' }),
+  region: Type.String({ minLength: 1, default: 'local', description: 'this instance\'s region name (logs, health, incidents, webhooks)' }),
   listen: Type.Optional(Listener),
   admin: Type.Optional(Type.Object({
-    host: Type.String({ default: '127.0.0.1' }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
-    token: Type.Optional(Type.String()),
-  }, { additionalProperties: false })),
+    host: Type.String({ default: '127.0.0.1', description: 'keep it private' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090, description: 'admin port: probes, /metrics, /admin/*' }),
+    token: Type.Optional(Type.String({ description: 'bearer token for /admin/*; without it the admin API is closed' })),
+  }, { additionalProperties: false, description: 'the admin listener' })),
   keys: Type.Object({
     signing: Type.String({ minLength: 1, description: 'path to a private JWK Set' }),
     sealing: Type.String({ minLength: 1, description: 'path to a JWK Set of 256-bit oct keys' }),
-  }, { additionalProperties: false }),
+  }, { additionalProperties: false, description: 'signing and sealing keys, shared by every region' }),
   store: Type.Optional(Store),
   providers: Type.Array(Provider, { minItems: 1 }),
   clients: Type.Array(Client, { minItems: 1 }),
-  sessions: Type.Optional(Freshness),
+  sessions: Type.Optional({ ...Freshness, description: 'freshness defaults for every client' }),
   tokens: Type.Optional(Type.Object({
-    idToken: Type.Optional(Duration),
-    accessToken: Type.Optional(Duration),
-    refreshToken: Type.Optional(Duration),
-    degraded: Type.Optional(Duration),
-    code: Type.Optional(Duration),
-  }, { additionalProperties: false })),
+    idToken: Type.Optional(duration('ID token lifetime (default 1h)')),
+    accessToken: Type.Optional(duration('access token lifetime (default 10m)')),
+    refreshToken: Type.Optional(duration('refresh token family lifetime (default 30d)')),
+    degraded: Type.Optional(duration('cap on ID and access token lifetimes of a cached login (default 5m)')),
+    code: Type.Optional(duration('authorization code lifetime, at most 10m (default 60s)')),
+  }, { additionalProperties: false, description: 'lifetimes of what the gateway issues' })),
   shutdown: Type.Optional(Type.Object({
-    drainDelay: Type.Optional(Duration),
+    drainDelay: Type.Optional(duration('how long /readyz answers 503 before the listeners close (default 0s)')),
   }, { additionalProperties: false, description: 'on SIGTERM, /readyz answers 503 for drainDelay before the listeners close, so load balancers stop sending traffic first' })),
   webhooks: Type.Optional(Type.Array(Type.Object({
-    url: HttpUrl,
-    events: Type.Array(Type.Union([Type.Literal('provider.degraded'), Type.Literal('provider.recovered'), Type.Literal('region.open'), Type.Literal('region.closed')]), { minItems: 1, uniqueItems: true }),
+    url: { ...HttpUrl, description: 'the receiver' },
+    events: Type.Array(Type.Union([Type.Literal('provider.degraded'), Type.Literal('provider.recovered'), Type.Literal('region.open'), Type.Literal('region.closed')]), { minItems: 1, uniqueItems: true, description: 'provider.degraded, provider.recovered, region.open, region.closed' }),
     secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 key for the understudy-signature header' }),
   }, { additionalProperties: false }), { description: 'outage notifications, signed and retried; never in the way of a login' })),
-  chaos: Type.Optional(Type.Object({ enabled: Type.Boolean({ default: false }) }, { additionalProperties: false })),
+  chaos: Type.Optional(Type.Object({ enabled: Type.Boolean({ default: false, description: 'allow run-time fault injection (/admin/faults); keep false in production' }) }, { additionalProperties: false })),
 }, { additionalProperties: false, $id: 'https://understudy.dev/schemas/config.json', title: 'understudy config' })
 
 /** The config file as written (durations not yet parsed). */
