@@ -110,6 +110,9 @@ export function resolveConfig (raw: RawConfig, baseDir: string, problems: Proble
     const r = store.redis
     if (!r || (!r.url && !r.sentinels && !r.cluster)) problems.push({ path: '/store/redis', message: 'store.kind redis needs store.redis.url, store.redis.sentinels (+ name) or store.redis.cluster' })
     else if (r.sentinels && !r.name) problems.push({ path: '/store/redis/name', message: 'sentinels need the master group name' })
+    r?.peers?.forEach((peer, i) => {
+      if (peer === r.url || r.cluster?.includes(peer)) problems.push({ path: `/store/redis/peers/${i}`, message: 'a peer is another region\'s Redis, not this region\'s own' })
+    })
     for (const key of ['commandTimeout', 'connectTimeout', 'peerTimeout'] as const) {
       if (r?.[key] !== undefined && parseDuration(r[key]) <= 0) problems.push({ path: `/store/redis/${key}`, message: 'must be positive: a Redis call is never left without a timeout' })
     }

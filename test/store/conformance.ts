@@ -102,6 +102,14 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       t.equal(await store.rotateFamily(family, 1, 60), 'reused')
     })
 
+    t.test('a family that lags behind a generation catches up instead of reporting a reuse', async (t) => {
+      const { store, key } = await open(t)
+      const family = key('family')
+      t.equal(await store.rotateFamily(family, 0, 60), 'rotated')
+      t.equal(await store.rotateFamily(family, 5, 60), 'rotated', 'rotations this store missed (a restart) are not a reuse')
+      t.equal(await store.rotateFamily(family, 4, 60), 'reused')
+    })
+
     t.test('of concurrent rotations of one generation exactly one wins', async (t) => {
       const { store, key } = await open(t)
       const family = key('family')

@@ -32,14 +32,6 @@ t.test('standalone Redis', { skip: noRedis }, async (t) => {
     }
   })
 
-  t.test('a family that lags behind a generation catches up instead of reporting a reuse', async (t) => {
-    const store = await open(t, { url: redis.url })
-    const family = randomUUID()
-    t.equal(await store.rotateFamily(family, 0, 60), 'rotated')
-    t.equal(await store.rotateFamily(family, 5, 60), 'rotated', 'a lost rotation (generation 1 to 5) is not a reuse')
-    t.equal(await store.rotateFamily(family, 4, 60), 'reused')
-  })
-
   t.test('a hung Redis fails a command within the command timeout, and the store answers again after', async (t) => {
     const hung = await RedisServer.start(t)
     const store = await open(t, { url: hung.url })

@@ -1,0 +1,39 @@
+import type { ChildProcess } from 'node:child_process'
+
+/**
+ * Every child process a game day starts (gateways, redis-servers). They are
+ * SIGKILLed when this process exits for any reason it can see: a normal exit,
+ * an uncaught error, or a signal; a hung (SIGSTOPped) Redis dies with SIGKILL too.
+ */
+const running = new Set<ChildProcess>()
+let installed = false
+
+/** Tracks `child` until it exits, and makes sure it cannot outlive this process. */
+export function track (child: ChildProcess): void {
+  installHandlers()
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+}
+
+/** SIGKILLs every tracked child now (synchronous: safe in an `exit` handler). */
+export function killAll (): void {
+  for (const child of running) {
+    try {
+      child.kill('SIGKILL')
+    } catch {}
+  }
+}
+
+function installHandlers (): void {
+  if (installed) return
+  installed = true
+  process.on('exit', killAll)
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    // Only when nobody else handles the signal: the CLI installs its own, which cleans up and exits.
+    process.once(signal, () => {
+      if (process.listenerCount(signal) > 0) return
+      killAll()
+      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1))
+    })
+  }
+}
