@@ -26,7 +26,6 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
   const state = params.get('state')
   if (state === undefined || !STATE.test(state)) throw new OAuthError('invalid_request', 'the login response has no valid state; start the login again from the site')
   const txCookie = gw.cookies.transaction(state)
-  const clearTx = { name: txCookie, value: '', maxAge: 0 }
   const sealed = cookie(txCookie)
   if (sealed === undefined) throw new OAuthError('invalid_request', 'this login was started in another browser or has expired; start it again from the site')
   let tx: Transaction
@@ -48,7 +47,8 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
     count('upstream')
     return {
       location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }),
-      cookies: [clearTx, { name: gw.cookies.session, ...cookieValue }],
+      // The HTTP layer clears the transaction cookie whatever the outcome.
+      cookies: [{ name: gw.cookies.session, ...cookieValue }],
     }
   } catch (err) {
     if (!(err instanceof OAuthError)) throw err
@@ -58,7 +58,7 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
       const client = gw.clients.get(request.clientId)
       if (client && sessionStanding(gw, client, request, session) !== 'none') {
         count('cached')
-        return { ...(await answerWithCode(gw, request, session!, ACR_CACHED)), cookies: [clearTx] }
+        return await answerWithCode(gw, request, session!, ACR_CACHED)
       }
       count('unavailable')
     } else {
