@@ -72,6 +72,7 @@ function toOAuthError (error: unknown): OAuthError | undefined {
 }
 
 function titleFor (error: OAuthError): string {
+  if (error.status === 429) return 'Too many requests'
   switch (error.error) {
     case 'temporarily_unavailable': return 'Login is temporarily unavailable'
     case 'access_denied': return 'Login was not completed'

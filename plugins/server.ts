@@ -18,6 +18,8 @@ import discovery from './oidc/discovery.js'
 import logoutRoutes from './oidc/logout.js'
 import tokenRoutes from './oidc/token.js'
 import userinfoRoutes from './oidc/userinfo.js'
+import rateLimit from './rate-limit.js'
+import { MemoryCounter, type RateLimitCounter } from '../src/rate-limit/counter.js'
 
 /** Deliberate limits: over them the answer is 4xx (413, 414, 431), never 5xx. */
 export const LIMITS = {
@@ -29,12 +31,15 @@ export const LIMITS = {
 export interface ServerOptions {
   logger: PinoLogger
   https?: { cert: Buffer, key: Buffer }
+  /** Rate-limit counters shared by both listeners (Redis with store.kind redis); default: this listener's own, in memory. */
+  rateLimitCounter?: RateLimitCounter
 }
 
 /** Creates a Fastify instance with the timeouts, limits and logging every listener shares. */
-function createFastify (options: ServerOptions): FastifyInstance {
+function createFastify (options: ServerOptions, trustProxy: FastifyServerOptions['trustProxy']): FastifyInstance {
   const base: FastifyServerOptions = {
     loggerInstance: options.logger,
+    trustProxy,
     bodyLimit: LIMITS.bodyBytes,
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
@@ -54,9 +59,10 @@ function createFastify (options: ServerOptions): FastifyInstance {
 
 /** The public OIDC listener: discovery, JWKS, authorize, callback, token, userinfo, revoke, introspect, logout, probes. */
 export async function buildPublicServer (gateway: Gateway, lifecycle: Lifecycle, options: ServerOptions): Promise<FastifyInstance> {
-  const app = createFastify(options)
+  const app = createFastify(options, gateway.config.trustProxy)
   installErrorHandler(app)
   await app.register(gatewayPlugin, { gateway, lifecycle })
+  await app.register(rateLimit, { limits: gateway.config.rateLimits, counter: options.rateLimitCounter ?? new MemoryCounter(), surface: 'public' })
   await app.register(cookie)
   await app.register(formbody, { bodyLimit: LIMITS.bodyBytes })
   app.addHook('onSend', async (_request, reply) => {
@@ -74,9 +80,10 @@ export async function buildPublicServer (gateway: Gateway, lifecycle: Lifecycle,
 
 /** The admin listener: probes, `/metrics` (open), and the admin API (bearer `admin.token`). */
 export async function buildAdminServer (gateway: Gateway, lifecycle: Lifecycle, options: ServerOptions): Promise<FastifyInstance> {
-  const app = createFastify({ logger: options.logger })
+  const app = createFastify({ logger: options.logger }, gateway.config.trustProxy)
   installErrorHandler(app)
   await app.register(gatewayPlugin, { gateway, lifecycle })
+  await app.register(rateLimit, { limits: gateway.config.rateLimits, counter: options.rateLimitCounter ?? new MemoryCounter(), surface: 'admin' })
   await app.register(health)
   await app.register(metrics)
   await app.register(admin)

@@ -4,6 +4,8 @@ import { ConfigError, loadConfigFile } from '../config/load.js'
 import { isUnderstudyError } from '../errors.js'
 import { checkConfigCommand } from './check-config.js'
 import { configSchemaCommand } from './config-schema.js'
+import { gamedayCommand } from './gameday.js'
+import { incidentsCommand } from './incidents.js'
 import { keysCommand } from './keys.js'
 import { createLogger } from './logger.js'
 import { closeOnSignals, startGateway } from './start.js'
@@ -16,6 +18,11 @@ usage:
   understudy check-config FILE       validate FILE, print every problem, exit 2 if any
   understudy keys generate DIR       write fresh signing and sealing JWK Sets into DIR
   understudy config-schema [--markdown]  print the config file's JSON Schema (or the Markdown reference)
+  understudy gameday [--scenario monkey|gorilla|kong|all] [--duration 60s] [--report DIR] [--json]
+                                     run a game day on a local topology, write report.md and report.json
+                                     to DIR (./gameday-report); exit 1 if an expectation is missed
+  understudy incidents --admin-url URL [--token T] [--format md|json]
+                                     print a post-mortem draft from a gateway's incident timeline
 `
 
 /** Runs one CLI command and returns its exit code (a running server returns only on failure to start). */
@@ -26,6 +33,8 @@ export async function main (argv: string[]): Promise<number> {
     case 'check-config': return checkConfigCommand(rest, process.stdout, process.stderr)
     case 'keys': return keysCommand(rest, process.stdout, process.stderr)
     case 'config-schema': return configSchemaCommand(process.stdout, rest)
+    case 'gameday': return gamedayCommand(rest, process.stdout, process.stderr)
+    case 'incidents': return incidentsCommand(rest, process.stdout, process.stderr)
     case 'help': case '--help': case '-h':
       process.stdout.write(USAGE)
       return 0

@@ -8,6 +8,7 @@ import { createGateway, type Gateway } from '../gateway.js'
 import { buildKeyring, loadKeyring, type Keyring } from '../keys/keyring.js'
 import { Lifecycle } from '../lifecycle.js'
 import { Metrics } from '../observability/metrics.js'
+import { createRateLimitCounter } from '../rate-limit/counter.js'
 import { createStore } from '../store/create.js'
 import { createConnector } from '../upstream/registry.js'
 
@@ -46,8 +47,9 @@ export async function startGateway (config: Config, options: StartOptions): Prom
   const gateway = createGateway({ config, keys, store, connectors, metrics, log: logger })
   const lifecycle = new Lifecycle()
   const https = config.listen.tls ? { cert: await readFile(config.listen.tls.cert), key: await readFile(config.listen.tls.key) } : undefined
-  const publicServer = await buildPublicServer(gateway, lifecycle, { logger, ...(https ? { https } : {}) })
-  const adminServer = await buildAdminServer(gateway, lifecycle, { logger })
+  const rateLimitCounter = createRateLimitCounter(config, { log: logger, metrics })
+  const publicServer = await buildPublicServer(gateway, lifecycle, { logger, rateLimitCounter, ...(https ? { https } : {}) })
+  const adminServer = await buildAdminServer(gateway, lifecycle, { logger, rateLimitCounter })
   const url = await publicServer.listen({ host: config.listen.host, port: config.listen.port })
   const adminUrl = await adminServer.listen({ host: config.admin.host, port: config.admin.port })
   lifecycle.markReady()
@@ -63,6 +65,7 @@ export async function startGateway (config: Config, options: StartOptions): Prom
       lifecycle.drain('shutdown')
       if (drainDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, drainDelayMs))
       await Promise.allSettled([publicServer.close(), adminServer.close()])
+      await rateLimitCounter.close()
       await gateway.close()
     },
   }

@@ -37,6 +37,15 @@ export interface ClientConfig extends Omit<RawClient, 'freshness' | 'postLogoutR
 
 export interface TokenLifetimes { idToken: number, accessToken: number, refreshToken: number, degraded: number, code: number }
 
+/** One rate limit: at most `max` requests per fixed `window` (seconds). */
+export interface RateLimit { max: number, window: number }
+
+/** The rate limits of each surface; `enabled: false` turns them all off. */
+export interface RateLimits { enabled: boolean, token: RateLimit, authorize: RateLimit, admin: RateLimit }
+
+/** Fastify's trustProxy: who may set X-Forwarded-For. */
+export type TrustProxy = boolean | string | string[]
+
 /** The validated config with defaults applied, durations in seconds and paths absolute. */
 export interface Config {
   issuer: string
@@ -52,6 +61,8 @@ export interface Config {
   chaos: { enabled: boolean }
   webhooks: NonNullable<RawConfig['webhooks']>
   shutdown: { drainDelay: number }
+  rateLimits: RateLimits
+  trustProxy: TrustProxy
 }
 
 /** How the Redis store waits and fails, durations in milliseconds (DESIGN §8: every outbound call has a timeout). */
@@ -85,6 +96,17 @@ export const DEFAULT_BREAKER: BreakerPolicy = { timeout: 2, errorThresholdPercen
 export const DEFAULT_FRESHNESS: Freshness = { maxStaleness: 8 * 3600, outageMaxStaleness: 7 * 86400 }
 export const DEFAULT_TOKENS: TokenLifetimes = { idToken: 3600, accessToken: 600, refreshToken: 30 * 86400, degraded: 300, code: 60 }
 const DEFAULT_HEALTH_INTERVAL = 5
+/**
+ * Generous enough that one busy relying party's backend (per client) or one
+ * carrier-grade NAT full of phones (per IP) is not throttled at a peak, tight
+ * enough to stop secret guessing and floods; tune per deployment.
+ */
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  enabled: true,
+  token: { max: 1000, window: 10 },
+  authorize: { max: 300, window: 10 },
+  admin: { max: 30, window: 10 },
+}
 
 type Problems = Array<{ path: string, message: string }>
 
@@ -132,7 +154,19 @@ export function resolveConfig (raw: RawConfig, baseDir: string, problems: Proble
     chaos: { enabled: raw.chaos?.enabled ?? false },
     webhooks: raw.webhooks ?? [],
     shutdown: { drainDelay: raw.shutdown?.drainDelay === undefined ? 0 : parseDuration(raw.shutdown.drainDelay) },
+    rateLimits: rateLimits(raw.rateLimits, problems),
+    trustProxy: raw.trustProxy ?? false,
   }
+}
+
+function rateLimits (raw: RawConfig['rateLimits'], problems: Problems): RateLimits {
+  const limit = (name: 'token' | 'authorize' | 'admin'): RateLimit => {
+    const given = raw?.[name]
+    const window = given?.window === undefined ? DEFAULT_RATE_LIMITS[name].window : parseDuration(given.window)
+    if (window <= 0) problems.push({ path: `/rateLimits/${name}/window`, message: 'must be positive' })
+    return { max: given?.max ?? DEFAULT_RATE_LIMITS[name].max, window }
+  }
+  return { enabled: raw?.enabled ?? true, token: limit('token'), authorize: limit('authorize'), admin: limit('admin') }
 }
 
 function provider (raw: RawProvider, at: string, problems: Problems): ProviderConfig {

@@ -74,21 +74,33 @@ const Client = Type.Object({
 const RedisNode = Type.Object({ host: Type.String(), port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false })
 
 const Store = Type.Object({
-  kind: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory' }),
+  kind: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory', description: 'memory: this process only; redis: shared by every instance of the region, with peers in other regions' }),
   redis: Type.Optional(Type.Object({
-    url: Type.Optional(Type.String({ pattern: '^rediss?://' })),
-    sentinels: Type.Optional(Type.Array(RedisNode, { minItems: 1 })),
-    name: Type.Optional(Type.String()),
-    cluster: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { minItems: 1 })),
-    peers: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }))),
+    url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'this region\'s Redis (rediss:// for TLS)' })),
+    sentinels: Type.Optional(Type.Array(RedisNode, { minItems: 1, description: 'this region\'s Sentinels, instead of url (with name)' })),
+    name: Type.Optional(Type.String({ description: 'the Sentinel master group name' })),
+    cluster: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { minItems: 1, description: 'seed URLs of this region\'s Redis Cluster, instead of url' })),
+    peers: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { description: 'other regions\' Redis: tombstones and rotations are copied there, and read from there when this region\'s Redis misses or fails' })),
     keyPrefix: Type.Optional(Type.String({ description: 'prepended to every key; default understudy:' })),
-    commandTimeout: Type.Optional(Duration),
-    connectTimeout: Type.Optional(Duration),
-    peerTimeout: Type.Optional(Duration),
+    commandTimeout: Type.Optional(duration('longest wait for one command to this region\'s Redis before the in-process fallback answers (default 500ms)')),
+    connectTimeout: Type.Optional(duration('longest wait for a connection to a Redis (default 1s)')),
+    peerTimeout: Type.Optional(duration('longest wait for one command to a peer; a login waits at most this long on a peer (default 250ms)')),
     peerQueueLimit: Type.Optional(Type.Integer({ minimum: 1, description: 'writes queued per unreachable peer before the oldest is dropped; default 10000' })),
   }, { additionalProperties: false })),
-  revocationFailOpen: Type.Optional(Duration),
+  revocationFailOpen: Type.Optional(duration('how long revocation checks answer "not revoked" while no store answers before the outage is logged as an error; they keep failing open after it (default 5m)')),
 }, { additionalProperties: false })
+
+const RateLimit = (what: string, max: number, window: string) => Type.Object({
+  max: Type.Optional(Type.Integer({ minimum: 1, description: `requests allowed per window (default ${max})` })),
+  window: Type.Optional(duration(`the fixed window the requests are counted in (default ${window})`)),
+}, { additionalProperties: false, description: what })
+
+const RateLimits = Type.Object({
+  enabled: Type.Optional(Type.Boolean({ default: true, description: 'false turns every limit off (logged as a warning at start)' })),
+  token: Type.Optional(RateLimit('/token, /revoke, /introspect: per authenticated confidential client; per IP for public clients and failed authentication', 1000, '10s')),
+  authorize: Type.Optional(RateLimit('/authorize, /callback/:provider, /logout: per IP', 300, '10s')),
+  admin: Type.Optional(RateLimit('/admin/* on the admin port, before the token is checked: per IP (probes and /metrics are never limited)', 30, '10s')),
+}, { additionalProperties: false, description: 'request rate limits (429 with Retry-After); shared through Redis when store.kind is redis, per instance otherwise' })
 
 export const ConfigSchema = Type.Object({
   issuer: Type.String({ pattern: '^https?://[^\\s?#]+$', description: 'public issuer URL; same in every region; no query or fragment' }),
@@ -122,6 +134,12 @@ export const ConfigSchema = Type.Object({
     events: Type.Array(Type.Union([Type.Literal('provider.degraded'), Type.Literal('provider.recovered'), Type.Literal('region.open'), Type.Literal('region.closed')]), { minItems: 1, uniqueItems: true, description: 'provider.degraded, provider.recovered, region.open, region.closed' }),
     secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 key for the understudy-signature header' }),
   }, { additionalProperties: false }), { description: 'outage notifications, signed and retried; never in the way of a login' })),
+  rateLimits: Type.Optional(RateLimits),
+  trustProxy: Type.Optional(Type.Union([
+    Type.Boolean(),
+    Type.String({ minLength: 1 }),
+    Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+  ], { default: false, description: 'which proxies may set X-Forwarded-For (Fastify trustProxy): false (default: the TCP peer is the client), the proxies\' addresses or CIDRs (a list, or one comma-separated string, e.g. 10.0.0.0/8), or true (trust any peer: only when nothing but the ingress can reach the listener); per-IP rate limits and logs use the client address it yields' })),
   chaos: Type.Optional(Type.Object({ enabled: Type.Boolean({ default: false, description: 'allow run-time fault injection (/admin/faults); keep false in production' }) }, { additionalProperties: false })),
 }, { additionalProperties: false, $id: 'https://understudy.dev/schemas/config.json', title: 'understudy config' })
 

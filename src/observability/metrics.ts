@@ -18,6 +18,7 @@ export class Metrics {
   readonly webhookDeliveries = new Counter({ name: 'understudy_webhook_deliveries_total', help: 'Outage webhook deliveries by event and outcome (delivered, retry, failed, dropped).', labelNames: ['event', 'outcome'] as const, registers: [this.registry] })
   readonly storeErrors = new Counter({ name: 'understudy_store_errors_total', help: 'Store operations that failed, by store (local, a peer, the in-process fallback).', labelNames: ['store'] as const, registers: [this.registry] })
   readonly revocationFailOpen = new Counter({ name: 'understudy_store_revocation_fail_open_total', help: 'Revocation checks answered "not revoked" because no store could be reached.', registers: [this.registry] })
+  readonly rateLimited = new Counter({ name: 'understudy_rate_limited_total', help: 'Requests refused with 429 by a rate limit, by limit (token, authorize, admin) and route.', labelNames: ['limit', 'route'] as const, registers: [this.registry] })
   readonly peerDropped = new Counter({ name: 'understudy_store_peer_writes_dropped_total', help: 'Writes to an unreachable peer dropped because its queue was full.', labelNames: ['peer'] as const, registers: [this.registry] })
 
   constructor (options: { defaults?: boolean } = {}) {

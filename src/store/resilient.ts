@@ -59,6 +59,7 @@ export class ResilientStore implements Store {
     try {
       return await this.#local.call((s) => s.claimOnce(key, ttlSec))
     } catch {
+      // The in-process claim stands (it is written back to Redis when Redis returns).
       return true
     }
   }

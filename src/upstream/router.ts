@@ -46,9 +46,15 @@ export class UpstreamRouter {
     return this.#lanes.some((lane) => lane.breaker.state !== 'open')
   }
 
-  /** Where to send a browser: the first region that is not open and can build the URL. */
+  /**
+   * Where to send a browser: the first region whose breaker is closed. Once
+   * discovery is cached, building the URL makes no network call, so its
+   * success says nothing about the region and must not be the trial that
+   * closes a half-open breaker (it would send browsers to a region still
+   * down); the health probe is that trial.
+   */
   async authorizationUrl (request: UpstreamAuthorization): Promise<{ region: string, url: string }> {
-    return this.#failover('authorize', true, async (lane, signal) => ({ region: lane.region.name, url: await lane.region.authorizationUrl(request, signal) }))
+    return this.#failover('authorize', true, async (lane, signal) => ({ region: lane.region.name, url: await lane.region.authorizationUrl(request, signal) }), 'closed')
   }
 
   /** Redeems a code in the region that issued it; never re-sent elsewhere (codes are single-use). */
@@ -78,11 +84,11 @@ export class UpstreamRouter {
     })
   }
 
-  async #failover<T> (operation: string, idempotent: boolean, fn: (lane: Lane, signal: AbortSignal) => Promise<T>): Promise<T> {
+  async #failover<T> (operation: string, idempotent: boolean, fn: (lane: Lane, signal: AbortSignal) => Promise<T>, only?: 'closed'): Promise<T> {
     let lastError: unknown
     let from: string | undefined
     for (const lane of this.#lanes) {
-      if (lane.breaker.state === 'open') continue
+      if (lane.breaker.state === 'open' || (only === 'closed' && lane.breaker.state !== 'closed')) continue
       if (from !== undefined) {
         this.#metrics.failovers.inc({ provider: this.id, from, to: lane.region.name })
         this.#onFailover?.(this.id, from, lane.region.name)

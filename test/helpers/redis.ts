@@ -140,7 +140,8 @@ export interface SentinelGroup {
 /** Starts a Sentinel group whose replica is in sync and known to every Sentinel. */
 export async function startSentinelGroup (t: Test, options: { sentinels?: number } = {}): Promise<SentinelGroup> {
   const name = 'understudy'
-  const master = await RedisServer.start(t)
+  // Without the default 5 s wait for more replicas before a diskless sync.
+  const master = await RedisServer.start(t, { args: ['--repl-diskless-sync-delay', '0'] })
   const replica = await RedisServer.start(t, { args: ['--replicaof', '127.0.0.1', String(master.port)] })
   await until(async () => (await replica.cli('info', 'replication')).includes('master_link_status:up'), 10_000, 'the replica is in sync')
   const sentinels = await Promise.all(Array.from({ length: options.sentinels ?? 1 }, () => RedisServer.sentinel(t, name, master.port)))

@@ -33,6 +33,9 @@ export const CLIENTS = {
   spa: { clientId: 'spa', redirectUris: [`${RP}/spa/cb`], postLogoutRedirectUris: [`${RP}/spa/bye`] },
 }
 
+/** Rate limits for tests: enabled, but high enough for the hostile-input corpus. */
+export const TEST_RATE_LIMITS = { enabled: true, token: { max: 100_000 }, authorize: { max: 100_000 }, admin: { max: 100_000 } }
+
 export interface Stack {
   issuer: string
   gateway: RunningGateway
@@ -57,9 +60,10 @@ export async function startStackUpstream (issuer: string): Promise<UpstreamIdp> 
  * Starts an upstream IdP with two regions and a gateway in front of it, on
  * 127.0.0.1. With `issuer` and `upstream` the gateway is a second region of
  * another stack: same issuer and upstream, its own port (`gateway.url`); the
- * shared upstream is not closed with it.
+ * shared upstream is not closed with it. `extraProviders` are configured
+ * after `idp` (their upstreams are the caller's to start and stop).
  */
-export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp } = {}): Promise<Stack> {
+export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, extraProviders?: Array<Record<string, unknown>>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp } = {}): Promise<Stack> {
   const port = await freePort()
   const issuer = overrides.issuer ?? `http://127.0.0.1:${port}`
   const upstream = overrides.upstream ?? await startStackUpstream(issuer)
@@ -82,8 +86,10 @@ export async function startStack (overrides: { config?: Record<string, unknown>,
       scopes: ['openid', 'profile', 'email'],
       regions: upstream.regions.map((r, i) => ({ name: r.name, url: regionUrl(i) })),
       ...overrides.provider,
-    }],
+    }, ...(overrides.extraProviders ?? [])],
     clients: Object.values(CLIENTS).map((c) => ({ ...c, providers: ['idp'], ...overrides.clientOverrides })),
+    // Tests drive thousands of requests from 127.0.0.1: the limits stay on, raised far above what a test sends (test/e2e/rate-limit*.test.ts tests them).
+    rateLimits: TEST_RATE_LIMITS,
     ...overrides.config,
   }, { env: {} })
   const logs: string[] = []

@@ -51,9 +51,9 @@ t.test('standalone Redis', { skip: noRedis }, async (t) => {
     await until(async () => !store.ready, 5_000, 'the store notices')
     const started = Date.now()
     await t.rejects(store.claimOnce('k', 60), 'no offline queue: the command fails instead of waiting')
-    t.ok(Date.now() - started < 200, 'at once')
+    t.ok(Date.now() - started < TIMEOUTS.commandTimeoutMs, `it failed after ${Date.now() - started} ms, without waiting for the command timeout`)
     await doomed.restart()
-    await until(() => store.claimOnce(randomUUID(), 60), 5_000, 'the store reconnects')
+    await until(() => store.claimOnce(randomUUID(), 60), 10_000, 'the store reconnects')
   })
 
   t.test('opening a store on an unreachable Redis returns after the connect timeout instead of failing', async (t) => {

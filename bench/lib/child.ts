@@ -1,0 +1,144 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { openSync, closeSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** Messages between the bench and its server processes (bench/servers/*.ts). */
+export type ToChild = { id: number, type: string, payload?: unknown }
+export type FromChild = { id: number, ok: true, result: unknown } | { id: number, ok: false, error: string }
+
+export interface ChildOptions {
+  /** Write a V8 CPU profile (.cpuprofile) into this directory when the child exits. */
+  cpuProfDir?: string
+  /** Where the child's stdout and stderr go. */
+  logFile: string
+}
+
+/**
+ * A server in its own process, so the load driver never shares its event
+ * loop. Talks over IPC: `call(type, payload)` answers what the child's
+ * handler for `type` returns.
+ */
+export class ServerProcess {
+  readonly name: string
+  readonly #child: ChildProcess
+  readonly #pending = new Map<number, { resolve: (value: unknown) => void, reject: (err: Error) => void }>()
+  readonly #exited: Promise<number | null>
+  #next = 1
+
+  private constructor (name: string, child: ChildProcess) {
+    this.name = name
+    this.#child = child
+    child.on('message', (message: FromChild) => {
+      const waiter = this.#pending.get(message.id)
+      if (waiter === undefined) return
+      this.#pending.delete(message.id)
+      if (message.ok) waiter.resolve(message.result)
+      else waiter.reject(new Error(`${name}: ${message.error}`))
+    })
+    this.#exited = new Promise((resolve) => child.once('exit', (code) => {
+      for (const waiter of this.#pending.values()) waiter.reject(new Error(`${name} exited (${String(code)})`))
+      this.#pending.clear()
+      resolve(code)
+    }))
+  }
+
+  /** Starts `dist/bench/servers/<script>.js` (see `compileServers`) with plain node. */
+  static start (script: string, options: ChildOptions): ServerProcess {
+    const file = join(DIST, 'bench', 'servers', `${script}.js`)
+    const out = openSync(options.logFile, 'a')
+    const args = [...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []), file]
+    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out, 'ipc'] })
+    closeSync(out)
+    return new ServerProcess(script, child)
+  }
+
+  get pid (): number { return this.#child.pid! }
+
+  async call<T> (type: string, payload?: unknown): Promise<T> {
+    const id = this.#next++
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject })
+      this.#child.send({ id, type, payload } satisfies ToChild)
+    })
+  }
+
+  /** Asks the child to close its servers and exit (so a CPU profile is written); kills it after `graceMs`. */
+  async stop (graceMs = 10_000): Promise<void> {
+    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return
+    this.call('stop').catch(() => {})
+    const timer = setTimeout(() => this.#child.kill('SIGKILL'), graceMs)
+    await this.#exited
+    clearTimeout(timer)
+  }
+}
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const DIST = join(ROOT, 'dist')
+
+/**
+ * Compiles the servers, src/ and plugins/ into dist/ (as `npm start` runs the
+ * gateway: compiled, no loader). Under tsx each server would carry the
+ * loader's own thread and isolate, about 50 MB of RSS the product never has.
+ */
+export function compileServers (): void {
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+  const result = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'bench', 'tsconfig.json')], { encoding: 'utf8' })
+  if (result.status !== 0) {
+    // Type errors still emit JavaScript; someone else's half-finished edit should not stop a bench run.
+    process.stderr.write(`bench: tsc reported problems (the servers were still emitted):\n${result.stdout.split('\n').slice(0, 10).join('\n')}\n`)
+  }
+}
+
+/** The resident set size of a process, in MB, from /proc (Linux). */
+export async function rssMb (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)
+  if (kb === null) throw new Error(`no VmRSS for ${pid}`)
+  return Number(kb[1]) / 1024
+}
+
+/** Samples a process's RSS every `everyMs` until stopped: `[seconds since start, MB]` pairs. */
+export class RssSampler {
+  readonly samples: Array<[number, number]> = []
+  /** Requests served by the time of each sample (parallel to `samples`). */
+  readonly requestsAt: number[] = []
+  readonly #timer: NodeJS.Timeout
+  readonly #started = Date.now()
+
+  constructor (pid: number, everyMs: number, requests: () => number = () => 0) {
+    this.#timer = setInterval(() => {
+      rssMb(pid).then((mb) => {
+        this.samples.push([(Date.now() - this.#started) / 1000, mb])
+        this.requestsAt.push(requests())
+      }, () => {})
+    }, everyMs)
+  }
+
+  get peak (): number { return this.samples.reduce((max, [, mb]) => Math.max(max, mb), 0) }
+
+  stop (): void { clearInterval(this.#timer) }
+}
+
+/** The child side of ServerProcess: answers `call`s with `handlers`, and exits on `stop` after `close`. */
+export function serve (handlers: Record<string, (payload: unknown) => Promise<unknown>>, close: () => Promise<void>): void {
+  process.on('message', (message: ToChild) => {
+    const reply = (answer: FromChild) => process.send?.(answer)
+    if (message.type === 'stop') {
+      close().finally(() => process.exit(0))
+      return
+    }
+    const handler = handlers[message.type]
+    if (handler === undefined) {
+      reply({ id: message.id, ok: false, error: `no handler for ${message.type}` })
+      return
+    }
+    handler(message.payload).then(
+      (result) => reply({ id: message.id, ok: true, result: result ?? null }),
+      (err: unknown) => reply({ id: message.id, ok: false, error: (err as Error).stack ?? String(err) }),
+    )
+  })
+  // The bench going away (a crash, Ctrl-C) must not leave servers behind.
+  process.on('disconnect', () => { close().finally(() => process.exit(0)) })
+}

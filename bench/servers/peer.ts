@@ -1,0 +1,81 @@
+// The peer: node-oidc-provider 9, configured like the gateway's flow (ES256 ID token, JWT access
+// token, refresh token on every code grant, PKCE), with an interaction that logs in a fixed
+// account and grants consent at once.
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { JWK } from 'jose'
+import { serve } from '../lib/child.js'
+
+// oidc-provider ships no type declarations; this is the slice of its API used here.
+interface Grant { addOIDCScope (scope: string): void, addResourceScope (resource: string, scope: string): void, save (): Promise<string> }
+interface Provider {
+  Grant: new (init: { accountId: string, clientId: string }) => Grant
+  callback (): (req: IncomingMessage, res: ServerResponse) => void
+  interactionDetails (req: IncomingMessage, res: ServerResponse): Promise<{ params: Record<string, string> }>
+  interactionFinished (req: IncomingMessage, res: ServerResponse, result: object, options: { mergeWithLastSubmission: boolean }): Promise<void>
+}
+type ProviderClass = new (issuer: string, configuration: object) => Provider
+
+/** The one resource server: access tokens for it are ES256 JWTs, as the gateway's are (RFC 9068). */
+export const RESOURCE = 'urn:understudy:bench:api'
+const ACCOUNT = 'bench-user'
+
+let server: Server | undefined
+
+serve({
+  async start (payload) {
+    const { signingJwks, client } = payload as { signingJwks: string, client: { client_id: string, client_secret: string, redirect_uris: string[] } }
+    const jwks = JSON.parse(await readFile(signingJwks, 'utf8')) as { keys: JWK[] }
+    server = createServer()
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve))
+    const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    const specifier = 'oidc-provider'
+    const { default: Provider } = await import(specifier) as { default: ProviderClass }
+    const provider = new Provider(issuer, {
+      clients: [{ ...client, grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256' }],
+      // The same keys as the gateway; ES256 first, so it signs.
+      jwks: { keys: jwks.keys.filter((k) => k.alg === 'ES256' || k.alg === 'RS256') },
+      cookies: { keys: [randomBytes(32).toString('base64url')] },
+      claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+      scopes: ['openid', 'offline_access', 'email', 'profile'],
+      features: {
+        devInteractions: { enabled: false },
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: async () => RESOURCE,
+          useGrantedResource: async () => true,
+          getResourceServerInfo: async () => ({ scope: 'api', accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'ES256' } } }),
+        },
+      },
+      interactions: { url: async (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+      pkce: { required: () => true },
+      findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id, email: `${id}@example.com`, email_verified: true, name: 'Bench User' }) }),
+      // As the gateway does (DESIGN §9): a refresh token on every code grant.
+      issueRefreshToken: async (_ctx: unknown, c: { grantTypeAllowed (grant: string): boolean }) => c.grantTypeAllowed('refresh_token'),
+      ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 3600, RefreshToken: 30 * 86_400, Interaction: 600, Session: 7 * 86_400, Grant: 30 * 86_400 },
+    })
+    const callback = provider.callback()
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!req.url?.startsWith('/interaction/')) return callback(req, res)
+      interact(provider, req, res).catch((err: unknown) => {
+        res.writeHead(500).end(String((err as Error).message))
+      })
+    })
+    return { issuer }
+  },
+}, async () => {
+  server?.closeAllConnections()
+  await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined))
+})
+
+/** The auto-completing interaction: log in the fixed account, grant what was asked, resume. */
+async function interact (provider: Provider, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { params } = await provider.interactionDetails(req, res)
+  const grant = new provider.Grant({ accountId: ACCOUNT, clientId: params.client_id! })
+  grant.addOIDCScope(params.scope ?? 'openid')
+  grant.addResourceScope(RESOURCE, 'api')
+  const grantId = await grant.save()
+  await provider.interactionFinished(req, res, { login: { accountId: ACCOUNT }, consent: { grantId } }, { mergeWithLastSubmission: false })
+}

@@ -1,0 +1,180 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Agent, request } from 'undici'
+import type { IncidentEvent } from '../resilience/incidents.js'
+import { sumMetric } from './metrics-text.js'
+import { REGIONS, type RegionName, type Topology } from './topology.js'
+
+/** Something the game day saw happen: a fault it injected, or a transition it observed. */
+export interface TimelineEntry {
+  at: number
+  /** `gameday` (the fault log), `load-balancer`, `monitor` (admin API polls) or `gateway-a`/`gateway-b` (their incident timelines). */
+  source: string
+  kind: string
+  /** What it concerns: `gateway-a`, `redis-b`, `upstream:primary`, ... */
+  subject?: string
+  /** True for a move away from health (a breaker opening, a store lost, a process gone). */
+  bad?: boolean
+  message: string
+}
+
+/** Counters from one gateway process's /metrics. */
+interface MetricsSample { at: number, incarnation: number, upstreamCalls: number, logins: number }
+
+interface Health {
+  reachable: boolean
+  breakers: Record<string, string>
+  store: string
+  peers: Record<string, string>
+}
+
+const HEALTH_EVERY_MS = 200
+const SLOW_EVERY_MS = 1_000
+
+/**
+ * Watches both gateways through their admin ports, as an operator's
+ * dashboards would: `/healthz` (breakers, store, peers) every 200 ms,
+ * `/metrics` and `/admin/incidents` every second. State changes become
+ * timeline entries; incident events are kept even after the gateway that
+ * recorded them was killed.
+ */
+export class Monitor {
+  readonly entries: TimelineEntry[] = []
+  readonly #topology: Topology
+  readonly #agent = new Agent({ keepAliveTimeout: 2_000, connect: { timeout: 1_000 }, headersTimeout: 2_000, bodyTimeout: 2_000 })
+  readonly #health = new Map<RegionName, Health>()
+  readonly #metrics = new Map<RegionName, MetricsSample[]>()
+  readonly #seenEvents = new Set<string>()
+  #running = false
+  #loops: Array<Promise<void>> = []
+  #stopped: Promise<void> | undefined
+
+  constructor (topology: Topology) {
+    this.#topology = topology
+  }
+
+  start (): void {
+    this.#running = true
+    this.#loops = REGIONS.flatMap((name) => [
+      this.#every(HEALTH_EVERY_MS, () => this.#pollHealth(name)),
+      this.#every(SLOW_EVERY_MS, () => this.#pollSlow(name)),
+    ])
+  }
+
+  /** Stops polling after one last look at the incident timelines; safe to call more than once. */
+  stop (): Promise<void> {
+    this.#stopped ??= (async () => {
+      this.#running = false
+      await Promise.allSettled(this.#loops)
+      await Promise.allSettled(REGIONS.map((name) => this.#pollSlow(name)))
+      await this.#agent.close()
+    })()
+    return this.#stopped
+  }
+
+  /** True when both gateways answer with every breaker closed and every store reachable. */
+  healthy (): boolean {
+    return REGIONS.every((name) => {
+      const h = this.#health.get(name)
+      return h !== undefined && h.reachable && h.store === 'ok' && Object.values(h.breakers).every((s) => s === 'closed') && Object.values(h.peers).every((s) => s === 'ok')
+    })
+  }
+
+  /** Upstream calls (health probes excluded) and logins counted by the gateways within [from, to). */
+  counted (from: number, to: number): { upstreamCalls: number, logins: number } {
+    const total = { upstreamCalls: 0, logins: 0 }
+    for (const samples of this.#metrics.values()) {
+      for (const incarnation of new Set(samples.map((s) => s.incarnation))) {
+        const mine = samples.filter((s) => s.incarnation === incarnation)
+        const at = (t: number) => mine.filter((s) => s.at <= t).at(-1) ?? { upstreamCalls: 0, logins: 0 }
+        total.upstreamCalls += at(to).upstreamCalls - at(from).upstreamCalls
+        total.logins += at(to).logins - at(from).logins
+      }
+    }
+    return total
+  }
+
+  /** Adds an entry to the timeline (the game day's own fault log, the load balancer's transitions). */
+  note (entry: TimelineEntry): void {
+    this.entries.push(entry)
+  }
+
+  async #every (ms: number, poll: () => Promise<void>): Promise<void> {
+    while (this.#running) {
+      const started = Date.now()
+      await poll().catch(() => {})
+      await sleep(Math.max(0, ms - (Date.now() - started)))
+    }
+  }
+
+  async #get (name: RegionName, path: string): Promise<string> {
+    const answer = await request(`${this.#topology.regions[name].adminUrl}${path}`, { headers: { authorization: `Bearer ${this.#topology.adminToken}` }, dispatcher: this.#agent })
+    const text = await answer.body.text()
+    if (answer.statusCode >= 400 && path !== '/healthz') throw new Error(`${path}: ${answer.statusCode}`)
+    return text
+  }
+
+  async #pollHealth (name: RegionName): Promise<void> {
+    let now: Health
+    try {
+      const report = JSON.parse(await this.#get(name, '/healthz')) as { providers: Record<string, { regions: Record<string, { state: string }> }>, store: { status: string, peers?: Record<string, string> } }
+      const breakers = Object.fromEntries(Object.values(report.providers).flatMap((p) => Object.entries(p.regions).map(([region, r]) => [region, r.state])))
+      const peers = Object.fromEntries(Object.entries(report.store.peers ?? {}).map(([endpoint, state]) => [this.#redisBehind(endpoint), state]))
+      now = { reachable: true, breakers, store: report.store.status, peers }
+    } catch {
+      const before = this.#health.get(name)
+      now = { reachable: false, breakers: before?.breakers ?? {}, store: before?.store ?? 'ok', peers: before?.peers ?? {} }
+    }
+    this.#compare(name, this.#health.get(name), now)
+    this.#health.set(name, now)
+  }
+
+  #compare (name: RegionName, before: Health | undefined, now: Health): void {
+    const at = Date.now()
+    const gateway = `gateway-${name}`
+    const add = (subject: string, bad: boolean, message: string) => this.entries.push({ at, source: 'monitor', kind: 'observed', subject, bad, message })
+    if (before === undefined) return
+    if (before.reachable !== now.reachable) add(gateway, !now.reachable, `${gateway} admin port ${now.reachable ? 'answers again' : 'does not answer'}`)
+    if (!now.reachable) return
+    for (const [region, state] of Object.entries(now.breakers)) {
+      if (before.breakers[region] !== undefined && before.breakers[region] !== state) add(`upstream:${region}`, state !== 'closed', `${gateway}: breaker idp/${region} ${before.breakers[region]} → ${state}`)
+    }
+    if (before.store !== now.store) add(`redis-${name}`, now.store !== 'ok', `${gateway}: its own Redis is ${now.store === 'ok' ? 'reachable again' : 'unreachable'}`)
+    for (const [peer, state] of Object.entries(now.peers)) {
+      if (before.peers[peer] !== undefined && before.peers[peer] !== state) add(peer, state !== 'ok', `${gateway}: peer ${peer} is ${state === 'ok' ? 'reachable again' : 'unreachable'}`)
+    }
+  }
+
+  async #pollSlow (name: RegionName): Promise<void> {
+    const incarnation = this.#topology.regions[name].process.incarnation
+    const [metrics, incidents] = await Promise.allSettled([this.#get(name, '/metrics'), this.#get(name, '/admin/incidents')])
+    if (metrics.status === 'fulfilled') {
+      const samples = this.#metrics.get(name) ?? []
+      samples.push({
+        at: Date.now(),
+        incarnation,
+        upstreamCalls: sumMetric(metrics.value, 'understudy_upstream_request_duration_seconds_count', (l) => l.operation !== 'probe'),
+        logins: sumMetric(metrics.value, 'understudy_logins_total'),
+      })
+      this.#metrics.set(name, samples)
+    }
+    if (incidents.status === 'fulfilled') {
+      const { incidents: list } = JSON.parse(incidents.value) as { incidents: Array<{ timeline: IncidentEvent[] }> }
+      for (const event of list.flatMap((i) => i.timeline)) this.#noteEvent(event)
+    }
+  }
+
+  #noteEvent (event: IncidentEvent): void {
+    const key = `${event.at}|${event.instance}|${event.kind}|${event.message}`
+    if (this.#seenEvents.has(key)) return
+    this.#seenEvents.add(key)
+    const bad = (event.kind === 'breaker' && event.data?.to !== 'closed') || event.kind === 'failover'
+    const gateway = event.instance.replace(/^region-/, 'gateway-')
+    const message = `${gateway}: ${event.kind === 'breaker' ? `breaker ${event.provider}/` : ''}${event.message}`
+    this.entries.push({ at: Date.parse(event.at), source: gateway, kind: event.kind, ...(event.region ? { subject: `upstream:${event.region}` } : {}), bad, message })
+  }
+
+  /** The Redis a peer endpoint (a fault proxy's address) leads to. */
+  #redisBehind (endpoint: string): string {
+    return this.#topology.describe(endpoint)?.split('→')[1] ?? endpoint
+  }
+}

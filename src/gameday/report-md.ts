@@ -1,0 +1,111 @@
+import { pct, type GamedayReport, type ScenarioFigures, type WindowFigures } from './report.js'
+
+const TIMELINE_ROWS = 400
+
+/** The report as Markdown: what a game-day write-up holds, in the order people read it. */
+export function renderMarkdown (r: GamedayReport): string {
+  const verdict = r.expectationsMet ? 'PASSED: every expectation met' : `FAILED: ${r.violations.length} expectation(s) missed`
+  return [
+    '# Game day report: understudy',
+    '',
+    `${r.startedAt} to ${r.finishedAt} (${seconds(r.wallTimeMs)} wall time) · scenarios: ${r.scenarios.map((s) => s.name).join(', ')} · **${verdict}**`,
+    '',
+    '## Hypothesis',
+    '',
+    r.hypothesis,
+    '',
+    'Expectations checked:',
+    '',
+    ...r.expectations.map((e) => `- ${e}`),
+    '',
+    '## Topology and load',
+    '',
+    ...topology(r),
+    '',
+    '## Steady state (baseline, before any fault)',
+    '',
+    ...windowTable(r.baseline),
+    ...(r.baseline.violations.length > 0 ? ['', ...r.baseline.violations.map((v) => `- **${v}**`)] : []),
+    '',
+    '## Results',
+    '',
+    '| scenario | detect | failover | recover | returning users | new users | 5xx | sessions lost | revoked accepted | latency p50 / p99 / max | upstream calls per login | manual interventions | verdict |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...r.scenarios.map((s) => `| ${s.name} | ${ms(s.timeToDetectMs)} | ${ms(s.timeToFailoverMs)} | ${ms(s.timeToRecoverMs)} | ${pct(s.returningUserSuccessRate)} | ${pct(s.newUserSuccessRate)} | ${s.http5xx} | ${s.sessionsLost} | ${s.revokedAccepted} | ${s.latencyMs.p50} / ${s.latencyMs.p99} / ${s.latencyMs.max} ms | ${s.upstreamCallsPerLogin} | ${s.manualInterventions} | ${s.expectationsMet ? 'met' : '**missed**'} |`),
+    '',
+    'Times are the worst over the scenario\'s faults: detect = fault injected → first breaker opening, store loss or failover seen (admin API, incident timeline, load balancer); failover = fault → first login that succeeded through the surviving path; recover = fault cleared → every breaker closed, every store reachable and a new login succeeded.',
+    '',
+    ...r.scenarios.flatMap(scenarioSection),
+    '## Violations',
+    '',
+    ...(r.violations.length === 0 ? ['None.'] : r.violations.map((v) => `- ${v}`)),
+    '',
+    '## Timeline',
+    '',
+    'Injected faults (gameday), what the load balancer and the admin API showed (load-balancer, monitor), and the gateways\' own incident timelines (gateway-a, gateway-b), merged by time.',
+    '',
+    '| t+ | source | event |',
+    '|---|---|---|',
+    ...r.timeline.slice(0, TIMELINE_ROWS).map((e) => `| ${(e.offsetMs / 1000).toFixed(3)} s | ${e.source} | ${escape(e.message)} |`),
+    ...(r.timeline.length > TIMELINE_ROWS ? [`| | | … ${r.timeline.length - TIMELINE_ROWS} more in report.json |`] : []),
+    '',
+  ].join('\n')
+}
+
+function topology (r: GamedayReport): string[] {
+  const t = r.topology as { issuer: string, loadBalancer: string, gateways: Array<{ name: string, region: string }>, upstream: { regions: Array<{ name: string }> }, faultProxies: Array<{ name: string }> }
+  return [
+    `- Issuer ${t.issuer}, served by a load balancer (${t.loadBalancer.split(': ')[1]}).`,
+    `- Gateways: ${t.gateways.map((g) => `${g.name} (${g.region}, its own Redis, the other's Redis as peer)`).join('; ')}; each a child process, chaos enabled.`,
+    `- Upstream: one OpenID Provider in ${t.upstream.regions.length} regions (${t.upstream.regions.map((u) => u.name).join(', ')}).`,
+    `- Fault proxies on every link: ${t.faultProxies.map((p) => p.name).join(', ')}.`,
+    `- Breakers: timeout ${r.policy.breaker.timeout}, reset ${r.policy.breaker.resetTimeout}, health checks every ${r.policy.healthCheck.interval}; detection bound ${r.policy.detectionBoundMs} ms. Redis command timeout ${r.policy.redis.commandTimeout}, peer timeout ${r.policy.redis.peerTimeout}.`,
+    `- Load: ${r.load.rate} operations/s, at most ${r.load.concurrency} in flight, ${Math.round(r.load.newUserShare * 100)} % new users; ${r.load.seedUsers} returning users logged in beforehand.`,
+    `- Relying parties: ${r.load.relyingParties.map((rp) => `${String(rp.clientId)} (${String(rp.kind)}, maxStaleness ${String(rp.maxStaleness)}; returning users: ${String(rp.returningUsers)})`).join('; ')}.`,
+  ]
+}
+
+function windowTable (f: WindowFigures): string[] {
+  return [
+    '| duration | logins and refreshes | requests | returning users | new users | 5xx | latency p50 / p99 / max | upstream calls per login |',
+    '|---|---|---|---|---|---|---|---|',
+    `| ${seconds(f.durationMs)} | ${f.operations} | ${f.requests} | ${pct(f.returningUserSuccessRate)} | ${pct(f.newUserSuccessRate)} | ${f.http5xx} | ${f.latencyMs.p50} / ${f.latencyMs.p99} / ${f.latencyMs.max} ms | ${f.upstreamCallsPerLogin} |`,
+  ]
+}
+
+function scenarioSection (s: ScenarioFigures): string[] {
+  return [
+    `## ${s.name}: ${s.title}`,
+    '',
+    s.description,
+    '',
+    '| fault | detected | by | failover | by | recovered |',
+    '|---|---|---|---|---|---|',
+    ...s.steps.map((step) => `| ${step.fault} | ${ms(step.timeToDetectMs)} | ${escape(step.detectedBy ?? '')} | ${ms(step.timeToFailoverMs)} | ${escape(step.failoverBy ?? '')} | ${step.clearedAt === null ? 'kept for the next fault' : ms(step.timeToRecoverMs)} |`),
+    '',
+    `${s.operations} logins and refreshes (${s.requests} requests) in ${seconds(s.durationMs)}; ${s.cachedLogins} served from the cached login; ${s.revokedProbes} attempts with revoked credentials, ${s.revokedAccepted} accepted.`,
+    `Returning users: ${outcomes(s.outcomes.returning)}. New users: ${outcomes(s.outcomes.newUsers)}${s.newUserFailuresAllowed > 0 ? ` (${s.newUserFailuresAllowed} failures within what the contract allows)` : ''}.`,
+    ...(s.skippedTicks > 0 ? [`The load driver skipped ${s.skippedTicks} ticks at its concurrency limit.`] : []),
+    ...(s.unexpectedFailures.length > 0 ? ['', 'Failures that count against the expectations:', '', ...s.unexpectedFailures.map((f) => `- ${f.at}: ${f.operation}: ${f.outcome}${f.detail ? ` (${escape(f.detail)})` : ''}`)] : []),
+    '',
+    s.expectationsMet ? 'Every expectation met.' : `Missed: ${s.violations.join('; ')}.`,
+    '',
+  ]
+}
+
+function outcomes (counts: Record<string, number>): string {
+  const entries = Object.entries(counts)
+  return entries.length === 0 ? 'none' : entries.map(([k, v]) => `${v} ${k}`).join(', ')
+}
+
+function ms (value: number | null): string {
+  return value === null ? 'n/a' : `${value} ms`
+}
+
+function seconds (value: number): string {
+  return `${(value / 1000).toFixed(1)} s`
+}
+
+function escape (text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ')
+}

@@ -1,0 +1,198 @@
+import type { TimelineEntry } from './monitor.js'
+import { allowedNewUserFailure, describeOp, stepFigures, type Bounds, type StepFigures, type StepRun } from './measure.js'
+import { countBy, http5xx, latency, successRate, within, type Recorder } from './records.js'
+import type { GamedayPolicy, LoadShape } from './setup.js'
+
+export const HYPOTHESIS = 'While one gateway process, one Redis, one upstream region, the whole upstream, or the whole of one gateway region fails, ' +
+  'returning users keep logging in (100 %), no request gets a 5xx, no session is lost, no revoked session is accepted, and new users fail only ' +
+  'with temporarily_unavailable while the whole upstream is down; every fault is detected within the breaker\'s detection bound and the system ' +
+  'recovers by itself (no manual intervention).'
+
+export const EXPECTATIONS = [
+  'returning users (SSO logins and refreshes): 100 % succeed',
+  'no gateway answer is a 5xx (load-balancer 502/504 included)',
+  'no returning user\'s session or refresh token is refused (sessionsLost 0)',
+  'no revoked refresh token or logged-out session is accepted (revokedAccepted 0)',
+  'new users fail only with temporarily_unavailable while the whole upstream is down, or when sent to an upstream region before its failure could be detected (one health interval plus the breaker timeout)',
+  'every fault is detected, and the system recovers after each is cleared, with no manual intervention',
+]
+
+/** Figures over a window of the run (the baseline, or one scenario). */
+export interface WindowFigures {
+  durationMs: number
+  operations: number
+  requests: number
+  returningUserSuccessRate: number
+  newUserSuccessRate: number
+  http5xx: number
+  sessionsLost: number
+  revokedAccepted: number
+  latencyMs: { p50: number, p99: number, max: number }
+  upstreamCallsPerLogin: number
+  cachedLogins: number
+  revokedProbes: number
+  outcomes: { returning: Record<string, number>, newUsers: Record<string, number> }
+  /** Ticks the driver skipped because it was at its concurrency limit. */
+  skippedTicks: number
+}
+
+/** One scenario's figures: the contract names first (issue 5, item 2), then the detail. */
+export interface ScenarioFigures extends WindowFigures {
+  name: string
+  timeToDetectMs: number | null
+  timeToFailoverMs: number | null
+  timeToRecoverMs: number | null
+  manualInterventions: number
+  expectationsMet: boolean
+  violations: string[]
+  title: string
+  description: string
+  startedAt: string
+  endedAt: string
+  steps: StepFigures[]
+  newUserFailuresAllowed: number
+  /** The first failures that count against the expectations, for the post-mortem. */
+  unexpectedFailures: Array<{ at: string, operation: string, outcome: string, detail?: string }>
+}
+
+export interface GamedayReport {
+  title: string
+  startedAt: string
+  finishedAt: string
+  wallTimeMs: number
+  hypothesis: string
+  expectations: string[]
+  topology: Record<string, unknown>
+  load: LoadShape & { relyingParties: Array<Record<string, unknown>> }
+  policy: GamedayPolicy & { detectionBoundMs: number, recoveryBoundMs: number }
+  baseline: WindowFigures & { violations: string[] }
+  scenarios: ScenarioFigures[]
+  timeline: Array<{ at: string, offsetMs: number, source: string, kind: string, subject?: string, message: string }>
+  expectationsMet: boolean
+  violations: string[]
+}
+
+const UNEXPECTED_LISTED = 20
+
+type Counted = (from: number, to: number) => { upstreamCalls: number, logins: number }
+
+/** Rates, latency and counts of what started within [from, to). */
+export function windowFigures (rec: Recorder, from: number, to: number, counted: Counted): WindowFigures {
+  const ops = within(rec.ops, from, to)
+  const returning = ops.filter((o) => o.kind !== 'new')
+  const newUsers = ops.filter((o) => o.kind === 'new')
+  const samples = within(rec.samples, from, to)
+  const probes = within(rec.probes, from, to)
+  const { upstreamCalls, logins } = counted(from, to)
+  return {
+    durationMs: to - from,
+    operations: ops.length,
+    requests: samples.length,
+    returningUserSuccessRate: round(successRate(returning)),
+    newUserSuccessRate: round(successRate(newUsers)),
+    http5xx: http5xx(samples),
+    sessionsLost: new Set(returning.filter((o) => o.outcome === 'session_lost').map((o) => o.user)).size,
+    revokedAccepted: probes.filter((p) => p.accepted).length,
+    latencyMs: latency(samples),
+    upstreamCallsPerLogin: logins === 0 ? 0 : round(upstreamCalls / logins),
+    cachedLogins: ops.filter((o) => o.outcome === 'ok' && o.acr?.endsWith(':cached')).length,
+    revokedProbes: probes.length,
+    outcomes: { returning: countBy(returning, (o) => o.outcome), newUsers: countBy(newUsers, (o) => o.outcome) },
+    skippedTicks: rec.skipped.filter((at) => at >= from && at < to).length,
+  }
+}
+
+/** What the steady state must look like before any fault: everything works. */
+export function baselineViolations (f: WindowFigures): string[] {
+  const problems: string[] = []
+  if (f.operations === 0) problems.push('baseline: no operation completed')
+  if (f.returningUserSuccessRate < 1 || f.newUserSuccessRate < 1) problems.push(`baseline: not every login succeeded before any fault (returning ${pct(f.returningUserSuccessRate)}, new ${pct(f.newUserSuccessRate)}: ${JSON.stringify(f.outcomes)})`)
+  if (f.http5xx > 0) problems.push(`baseline: ${f.http5xx} 5xx answers before any fault`)
+  return problems
+}
+
+export interface ScenarioRun {
+  name: string
+  title: string
+  description: string
+  startedAt: number
+  endedAt: number
+  steps: StepRun[]
+  manualInterventions: number
+}
+
+/** A scenario's figures and the expectations it missed. */
+export function scenarioFigures (run: ScenarioRun, rec: Recorder, timeline: TimelineEntry[], counted: Counted, bounds: Bounds): ScenarioFigures {
+  const window = windowFigures(rec, run.startedAt, run.endedAt, counted)
+  const ops = within(rec.ops, run.startedAt, run.endedAt)
+  const steps = run.steps.map((s) => stepFigures(s, timeline, ops))
+  const failedNew = ops.filter((o) => o.kind === 'new' && o.outcome !== 'ok')
+  const allowed = failedNew.filter((o) => allowedNewUserFailure(o, run.steps, bounds))
+  const disallowed = failedNew.filter((o) => !allowed.includes(o))
+  const violations: string[] = []
+  const returning = ops.filter((o) => o.kind !== 'new')
+  const unexpected = [...returning.filter((o) => o.outcome !== 'ok'), ...disallowed].sort((a, b) => a.start - b.start)
+  if (window.returningUserSuccessRate < 1) violations.push(`returning users: ${returning.filter((o) => o.outcome === 'ok').length} of ${returning.length} succeeded (${describe(window.outcomes.returning)})`)
+  if (window.http5xx > 0) violations.push(`${window.http5xx} answers with a 5xx`)
+  if (window.sessionsLost > 0) violations.push(`${window.sessionsLost} returning users lost their session`)
+  if (window.revokedAccepted > 0) violations.push(`${window.revokedAccepted} uses of a revoked refresh token or logged-out session were accepted`)
+  if (window.revokedProbes === 0) violations.push('no revoked credential was tried during the scenario')
+  if (disallowed.length > 0) violations.push(`${disallowed.length} new-user logins failed outside what the contract allows (${describe(countOutcomes(disallowed))})`)
+  for (const step of steps) {
+    if (step.timeToDetectMs === null) violations.push(`"${step.fault}" was not detected`)
+    if (step.clearedAt !== null && step.timeToRecoverMs === null) violations.push(`did not recover after "${step.fault}" was cleared`)
+  }
+  if (run.manualInterventions > 0) violations.push(`${run.manualInterventions} manual interventions were needed to recover`)
+  const worst = (key: 'timeToDetectMs' | 'timeToFailoverMs' | 'timeToRecoverMs') => {
+    const values = steps.map((s) => s[key]).filter((v): v is number => v !== null)
+    return values.length === 0 ? null : Math.max(...values)
+  }
+  return {
+    name: run.name,
+    timeToDetectMs: worst('timeToDetectMs'),
+    timeToFailoverMs: worst('timeToFailoverMs'),
+    timeToRecoverMs: worst('timeToRecoverMs'),
+    returningUserSuccessRate: window.returningUserSuccessRate,
+    newUserSuccessRate: window.newUserSuccessRate,
+    http5xx: window.http5xx,
+    sessionsLost: window.sessionsLost,
+    revokedAccepted: window.revokedAccepted,
+    latencyMs: window.latencyMs,
+    upstreamCallsPerLogin: window.upstreamCallsPerLogin,
+    manualInterventions: run.manualInterventions,
+    expectationsMet: violations.length === 0,
+    violations,
+    title: run.title,
+    description: run.description,
+    startedAt: new Date(run.startedAt).toISOString(),
+    endedAt: new Date(run.endedAt).toISOString(),
+    durationMs: window.durationMs,
+    operations: window.operations,
+    requests: window.requests,
+    cachedLogins: window.cachedLogins,
+    revokedProbes: window.revokedProbes,
+    outcomes: window.outcomes,
+    skippedTicks: window.skippedTicks,
+    steps,
+    newUserFailuresAllowed: allowed.length,
+    unexpectedFailures: unexpected.slice(0, UNEXPECTED_LISTED).map((o) => ({ at: new Date(o.start).toISOString(), operation: describeOp(o), outcome: o.outcome, ...(o.detail ? { detail: o.detail } : {}) })),
+  }
+}
+
+function countOutcomes (ops: Array<{ outcome: string }>): Record<string, number> {
+  return countBy(ops, (o) => o.outcome)
+}
+
+function describe (counts: Record<string, number>): string {
+  return Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')
+}
+
+/** 0.98765 → 0.9877 */
+function round (value: number): number {
+  return Math.round(value * 10_000) / 10_000
+}
+
+/** 0.98765 → "98.77 %" */
+export function pct (value: number): string {
+  return `${(value * 100).toFixed(value === 1 ? 0 : 2)} %`
+}

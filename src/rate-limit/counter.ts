@@ -1,0 +1,130 @@
+import CircuitBreaker from 'opossum'
+import { redisTuning, type Config } from '../config/resolve.js'
+import type { Logger } from '../log.js'
+import type { Metrics } from '../observability/metrics.js'
+import { connectRedis, describeTarget, type RedisClient } from '../store/redis-connection.js'
+
+/** One request counted: how many in this key's window so far, and milliseconds until the window ends. */
+export interface Hit { current: number, ttlMs: number }
+
+/** Counts requests per key in fixed windows: shared by every instance (Redis) or per instance (memory). */
+export interface RateLimitCounter {
+  /** `memory` or `redis`, for logs. */
+  readonly name: string
+  /** Counts one request for `key` in a window of `windowMs`. */
+  incr (key: string, windowMs: number): Promise<Hit>
+  close (): Promise<void>
+}
+
+// Each distinct key costs about 150 bytes; an attacker cycling keys evicts the oldest instead of growing the heap.
+const DEFAULT_MAX_KEYS = 100_000
+
+/** Fixed-window counters in this process, least recently used keys evicted beyond `maxKeys`. */
+export class MemoryCounter implements RateLimitCounter {
+  readonly name = 'memory'
+  readonly #windows = new Map<string, { count: number, endsAt: number }>()
+  readonly #maxKeys: number
+
+  constructor (options: { maxKeys?: number } = {}) {
+    this.#maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS
+  }
+
+  async incr (key: string, windowMs: number): Promise<Hit> {
+    const now = Date.now()
+    let window = this.#windows.get(key)
+    if (window === undefined || window.endsAt <= now) window = { count: 0, endsAt: now + windowMs }
+    window.count++
+    // Re-inserting moves the key to the end: the Map's first key is the least recently used.
+    this.#windows.delete(key)
+    this.#windows.set(key, window)
+    if (this.#windows.size > this.#maxKeys) this.#windows.delete(this.#windows.keys().next().value!)
+    return { current: window.count, ttlMs: window.endsAt - now }
+  }
+
+  async close (): Promise<void> {
+    this.#windows.clear()
+  }
+}
+
+/** INCR with the window set on the first hit (and repaired if a key ever lost its TTL); answers the count and the TTL. */
+const INCR_WINDOW = `
+local current = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if current == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {current, ttl}`
+
+interface Scripts { understudyRateLimit (key: string, windowMs: number): Promise<[number, number]> }
+
+/**
+ * Counters in Redis, so every instance of a region shares one limit. Behind
+ * its own breaker: while Redis does not answer within the command timeout,
+ * requests are counted in this process instead (fail-soft: the limits still
+ * hold per instance, and a Redis outage never turns into 5xx or unlimited traffic).
+ */
+export class RedisCounter implements RateLimitCounter {
+  readonly name = 'redis'
+  readonly #client: RedisClient
+  readonly #prefix: string
+  readonly #breaker: CircuitBreaker<[string, number], Hit>
+
+  constructor (client: RedisClient, options: { prefix: string, timeoutMs: number, fallback: MemoryCounter, log: Logger, metrics?: Metrics, target?: string }) {
+    const { log, metrics, fallback } = options
+    this.#client = client
+    this.#prefix = options.prefix
+    client.defineCommand('understudyRateLimit', { numberOfKeys: 1, lua: INCR_WINDOW })
+    // errorThresholdPercentage 0 with volumeThreshold 0: the first failure opens the breaker, as for the store.
+    this.#breaker = new CircuitBreaker(async (key: string, windowMs: number) => this.#incr(key, windowMs), {
+      name: 'rate-limit',
+      timeout: options.timeoutMs,
+      resetTimeout: 1_000,
+      errorThresholdPercentage: 0,
+      volumeThreshold: 0,
+      rollingCountTimeout: 10_000,
+    })
+    this.#breaker.fallback(async (key: string, windowMs: number) => fallback.incr(key, windowMs))
+    this.#breaker.on('failure', () => metrics?.storeErrors.inc({ store: 'rate-limit' }))
+    // A failed half-open trial reopens the breaker; only the first opening of an outage is news.
+    let down = false
+    this.#breaker.on('open', () => {
+      if (!down) log.warn({ store: 'rate-limit', redis: options.target }, 'rate-limit counters unreachable: counting in this process until Redis answers')
+      down = true
+    })
+    this.#breaker.on('close', () => {
+      down = false
+      log.info({ store: 'rate-limit', redis: options.target }, 'rate-limit counters shared through Redis again')
+    })
+  }
+
+  async incr (key: string, windowMs: number): Promise<Hit> {
+    return this.#breaker.fire(key, windowMs)
+  }
+
+  async #incr (key: string, windowMs: number): Promise<Hit> {
+    const [current, ttlMs] = await (this.#client as unknown as Scripts).understudyRateLimit(`${this.#prefix}${key}`, Math.max(1, Math.round(windowMs)))
+    return { current, ttlMs }
+  }
+
+  async close (): Promise<void> {
+    this.#breaker.shutdown()
+    if (this.#client.status === 'ready') await this.#client.quit().catch(() => undefined)
+    this.#client.disconnect()
+  }
+}
+
+/**
+ * The counter for this config: Redis when `store.kind` is redis, memory otherwise.
+ * TODO: share the store's own ioredis client once src/store exposes it; until
+ * then the counters use a dedicated connection with the store's target and timeouts.
+ */
+export function createRateLimitCounter (config: Config, deps: { log: Logger, metrics?: Metrics }): RateLimitCounter {
+  const fallback = new MemoryCounter()
+  const redis = config.store.redis
+  if (config.store.kind !== 'redis' || redis === undefined) return fallback
+  const tuning = redisTuning(config.store)
+  const target = { ...(redis.url ? { url: redis.url } : {}), ...(redis.sentinels ? { sentinels: redis.sentinels } : {}), ...(redis.name ? { name: redis.name } : {}), ...(redis.cluster ? { cluster: redis.cluster } : {}) }
+  const client = connectRedis(target, { commandTimeoutMs: tuning.commandTimeoutMs, connectTimeoutMs: tuning.connectTimeoutMs }, deps.log)
+  return new RedisCounter(client, { prefix: `${tuning.keyPrefix}ratelimit:`, timeoutMs: tuning.commandTimeoutMs, fallback, log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}), target: describeTarget(target) })
+}
