@@ -136,7 +136,7 @@ export class Monitor {
     if (before.reachable !== now.reachable) add(gateway, !now.reachable, `${gateway} admin port ${now.reachable ? 'answers again' : 'does not answer'}`)
     if (!now.reachable) return
     for (const [region, state] of Object.entries(now.breakers)) {
-      if (before.breakers[region] !== undefined && before.breakers[region] !== state) add(`upstream:${region}`, state !== 'closed', `${gateway}: breaker idp/${region} ${before.breakers[region]} → ${state}`)
+      if (before.breakers[region] !== undefined && before.breakers[region] !== state) add(`upstream:${region}`, state === 'open', `${gateway}: breaker idp/${region} ${before.breakers[region]} → ${state}`)
     }
     if (before.store !== now.store) add(`redis-${name}`, now.store !== 'ok', `${gateway}: its own Redis is ${now.store === 'ok' ? 'reachable again' : 'unreachable'}`)
     for (const [peer, state] of Object.entries(now.peers)) {
@@ -167,7 +167,7 @@ export class Monitor {
     const key = `${event.at}|${event.instance}|${event.kind}|${event.message}`
     if (this.#seenEvents.has(key)) return
     this.#seenEvents.add(key)
-    const bad = (event.kind === 'breaker' && event.data?.to !== 'closed') || event.kind === 'failover'
+    const bad = (event.kind === 'breaker' && event.data?.to === 'open') || event.kind === 'failover'
     const gateway = event.instance.replace(/^region-/, 'gateway-')
     const message = `${gateway}: ${event.kind === 'breaker' ? `breaker ${event.provider}/` : ''}${event.message}`
     this.entries.push({ at: Date.parse(event.at), source: gateway, kind: event.kind, ...(event.region ? { subject: `upstream:${event.region}` } : {}), bad, message })

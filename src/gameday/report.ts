@@ -175,7 +175,10 @@ export function scenarioFigures (run: ScenarioRun, rec: Recorder, timeline: Time
     skippedTicks: window.skippedTicks,
     steps,
     newUserFailuresAllowed: allowed.length,
-    unexpectedFailures: unexpected.slice(0, UNEXPECTED_LISTED).map((o) => ({ at: new Date(o.start).toISOString(), operation: describeOp(o), outcome: o.outcome, ...(o.detail ? { detail: o.detail } : {}) })),
+    unexpectedFailures: [
+      ...unexpected.map((o) => ({ at: new Date(o.start).toISOString(), operation: describeOp(o), outcome: o.outcome, ...(o.detail ? { detail: o.detail } : {}) })),
+      ...within(rec.probes, run.startedAt, run.endedAt).filter((p) => p.accepted).map((p) => ({ at: new Date(p.at).toISOString(), operation: `${p.kind} of ${p.user} tried again`, outcome: 'accepted' })),
+    ].sort((a, b) => a.at.localeCompare(b.at)).slice(0, UNEXPECTED_LISTED),
   }
 }
 

@@ -1,5 +1,7 @@
-import { SignJWT, compactVerify, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
+import { createHash } from 'node:crypto'
+import { compactVerify, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
 import type { Keyring, SigningAlg, SigningKey } from '../keys/keyring.js'
+import { signCompact } from '../keys/sign.js'
 import { claimsForScope } from './claims.js'
 import { OAuthError } from './errors.js'
 
@@ -46,21 +48,14 @@ export async function mintIdToken (signer: SigningKey, issuer: string, grant: Gr
     sid: grant.sid,
   }
   if (grant.nonce !== undefined) payload.nonce = grant.nonce
-  if (accessToken !== undefined) payload.at_hash = await halfHash(accessToken, signer.alg)
-  return new SignJWT(payload)
-    .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
-    .setIssuer(issuer)
-    .setSubject(grant.sub)
-    .setAudience(grant.clientId)
-    .setIssuedAt(now)
-    .setExpirationTime(now + lifetime)
-    .sign(signer.key)
+  if (accessToken !== undefined) payload.at_hash = halfHash(accessToken, signer.alg)
+  return signCompact(signer, { typ: 'JWT' }, { ...payload, iss: issuer, sub: grant.sub, aud: grant.clientId, iat: now, exp: now + lifetime })
 }
 
 /** Signs a JWT access token (RFC 9068) for the grant; the gateway itself is the audience. */
 export async function mintAccessToken (signer: SigningKey, issuer: string, grant: GrantContext, jti: string, now: number, lifetime: number): Promise<string> {
   const uc = claimsForScope(grant.scope, grant.claims)
-  return new SignJWT({
+  return signCompact(signer, { typ: 'at+jwt' }, {
     client_id: grant.clientId,
     scope: grant.scope,
     auth_time: grant.authTime,
@@ -68,15 +63,13 @@ export async function mintAccessToken (signer: SigningKey, issuer: string, grant
     sid: grant.sid,
     gid: grant.gid,
     ...(Object.keys(uc).length > 0 ? { uc } : {}),
+    iss: issuer,
+    sub: grant.sub,
+    aud: issuer,
+    jti,
+    iat: now,
+    exp: now + lifetime,
   })
-    .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' })
-    .setIssuer(issuer)
-    .setSubject(grant.sub)
-    .setAudience(issuer)
-    .setJti(jti)
-    .setIssuedAt(now)
-    .setExpirationTime(now + lifetime)
-    .sign(signer.key)
 }
 
 /** Verifies an access token's signature, type, issuer, audience and expiry; invalid_token otherwise. */
@@ -126,10 +119,10 @@ function keyFor (keys: Keyring, token: string): SigningKey {
   return key
 }
 
-const HASH_FOR: Record<SigningAlg, string> = { ES256: 'SHA-256', RS256: 'SHA-256', EdDSA: 'SHA-512' }
+const HASH_FOR: Record<SigningAlg, string> = { ES256: 'sha256', RS256: 'sha256', EdDSA: 'sha512' }
 
 /** at_hash: the left half of the hash of the access token (OIDC Core §3.1.3.6). */
-async function halfHash (value: string, alg: SigningAlg): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest(HASH_FOR[alg], new TextEncoder().encode(value)))
-  return Buffer.from(digest.subarray(0, digest.length / 2)).toString('base64url')
+function halfHash (value: string, alg: SigningAlg): string {
+  const digest = createHash(HASH_FOR[alg]).update(value).digest()
+  return digest.subarray(0, digest.length / 2).toString('base64url')
 }

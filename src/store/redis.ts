@@ -1,6 +1,8 @@
+import { Cluster } from 'ioredis'
 import type { Logger } from '../log.js'
 import { connectRedis, describeTarget, waitUntilReady, type RedisClient, type RedisTarget, type RedisTimeouts } from './redis-connection.js'
 import type { Store } from './store.js'
+import type { Write } from './write.js'
 
 export interface RedisStoreOptions extends RedisTarget, RedisTimeouts {
   /** Prepended to every key, so several deployments can share one Redis (default `understudy:`). */
@@ -18,6 +20,9 @@ local current = redis.call('GET', KEYS[1])
 if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], tonumber(ARGV[1]) + 1, 'PX', ARGV[2])
 return 1`
+
+/** Keys read per SCAN step when copying a store. */
+const SCAN_PAGE = 256
 
 interface Scripts {
   understudyRotateFamily (key: string, generation: number, ttlMs: number): Promise<number>
@@ -81,6 +86,27 @@ export class RedisStore implements Store {
     await this.#client.ping()
   }
 
+  /** Every live key as a convergent write (SCAN, page by page): what a Redis that restarted empty must be told again. */
+  async * records (): AsyncGenerator<Write> {
+    const nodes = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client]
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${this.#prefix}*`, 'COUNT', SCAN_PAGE)
+        cursor = next
+        const pipeline = node.pipeline()
+        for (const key of keys) pipeline.pttl(key).get(key)
+        const answers = keys.length === 0 ? [] : await pipeline.exec() ?? []
+        const now = Date.now()
+        for (const [i, key] of keys.entries()) {
+          const ttlMs = Number(answers[2 * i]?.[1])
+          const write = ttlMs > 0 ? toWrite(key.slice(this.#prefix.length), String(answers[2 * i + 1]?.[1]), now + ttlMs) : undefined
+          if (write) yield write
+        }
+      } while (cursor !== '0')
+    }
+  }
+
   async close (): Promise<void> {
     // Quit politely when connected; the error listener stays so a late error cannot crash the process.
     this.#client.removeAllListeners('close')
@@ -92,6 +118,16 @@ export class RedisStore implements Store {
   #key (kind: string, id: string): string {
     return `${this.#prefix}${kind}:{${id}}`
   }
+}
+
+/** A key of this store (`once:{k}`, `revoked:{id}`, `family:{id}` after the prefix) and its value as a write. */
+function toWrite (key: string, value: string, expiresAt: number): Write | undefined {
+  const match = /^(once|revoked|family):\{(.*)\}$/.exec(key)
+  if (!match) return undefined
+  const id = match[2]!
+  if (match[1] === 'once') return { op: 'claim', key: id, expiresAt }
+  if (match[1] === 'revoked') return { op: 'revoke', id, expiresAt }
+  return { op: 'rotate', familyId: id, generation: Number(value) - 1, expiresAt }
 }
 
 function ms (ttlSec: number): number {

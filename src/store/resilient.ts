@@ -138,5 +138,35 @@ export class ResilientStore implements Store {
       if (replayed < i + batch.length) break
     }
     if (writes.length > 0) this.#log.info({ replayed, held: writes.length }, 'in-process guards, tombstones and rotations written back to the local store')
+    await this.#resyncFromPeers()
+  }
+
+  /**
+   * A local Redis that restarted empty also lost what only other processes
+   * wrote or knew: the peers' writes, and this region's own from before this
+   * process started. Each reachable peer's keys are copied back (writes
+   * converge), so one more failure later cannot leave a tombstone nowhere.
+   */
+  async #resyncFromPeers (): Promise<void> {
+    for (const peer of this.#peers) {
+      if (!peer.guard.available) continue
+      let copied = 0
+      try {
+        let batch: Write[] = []
+        const flush = async () => {
+          await Promise.all(batch.map((write) => this.#local.call((s) => applyWrite(s, write))))
+          copied += batch.length
+          batch = []
+        }
+        for await (const write of peer.guard.store.records()) {
+          batch.push(write)
+          if (batch.length >= REPLAY_BATCH) await flush()
+        }
+        await flush()
+        this.#log.info({ peer: peer.endpoint, copied }, 'local store resynchronised from a peer')
+      } catch (err) {
+        this.#log.warn({ err, peer: peer.endpoint, copied }, 'could not resynchronise the local store from a peer; the next return of the local store tries again')
+      }
+    }
   }
 }

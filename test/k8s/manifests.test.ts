@@ -1,32 +1,19 @@
 import { readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
-import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment'
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet'
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler'
 import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy'
 import type { INetworkPolicyPort } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicyPort'
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget'
-import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap'
-import type { IContainer } from 'kubernetes-models/v1/Container'
 import type { IContainerPort } from 'kubernetes-models/v1/ContainerPort'
-import type { IPodSpec } from 'kubernetes-models/v1/PodSpec'
-import type { IProbe } from 'kubernetes-models/v1/Probe'
 import type { ISecret } from 'kubernetes-models/v1/Secret'
 import type { IService } from 'kubernetes-models/v1/Service'
 import t from 'tap'
-import { parse } from 'yaml'
-import { ConfigError, validateConfig } from '../../src/config/load.js'
-import type { Config } from '../../src/config/resolve.js'
-import { CUSTOM_KINDS, bytes, kustomizeProblem, named, ofKind, podTemplates, renderOverlays, selects, validateAgainstSchema, type K8sObject } from './render.js'
+import { declares, gatewayConfig, gatewayOf, mountedAt, probePort, secretKeys } from './gateway.js'
+import { CUSTOM_KINDS, bytes, kustomizeProblem, named, ofKind, podTemplates, references, renderOverlays, selects, validateAgainstSchema, type K8sObject } from './render.js'
 
 /** plugins/server.ts `requestTimeout`: how long an in-flight request may still run once the drain is over. */
 const REQUEST_TIMEOUT_SECONDS = 30
-const GATEWAY_LABELS = { 'app.kubernetes.io/name': 'understudy', 'app.kubernetes.io/component': 'gateway' }
 const REDIS_LABELS = { 'app.kubernetes.io/name': 'understudy', 'app.kubernetes.io/component': 'redis' }
-const DEV_KEYS = {
-  signing: fileURLToPath(new URL('../../certs/dev/signing.jwks.json', import.meta.url)),
-  sealing: fileURLToPath(new URL('../../certs/dev/sealing.jwks.json', import.meta.url)),
-}
 const EXPECTED_ALERTS = [
   'GatewayDown', 'GatewayNotReady', 'UpstreamDown', 'UpstreamRegionDown', 'BreakerFlapping', 'UpstreamLatencyP99Rising',
   'StaleMetadataServed', 'RevalidationsFailing', 'StoreErrors', 'RevocationFailOpen', 'PeerWritesDropped',
@@ -39,77 +26,6 @@ const inCi = Boolean(process.env.CI) && process.env.CI !== 'false'
 if (problem !== undefined && inCi) t.fail(problem)
 const skip = problem ?? false
 const overlays = problem === undefined ? await renderOverlays() : new Map<string, K8sObject[]>()
-
-interface Gateway { deployment: IDeployment, pod: IPodSpec, container: IContainer }
-
-function gatewayOf (objects: K8sObject[]): Gateway {
-  const deployment = ofKind<IDeployment>(objects, 'Deployment').find((d) => selects(GATEWAY_LABELS, d.spec?.template.metadata?.labels))
-  if (!deployment) throw new Error('no gateway Deployment in the render')
-  const pod = deployment.spec!.template.spec!
-  const container = pod.containers.find((c) => c.name === 'understudy')
-  if (!container) throw new Error('the gateway Deployment has no container named understudy')
-  return { deployment, pod, container }
-}
-
-/** Which ConfigMap or Secret key a container sees at `path`, through its volume mounts. */
-function mountedAt (pod: IPodSpec, container: IContainer, path: string): { kind: 'ConfigMap' | 'Secret', name: string, key: string } | undefined {
-  for (const mount of container.volumeMounts ?? []) {
-    const key = mount.subPath ? (mount.mountPath === path ? mount.subPath : undefined) : (path.startsWith(`${mount.mountPath}/`) ? path.slice(mount.mountPath.length + 1) : undefined)
-    if (key === undefined) continue
-    const volume = pod.volumes?.find((v) => v.name === mount.name)
-    if (volume?.configMap?.name) return { kind: 'ConfigMap', name: volume.configMap.name, key }
-    if (volume?.secret?.secretName) return { kind: 'Secret', name: volume.secret.secretName, key }
-  }
-  return undefined
-}
-
-function secretKeys (secret: ISecret): string[] {
-  return [...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})]
-}
-
-/** The container's environment as the kubelet builds it; values from Secrets are dummies (the committed ones are placeholders). */
-function containerEnv (objects: K8sObject[], container: IContainer): Record<string, string> {
-  const env: Record<string, string> = {}
-  for (const from of container.envFrom ?? []) {
-    if (from.configMapRef) Object.assign(env, named<IConfigMap>(objects, 'ConfigMap', from.configMapRef.name!).data)
-    if (from.secretRef) {
-      for (const key of secretKeys(named<ISecret>(objects, 'Secret', from.secretRef.name!))) env[key] = `dummy-${key.toLowerCase()}`
-    }
-  }
-  for (const variable of container.env ?? []) {
-    const ref = variable.valueFrom?.configMapKeyRef
-    if (variable.value !== undefined) env[variable.name] = variable.value
-    else if (ref) env[variable.name] = named<IConfigMap>(objects, 'ConfigMap', ref.name!).data?.[ref.key] ?? ''
-    else if (variable.valueFrom?.secretKeyRef) env[variable.name] = `dummy-${variable.name.toLowerCase()}`
-  }
-  return env
-}
-
-/** The gateway's config file as the pod reads it, its key paths as written, and the config as the gateway resolves it (dev keys in place of the Secret's). */
-function gatewayConfig (objects: K8sObject[]): { file: string, keys: { signing: string, sealing: string }, config: Config } {
-  const { pod, container } = gatewayOf(objects)
-  const args = container.args ?? []
-  const file = args[args.indexOf('--config') + 1]
-  if (!args.includes('--config') || !file) throw new Error('the gateway is not started with --config FILE')
-  const source = mountedAt(pod, container, file)
-  if (source?.kind !== 'ConfigMap') throw new Error(`${file} is not mounted from a ConfigMap`)
-  const raw = parse(named<IConfigMap>(objects, 'ConfigMap', source.name).data?.[source.key] ?? '') as { keys: { signing: string, sealing: string } }
-  const keys = raw.keys
-  try {
-    return { file, keys, config: validateConfig({ ...raw, keys: DEV_KEYS }, { source: `ConfigMap ${source.name}`, env: containerEnv(objects, container) }) }
-  } catch (err) {
-    // The report lists every problem; the bare message only counts them.
-    throw err instanceof ConfigError ? new Error(err.report()) : err
-  }
-}
-
-function declares (ports: IContainerPort[] | undefined, port: string | number | undefined): IContainerPort | undefined {
-  return ports?.find((p) => (typeof port === 'string' ? p.name === port : p.containerPort === port))
-}
-
-function probePort (probe: IProbe | undefined): string | number | undefined {
-  return probe?.httpGet?.port ?? probe?.tcpSocket?.port ?? probe?.grpc?.port
-}
 
 function admits (rulePorts: INetworkPolicyPort[] | undefined, port: IContainerPort): boolean {
   return (rulePorts ?? []).some((p) => p.port === port.name || p.port === port.containerPort)
@@ -141,15 +57,7 @@ t.test('every overlay renders and each object is valid against its Kubernetes sc
 t.test('every ConfigMap and Secret a pod refers to is in the render', { skip }, async (t) => {
   for (const [overlay, objects] of overlays) {
     for (const { owner, template } of podTemplates(objects)) {
-      const pod = template.spec!
-      const refs: Array<[string, string | undefined]> = [
-        ...(pod.volumes ?? []).flatMap((v): Array<[string, string | undefined]> => [...(v.configMap ? [['ConfigMap', v.configMap.name] as [string, string | undefined]] : []), ...(v.secret ? [['Secret', v.secret.secretName] as [string, string | undefined]] : [])]),
-        ...[...pod.containers, ...(pod.initContainers ?? [])].flatMap((c) => [
-          ...(c.envFrom ?? []).flatMap((e): Array<[string, string | undefined]> => [...(e.configMapRef ? [['ConfigMap', e.configMapRef.name] as [string, string | undefined]] : []), ...(e.secretRef ? [['Secret', e.secretRef.name] as [string, string | undefined]] : [])]),
-          ...(c.env ?? []).flatMap((e): Array<[string, string | undefined]> => [...(e.valueFrom?.configMapKeyRef ? [['ConfigMap', e.valueFrom.configMapKeyRef.name] as [string, string | undefined]] : []), ...(e.valueFrom?.secretKeyRef ? [['Secret', e.valueFrom.secretKeyRef.name] as [string, string | undefined]] : [])]),
-        ]),
-      ]
-      for (const [kind, name] of refs) {
+      for (const { kind, name } of references(template.spec!)) {
         t.ok(objects.some((o) => o.kind === kind && o.metadata.name === name), `${overlay}: ${owner.kind} ${owner.metadata.name} finds ${kind} ${name}`)
       }
     }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { Histogram } from 'prom-client'
 import t from 'tap'
 import { parse } from 'yaml'
 import { Metrics } from '../../src/observability/metrics.js'
@@ -20,11 +21,11 @@ const ruleFile = parse(await readFile(new URL('../../k8s/base/prometheus-rule.ya
 const rules = ruleFile.spec.groups.flatMap((g) => g.rules)
 const operations = await readFile(new URL('../../docs/operations.md', import.meta.url), 'utf8')
 
-/** Every metric the gateway exports, with its type and label names. */
-const metrics = new Metrics().registry.getMetricsAsArray().map((m) => ({ name: m.name, type: String(m.type), labels: (m as unknown as { labelNames?: string[] }).labelNames ?? [] }))
+/** Every metric the gateway exports, with its label names. */
+const metrics = new Metrics().registry.getMetricsAsArray().map((m) => ({ name: m.name, histogram: m instanceof Histogram, labels: (m as unknown as { labelNames?: string[] }).labelNames ?? [] }))
 
 /** Every series name the gateway exports (a histogram as its _bucket, _sum and _count) with its label names. */
-const series = new Map(metrics.flatMap(({ name, type, labels }) => (type === 'histogram'
+const series = new Map(metrics.flatMap(({ name, histogram, labels }) => (histogram
   ? [[`${name}_bucket`, [...labels, 'le']], [`${name}_sum`, labels], [`${name}_count`, labels]] as Array<[string, string[]]>
   : [[name, labels]] as Array<[string, string[]]>)))
 
@@ -48,7 +49,7 @@ t.test('the dashboard imports with a DS_PROMETHEUS data source input', async (t)
 
 t.test('the dashboard charts every understudy metric and the process memory and event loop lag', async (t) => {
   const charted = panels.flatMap((p) => (p.targets ?? []).map((target) => target.expr)).join('\n')
-  const wanted = metrics.filter((m) => m.name.startsWith('understudy_')).map((m) => (m.type === 'histogram' ? `${m.name}_bucket` : m.name))
+  const wanted = metrics.filter((m) => m.name.startsWith('understudy_')).map((m) => (m.histogram ? `${m.name}_bucket` : m.name))
   for (const name of [...wanted, 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
     t.ok(new RegExp(`\\b${name}\\b`).test(charted), `a panel charts ${name}`)
   }

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process'
 import { readdir } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec'
 import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec'
 import { parseAllDocuments } from 'yaml'
 
@@ -26,7 +27,7 @@ export async function kustomizeProblem (): Promise<string | undefined> {
   try {
     out = (await run('kubectl', ['version', '--client'])).stdout
   } catch {
-    return 'kubectl is not installed, so k8s/ cannot be rendered (.ci/run installs it in CI)'
+    return 'kubectl is not installed, so k8s/ cannot be rendered (kubectl 1.27 or later is needed; Debian has no package for it)'
   }
   // `labels` with includeTemplates needs kustomize v5 (kubectl 1.27 or later).
   const major = /Kustomize Version: v(\d+)/.exec(out)?.[1]
@@ -81,6 +82,26 @@ export function podTemplates (objects: K8sObject[]): Array<{ owner: K8sObject, t
   return objects
     .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
     .map((owner) => ({ owner, template: (owner as unknown as { spec: { template: IPodTemplateSpec } }).spec.template }))
+}
+
+/** Every ConfigMap and Secret a pod spec names: in volumes, envFrom and env. */
+export function references (pod: IPodSpec): Array<{ kind: 'ConfigMap' | 'Secret', name: string | undefined }> {
+  const refs: Array<{ kind: 'ConfigMap' | 'Secret', name: string | undefined }> = []
+  for (const volume of pod.volumes ?? []) {
+    if (volume.configMap) refs.push({ kind: 'ConfigMap', name: volume.configMap.name })
+    if (volume.secret) refs.push({ kind: 'Secret', name: volume.secret.secretName })
+  }
+  for (const container of [...pod.containers, ...(pod.initContainers ?? [])]) {
+    for (const from of container.envFrom ?? []) {
+      if (from.configMapRef) refs.push({ kind: 'ConfigMap', name: from.configMapRef.name })
+      if (from.secretRef) refs.push({ kind: 'Secret', name: from.secretRef.name })
+    }
+    for (const variable of container.env ?? []) {
+      if (variable.valueFrom?.configMapKeyRef) refs.push({ kind: 'ConfigMap', name: variable.valueFrom.configMapKeyRef.name })
+      if (variable.valueFrom?.secretKeyRef) refs.push({ kind: 'Secret', name: variable.valueFrom.secretKeyRef.name })
+    }
+  }
+  return refs
 }
 
 /** Whether a label selector's matchLabels select pods with `labels`. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { CompactEncrypt, CompactSign, type JWK } from 'jose'
+import { CompactEncrypt, CompactSign, compactDecrypt, type JWK } from 'jose'
 import t, { type Test } from 'tap'
 import { isUnderstudyError } from '../../src/errors.js'
 import { generateKeySets } from '../../src/keys/generate.js'
@@ -38,6 +38,16 @@ t.test('a sealed payload opens to the same payload with its kind and expiry', as
   t.equal(token.split('.').length, 5, 'a compact JWE')
   const opened = await unseal<typeof payload>(keys, 'session', token, NOW)
   t.same(opened, { ...payload, knd: 'session', exp: LATER })
+})
+
+t.test('a sealed token is a standard compact JWE: jose opens it, and it opens what jose seals', async (t) => {
+  const token = await seal(keys, 'session', payload, LATER)
+  const { plaintext, protectedHeader } = await compactDecrypt(token, keys.sealer.key)
+  t.same(protectedHeader, { alg: 'dir', enc: 'A256GCM', kid: keys.sealer.kid })
+  t.same(JSON.parse(new TextDecoder().decode(plaintext)), { ...payload, knd: 'session', exp: LATER })
+  const body = new TextEncoder().encode(JSON.stringify({ ...payload, knd: 'session', exp: LATER }))
+  const byJose = await new CompactEncrypt(body).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: keys.sealer.kid }).encrypt(keys.sealer.key)
+  t.same(await unseal(keys, 'session', byJose, NOW), { ...payload, knd: 'session', exp: LATER })
 })
 
 t.test('the payload cannot override the kind or the expiry', async (t) => {
