@@ -15,6 +15,7 @@ export class FaultInjectingStore implements Store {
   }
 
   get name (): string { return this.#inner.name }
+  get shared () { return this.#inner.shared }
 
   async claimOnce (key: string, ttlSec: number): Promise<boolean> { return this.#through(() => this.#inner.claimOnce(key, ttlSec)) }
   async revoke (id: string, ttlSec: number): Promise<void> { return this.#through(() => this.#inner.revoke(id, ttlSec)) }

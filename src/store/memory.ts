@@ -1,3 +1,4 @@
+import { MemoryDocuments } from './memory-documents.js'
 import type { Store } from './store.js'
 import { expiresIn, type Write } from './write.js'
 
@@ -11,6 +12,7 @@ interface Entry { value: string, expiresAt: number }
  */
 export class MemoryStore implements Store {
   readonly name = 'memory'
+  readonly shared = new MemoryDocuments()
   readonly #entries = new Map<string, Entry>()
   readonly #sweeper: NodeJS.Timeout
   readonly #now: () => number

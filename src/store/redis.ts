@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis'
 import type { Logger } from '../log.js'
 import { connectRedis, describeTarget, waitUntilReady, type RedisClient, type RedisTarget, type RedisTimeouts } from './redis-connection.js'
-import type { Store } from './store.js'
+import type { SharedDocuments, Store } from './store.js'
 import type { Write } from './write.js'
 
 export interface RedisStoreOptions extends RedisTarget, RedisTimeouts {
@@ -84,6 +84,21 @@ export class RedisStore implements Store {
 
   async ping (): Promise<void> {
     await this.#client.ping()
+  }
+
+  /** Shared documents and streams in this Redis (one key each, hash-tagged). */
+  readonly shared: SharedDocuments = {
+    get: async (key) => (await this.#client.get(this.#key('doc', key))) ?? undefined,
+    set: async (key, value, ttlSec) => {
+      if (ttlSec === undefined) await this.#client.set(this.#key('doc', key), value)
+      else await this.#client.set(this.#key('doc', key), value, 'PX', ms(ttlSec))
+    },
+    delete: async (key) => { await this.#client.del(this.#key('doc', key)) },
+    append: async (stream, value, maxLength) => {
+      const key = this.#key('stream', stream)
+      await this.#client.multi().rpush(key, value).ltrim(key, -maxLength, -1).exec()
+    },
+    tail: async (stream, limit) => this.#client.lrange(this.#key('stream', stream), -limit, -1),
   }
 
   /** Every live key as a convergent write (SCAN, page by page): what a Redis that restarted empty must be told again. */

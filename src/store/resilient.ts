@@ -3,7 +3,7 @@ import { RevocationFailOpen } from './fail-open.js'
 import type { GuardedStore } from './guarded.js'
 import type { MemoryStore } from './memory.js'
 import type { Peer } from './peer.js'
-import type { Store, StoreHealth } from './store.js'
+import type { SharedDocuments, Store, StoreHealth } from './store.js'
 import { applyWrite, expiresIn, type Write } from './write.js'
 
 /** Writes replayed into the local Redis at once when it returns. */
@@ -96,6 +96,36 @@ export class ResilientStore implements Store {
     }
     if (answer === 'rotated') this.#toPeers({ op: 'rotate', familyId, generation, expiresAt })
     return answer
+  }
+
+  /** The local Redis's documents; while it is down, the in-process ones (so a restart of Redis loses nothing this instance knows). */
+  readonly shared: SharedDocuments = {
+    get: async (key) => {
+      try {
+        return await this.#local.call((s) => s.shared.get(key)) ?? await this.#memory.shared.get(key)
+      } catch {
+        return this.#memory.shared.get(key)
+      }
+    },
+    set: async (key, value, ttlSec) => {
+      await this.#memory.shared.set(key, value, ttlSec)
+      await this.#local.call((s) => s.shared.set(key, value, ttlSec)).catch(() => undefined)
+    },
+    delete: async (key) => {
+      await this.#memory.shared.delete(key)
+      await this.#local.call((s) => s.shared.delete(key)).catch(() => undefined)
+    },
+    append: async (stream, value, maxLength) => {
+      await this.#memory.shared.append(stream, value, maxLength)
+      await this.#local.call((s) => s.shared.append(stream, value, maxLength)).catch(() => undefined)
+    },
+    tail: async (stream, limit) => {
+      try {
+        return await this.#local.call((s) => s.shared.tail(stream, limit))
+      } catch {
+        return this.#memory.shared.tail(stream, limit)
+      }
+    },
   }
 
   async ping (): Promise<void> {

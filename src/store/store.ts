@@ -25,8 +25,27 @@ export interface Store {
   ping (): Promise<void>
   /** Reachability of the store and of each peer, for `/healthz`; stores without peers may omit it. */
   health? (): Promise<StoreHealth>
+  /** Small documents and event streams this store shares between instances (not replicated to peers). */
+  readonly shared: SharedDocuments
   /** Releases connections and timers. */
   close (): Promise<void>
+}
+
+/**
+ * What instances of one region share besides guards and tombstones: upstream
+ * metadata kept for a pod that starts during an outage, live breaker policy
+ * overrides, the incident event stream. Best effort: callers keep working
+ * (from memory) when it cannot answer.
+ */
+export interface SharedDocuments {
+  get (key: string): Promise<string | undefined>
+  /** Stores `value` under `key`, for `ttlSec` when given. */
+  set (key: string, value: string, ttlSec?: number): Promise<void>
+  delete (key: string): Promise<void>
+  /** Appends to a capped stream (the oldest entries drop out past `maxLength`). */
+  append (stream: string, value: string, maxLength: number): Promise<void>
+  /** The last `limit` entries of a stream, oldest first. */
+  tail (stream: string, limit: number): Promise<string[]>
 }
 
 /** The `/healthz` store section. */

@@ -132,6 +132,36 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       await t.resolves(store.ping())
     })
 
+    t.test('shared documents are set, read, replaced and deleted', async (t) => {
+      const { store, key } = await open(t)
+      const k = key('doc')
+      t.equal(await store.shared.get(k), undefined)
+      await store.shared.set(k, '{"a":1}')
+      t.equal(await store.shared.get(k), '{"a":1}')
+      await store.shared.set(k, '{"a":2}')
+      t.equal(await store.shared.get(k), '{"a":2}')
+      await store.shared.delete(k)
+      t.equal(await store.shared.get(k), undefined)
+    })
+
+    t.test('a shared document with a TTL disappears after it', async (t) => {
+      const { store, key } = await open(t)
+      const k = key('doc-ttl')
+      await store.shared.set(k, 'x', 1)
+      t.equal(await store.shared.get(k), 'x')
+      await new Promise((resolve) => setTimeout(resolve, 1_100))
+      t.equal(await store.shared.get(k), undefined)
+    })
+
+    t.test('a stream keeps its last entries in order, up to its cap', async (t) => {
+      const { store, key } = await open(t)
+      const k = key('stream')
+      t.same(await store.shared.tail(k, 10), [])
+      for (let i = 1; i <= 7; i++) await store.shared.append(k, `e${i}`, 5)
+      t.same(await store.shared.tail(k, 10), ['e3', 'e4', 'e5', 'e6', 'e7'])
+      t.same(await store.shared.tail(k, 2), ['e6', 'e7'])
+    })
+
     t.test('close resolves', async (t) => {
       const store = await makeStore()
       await t.resolves(store.close())
