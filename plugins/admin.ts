@@ -19,7 +19,7 @@ const admin: FastifyPluginAsync = async (app) => {
     if (!breaker) return reply
     const result = mergePolicyPatch(breaker.policy, request.body)
     if (!result.ok) return reply.code(400).send({ error: 'invalid_policy', problems: result.problems })
-    const old = breaker.setPolicy(result.policy, { kind: 'override', since: new Date().toISOString() })
+    const old = await gw.policies.set(breaker.provider, breaker.region, result.policy)
     request.log.warn({ audit: 'breaker.policy.changed', provider: breaker.provider, region: breaker.region, old, new: result.policy }, 'breaker policy changed')
     await gw.incidents.record({ kind: 'policy', provider: breaker.provider, region: breaker.region, message: 'breaker policy changed by an operator', data: { old, new: result.policy } })
     return view(breaker)
@@ -28,9 +28,8 @@ const admin: FastifyPluginAsync = async (app) => {
   app.delete<BreakerParams>('/admin/breakers/:provider/:region/policy', async (request, reply) => {
     const breaker = find(request.params, reply)
     if (!breaker) return reply
-    const configured = gw.config.providers.find((p) => p.id === breaker.provider)!.breaker
-    const old = breaker.setPolicy(configured, { kind: 'config' })
-    request.log.warn({ audit: 'breaker.policy.reset', provider: breaker.provider, region: breaker.region, old, new: configured }, 'breaker policy reset to the config')
+    const old = await gw.policies.reset(breaker.provider, breaker.region)
+    request.log.warn({ audit: 'breaker.policy.reset', provider: breaker.provider, region: breaker.region, old, new: breaker.policy }, 'breaker policy reset to the config')
     return view(breaker)
   })
 

@@ -10,8 +10,9 @@ import { FaultInjectingStore } from './resilience/faulty-store.js'
 import { watchOutages } from './notify/outage-events.js'
 import { Webhooks, type WebhookOptions } from './notify/webhooks.js'
 import { HealthChecks } from './resilience/health-check.js'
+import { PolicyOverrides } from './resilience/policy-overrides.js'
 import { IncidentRecorder } from './resilience/incident-recorder.js'
-import { MemoryEventLog, type EventLog } from './resilience/incidents.js'
+import { SharedEventLog, type EventLog } from './resilience/incidents.js'
 import { BreakerRegistry } from './resilience/registry.js'
 import { cookieNames, type CookieNames } from './sessions/session.js'
 import type { Store } from './store/store.js'
@@ -28,6 +29,8 @@ export interface Gateway {
   readonly upstreams: ReadonlyMap<string, UpstreamRouter>
   readonly breakers: BreakerRegistry
   readonly incidents: IncidentRecorder
+  /** Live breaker policy overrides, shared through the store. */
+  readonly policies: PolicyOverrides
   /** Run-time fault injection; present only when `chaos.enabled`. */
   readonly faults?: FaultInjector
   readonly metrics: Metrics
@@ -71,10 +74,12 @@ export function createGateway (parts: GatewayParts): Gateway {
   const log = parts.log ?? silentLogger
   const breakers = new BreakerRegistry(config.providers, { metrics, log })
   const regionsOf = new Map(config.providers.map((p) => [p.id, p.regions.map((r) => r.name)]))
-  const incidents = new IncidentRecorder(parts.events ?? new MemoryEventLog(), { instance: config.region, logger: log, regionsOf: (id) => regionsOf.get(id) ?? [] })
+  const incidents = new IncidentRecorder(parts.events ?? new SharedEventLog(store.shared), { instance: config.region, logger: log, regionsOf: (id) => regionsOf.get(id) ?? [] })
   breakers.on('transition', (t) => {
     incidents.record({ kind: 'breaker', provider: t.provider, region: t.region, message: `${t.region}: ${t.from} → ${t.to} (${t.reason})`, data: { from: t.from, to: t.to } })
   })
+  const policies = new PolicyOverrides(breakers, store.shared, (id) => config.providers.find((p) => p.id === id)?.breaker, log)
+  void policies.sync()
   const webhooks = new Webhooks(config.webhooks, { metrics, log }, parts.webhookOptions)
   watchOutages(breakers, config.region, (event) => webhooks.emit(event))
   const onFailover = (provider: string, from: string, to: string) => {
@@ -92,6 +97,7 @@ export function createGateway (parts: GatewayParts): Gateway {
     upstreams,
     breakers,
     incidents,
+    policies,
     ...(faults ? { faults } : {}),
     metrics,
     log,
@@ -104,6 +110,7 @@ export function createGateway (parts: GatewayParts): Gateway {
     now: parts.now ?? (() => Math.floor(Date.now() / 1000)),
     async close () {
       await checks?.stop()
+      policies.close()
       webhooks.close()
       await incidents.close()
       breakers.shutdown()

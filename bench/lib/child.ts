@@ -99,6 +99,13 @@ export async function rssMb (pid: number): Promise<number> {
   return Number(kb[1]) / 1024
 }
 
+/** CPU time (user + system, every thread) a process has used so far, in ms, from /proc (Linux; 100 ticks a second). */
+export async function cpuMs (pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
 /** Samples a process's RSS every `everyMs` until stopped: `[seconds since start, MB]` pairs. */
 export class RssSampler {
   readonly samples: Array<[number, number]> = []

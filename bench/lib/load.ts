@@ -13,6 +13,9 @@ export interface LoadResult {
   firstError?: string
 }
 
+/** A phase's result with its latency histogram, so that slices of one scenario can be merged. */
+export interface MeasuredPhase extends LoadResult { histogram: RecordableHistogram }
+
 export interface ClosedLoopOptions<S> {
   /** Concurrent virtual users; each runs whole flows back to back (a closed loop). */
   vus: number
@@ -35,7 +38,7 @@ export interface ClosedLoopOptions<S> {
  * back, and reports flows/s and flow latency. Latency is per whole flow (all
  * of its requests), recorded in an HDR histogram (node:perf_hooks).
  */
-export async function closedLoop<S> (options: ClosedLoopOptions<S>): Promise<LoadResult> {
+export async function closedLoop<S> (options: ClosedLoopOptions<S>): Promise<MeasuredPhase> {
   const states = await Promise.all(Array.from({ length: options.vus }, async (_, vu) => options.setup(vu)))
   const histogram: RecordableHistogram = createHistogram()
   let recording = false
@@ -93,5 +96,6 @@ export async function closedLoop<S> (options: ClosedLoopOptions<S>): Promise<Loa
     p50Ms: histogram.count > 0 ? histogram.percentile(50) / 1e6 : NaN,
     p99Ms: histogram.count > 0 ? histogram.percentile(99) / 1e6 : NaN,
     ...(firstError === undefined ? {} : { firstError }),
+    histogram,
   }
 }

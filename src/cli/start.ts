@@ -46,6 +46,7 @@ export async function startGateway (config: Config, options: StartOptions): Prom
   // The breaker's per-call signal is the real deadline; this only bounds calls made outside a breaker (background metadata fetches).
   const connectors = config.providers.map((p) => createConnector(p, {
     timeoutMs: Math.max(10_000, p.breaker.timeout * 1000),
+    shared: store.shared,
     onStale: ({ provider, region, document, err }) => {
       metrics.metadataStale.inc({ provider, region, document })
       logger.warn({ err, provider, region, document }, 'upstream metadata fetch failed; serving the copy kept from before')

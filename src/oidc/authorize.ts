@@ -13,6 +13,7 @@ import { normalizeScope } from './claims.js'
 import { Params, type RawParams } from './params.js'
 import { authorizationResponse } from './redirect.js'
 import { readSession } from './session-cookie.js'
+import { verifyIdTokenHint } from './tokens.js'
 
 /** A validated authorization request from a relying party. */
 export interface AuthorizationRequest {
@@ -26,6 +27,8 @@ export interface AuthorizationRequest {
   maxAge?: number
   provider: string
   loginHint?: string
+  /** The `sub` of a verified id_token_hint: no other user's session may answer this request. */
+  hintSub?: string
 }
 
 /** A browser-facing result: where to send the browser, and cookies to set (maxAge 0 deletes). */
@@ -60,6 +63,8 @@ export async function authorize (gw: Gateway, raw: RawParams, sessionCookie: str
   const router = gw.upstreams.get(request.provider)!
   const count = (outcome: LoginOutcome) => gw.recordLogin(client.clientId, request.provider, outcome)
   try {
+    const hint = new Params(raw).get('id_token_hint')
+    if (hint !== undefined) request.hintSub = (await verifyIdTokenHint(gw.keys, gw.config.issuer, hint)).sub!
     const session = await readSession(gw, sessionCookie, log)
     const standing = sessionStanding(gw, client, request, session)
     if (standing === 'fresh') {
@@ -91,10 +96,13 @@ export async function authorize (gw: Gateway, raw: RawParams, sessionCookie: str
 /**
  * How the session may serve this request: `fresh` (SSO), `outage-only`
  * (a cached login if the upstream is unavailable), or `none` (it cannot: no
- * session, another provider, or the request demands fresh authentication).
+ * session, another provider, another user than id_token_hint names, or the
+ * request demands fresh authentication).
  */
 export function sessionStanding (gw: Gateway, client: Client, request: AuthorizationRequest, session: Session | undefined): Standing | 'none' {
   if (!session || session.provider !== request.provider) return 'none'
+  // OIDC Core §3.1.2.1: a hint naming another user is never answered from this user's session.
+  if (request.hintSub !== undefined && request.hintSub !== session.sub) return 'none'
   const now = gw.now()
   // A cached login never satisfies a demand for fresh authentication (DESIGN §9).
   if (request.prompt.includes('login')) return 'none'

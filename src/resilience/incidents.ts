@@ -1,3 +1,5 @@
+import type { SharedDocuments } from '../store/store.js'
+
 /**
  * The incident timeline. Every instance appends small events (breaker
  * transitions, failovers, faults, login impact) to an event log — shared
@@ -38,18 +40,24 @@ export interface EventLog {
   read (limit: number): Promise<IncidentEvent[]>
 }
 
-/** A bounded in-process event log. */
-export class MemoryEventLog implements EventLog {
-  readonly #events: IncidentEvent[] = []
-  constructor (readonly capacity = 5000) {}
+const STREAM = 'incident-events'
+
+/** The event log in the store's shared stream: Redis for a fleet, memory for one instance. */
+export class SharedEventLog implements EventLog {
+  constructor (readonly shared: SharedDocuments, readonly capacity = 5000) {}
 
   async append (event: IncidentEvent): Promise<void> {
-    this.#events.push(event)
-    if (this.#events.length > this.capacity) this.#events.splice(0, this.#events.length - this.capacity)
+    await this.shared.append(STREAM, JSON.stringify(event), this.capacity)
   }
 
   async read (limit: number): Promise<IncidentEvent[]> {
-    return this.#events.slice(-limit)
+    return (await this.shared.tail(STREAM, limit)).flatMap((line) => {
+      try {
+        return [JSON.parse(line) as IncidentEvent]
+      } catch {
+        return []
+      }
+    })
   }
 }
 

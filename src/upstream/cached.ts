@@ -1,12 +1,24 @@
 import { UnderstudyError } from '../errors.js'
+import type { SharedDocuments } from '../store/store.js'
 
-export interface CachedOptions {
+/** How long a backup copy of upstream metadata is kept: long enough to outlast any outage. */
+const BACKUP_TTL_SEC = 30 * 86400
+
+export interface CachedOptions<T> {
   /** How long a value is fresh. */
   ttlMs: number
   /** Past this share of the TTL a read triggers a background refresh (refresh ahead); default 0.75. */
   refreshAhead?: number
   /** Called when a failed fetch is answered with the stale value kept from before. */
   onStale?: (err: unknown) => void
+  /**
+   * A copy kept outside the process (the store's shared documents): saved
+   * after each fetch, and read when a fetch fails with nothing in memory, so a
+   * process that starts during an upstream outage still knows the metadata.
+   */
+  backup?: { load (): Promise<T | undefined>, save (value: T): Promise<void> }
+  /** After a failed fetch, background refreshes wait this long before trying again (default 5 s). */
+  retryAfterMs?: number
 }
 
 /**
@@ -18,11 +30,12 @@ export interface CachedOptions {
  */
 export class Cached<T> {
   readonly #load: () => Promise<T>
-  readonly #options: CachedOptions
+  readonly #options: CachedOptions<T>
   #value: { value: T, fetchedAt: number } | undefined
   #loading: Promise<T> | undefined
+  #failedAt = 0
 
-  constructor (load: () => Promise<T>, options: CachedOptions | number) {
+  constructor (load: () => Promise<T>, options: CachedOptions<T> | number) {
     this.#load = load
     this.#options = typeof options === 'number' ? { ttlMs: options } : options
   }
@@ -51,9 +64,16 @@ export class Cached<T> {
     this.#loading ??= this.#load()
       .then((value) => {
         this.#value = { value, fetchedAt: Date.now() }
+        this.#options.backup?.save(value).catch(() => {})
         return value
-      }, (err: unknown) => {
-        if (this.#value === undefined) throw err
+      }, async (err: unknown) => {
+        this.#failedAt = Date.now()
+        if (this.#value === undefined) {
+          const saved = await this.#options.backup?.load().catch(() => undefined)
+          if (saved === undefined) throw err
+          // Known but of unknown age: kept as expired, so it is refreshed as soon as the upstream answers.
+          this.#value = { value: saved, fetchedAt: 0 }
+        }
         this.#options.onStale?.(err)
         return this.#value.value
       })
@@ -61,9 +81,24 @@ export class Cached<T> {
     return abortable(this.#loading, signal)
   }
 
-  /** Starts a background fetch (at start-up, or ahead of expiry); failures are left for the next reader. */
+  /** Starts a background fetch (at start-up, or ahead of expiry), unless one failed moments ago; failures are left for the next reader. */
   warm (): void {
+    if (Date.now() - this.#failedAt < (this.#options.retryAfterMs ?? 5_000)) return
     this.refresh().catch(() => {})
+  }
+}
+
+/** A backup in the store's shared documents under `key`, through `encode`/`decode` (JSON by default). */
+export function sharedBackup<T> (shared: SharedDocuments | undefined, key: string, codec: { encode (value: T): string, decode (text: string): T } = { encode: JSON.stringify, decode: JSON.parse }): CachedOptions<T>['backup'] {
+  if (!shared) return undefined
+  return {
+    async load () {
+      const text = await shared.get(key)
+      return text === undefined ? undefined : codec.decode(text)
+    },
+    async save (value) {
+      await shared.set(key, codec.encode(value), BACKUP_TTL_SEC)
+    },
   }
 }
 

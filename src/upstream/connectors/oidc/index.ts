@@ -1,7 +1,7 @@
 import type { ProviderConfig, RegionConfig } from '../../../config/resolve.js'
 import { UnderstudyError } from '../../../errors.js'
 import { buildAuthorizationUrl } from '../../authorization-url.js'
-import { Cached } from '../../cached.js'
+import { Cached, sharedBackup } from '../../cached.js'
 import { checkCallbackIssuer } from '../../callback-issuer.js'
 import type { Connector, ConnectorFactory, ConnectorOptions, UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity, UpstreamRegion } from '../../connector.js'
 import { upstreamJson, upstreamProbe } from '../../http.js'
@@ -9,7 +9,7 @@ import { chooseAuthMethod, redeemCode, refreshUpstream, type RedeemOptions } fro
 import { pickStandardClaims } from './claims.js'
 import { discoveryUrl, fetchDiscovery, type OidcMetadata } from './discovery.js'
 import { idTokenAlgorithms, verifyIdToken } from './id-token.js'
-import { UpstreamKeys } from './keys.js'
+import { KEY_SET_CODEC, UpstreamKeys } from './keys.js'
 
 // Discovery documents and key sets change rarely; an hour bounds how long a rotation goes unnoticed.
 const METADATA_TTL_MS = 60 * 60 * 1000
@@ -47,8 +47,18 @@ class OidcRegion implements UpstreamRegion {
     this.#url = region.url
     this.#timeoutMs = timeoutMs
     const stale = (document: 'discovery' | 'jwks') => (err: unknown) => options.onStale?.({ provider: config.id, region: region.name, document, err })
-    this.#discovery = new Cached(async () => fetchDiscovery(this.#url, this.#issuer, timeoutMs), { ttlMs: METADATA_TTL_MS, onStale: stale('discovery') })
-    this.#keys = new UpstreamKeys(async () => (await this.#discovery.get()).jwks_uri, { timeoutMs, ttlMs: METADATA_TTL_MS, onStale: stale('jwks') })
+    const backupKey = (document: string) => `upstream:${config.id}:${region.name}:${document}`
+    this.#discovery = new Cached(async () => fetchDiscovery(this.#url, this.#issuer, timeoutMs), {
+      ttlMs: METADATA_TTL_MS,
+      onStale: stale('discovery'),
+      ...(options.shared ? { backup: sharedBackup<OidcMetadata>(options.shared, backupKey('discovery')) } : {}),
+    })
+    this.#keys = new UpstreamKeys(async () => (await this.#discovery.get()).jwks_uri, {
+      timeoutMs,
+      ttlMs: METADATA_TTL_MS,
+      onStale: stale('jwks'),
+      ...(options.shared ? { backup: sharedBackup(options.shared, backupKey('jwks'), KEY_SET_CODEC) } : {}),
+    })
   }
 
   warm (): void {

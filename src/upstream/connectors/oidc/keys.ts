@@ -1,6 +1,6 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey, type LocalJWKSet } from 'jose'
 import { UnderstudyError } from '../../../errors.js'
-import { Cached } from '../../cached.js'
+import { Cached, type CachedOptions } from '../../cached.js'
 import { upstreamJson } from '../../http.js'
 
 // A token naming an unknown kid may mean the upstream rotated its keys; a flood of them must not become a flood of fetches.
@@ -12,11 +12,15 @@ const REFETCH_COOLDOWN_MS = 30_000
  * Keys come only from there: `jku`, `x5u` and `jwk` headers are never followed.
  */
 export class UpstreamKeys {
-  readonly #cache: Cached<LocalJWKSet>
+  readonly #cache: Cached<KeySet>
   readonly #cooldownMs: number
 
-  constructor (jwksUri: () => Promise<string>, options: { timeoutMs: number, ttlMs: number, cooldownMs?: number, onStale?: (err: unknown) => void }) {
-    this.#cache = new Cached(async () => fetchJwks(await jwksUri(), options.timeoutMs), { ttlMs: options.ttlMs, ...(options.onStale ? { onStale: options.onStale } : {}) })
+  constructor (jwksUri: () => Promise<string>, options: { timeoutMs: number, ttlMs: number, cooldownMs?: number, onStale?: (err: unknown) => void, backup?: CachedOptions<KeySet>['backup'] }) {
+    this.#cache = new Cached(async () => fetchJwks(await jwksUri(), options.timeoutMs), {
+      ttlMs: options.ttlMs,
+      ...(options.onStale ? { onStale: options.onStale } : {}),
+      ...(options.backup ? { backup: options.backup } : {}),
+    })
     this.#cooldownMs = options.cooldownMs ?? REFETCH_COOLDOWN_MS
   }
 
@@ -28,22 +32,34 @@ export class UpstreamKeys {
   /** A jose key resolver over these keys; `signal` stops waiting for a fetch. */
   resolver (signal?: AbortSignal): JWTVerifyGetKey {
     return async (header, token) => {
-      const keys = await this.#cache.get(signal)
+      const { keys } = await this.#cache.get(signal)
       try {
         return await keys(header, token)
       } catch (err) {
         const fetchedAt = this.#cache.fetchedAt ?? 0
         if ((err as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY' || Date.now() - fetchedAt < this.#cooldownMs) throw err
-        return (await this.#cache.refresh(signal))(header, token)
+        return (await this.#cache.refresh(signal)).keys(header, token)
       }
     }
   }
 }
 
-async function fetchJwks (url: string, timeoutMs: number): Promise<LocalJWKSet> {
-  const body = await upstreamJson(url, { timeoutMs, operation: 'jwks' })
+/** A key set as fetched (kept as a backup copy) and ready for jose. */
+export interface KeySet { raw: JSONWebKeySet, keys: LocalJWKSet }
+
+/** The codec of a key set's backup copy: the JWKS JSON. */
+export const KEY_SET_CODEC = {
+  encode: (set: KeySet) => JSON.stringify(set.raw),
+  decode: (text: string) => keySet(JSON.parse(text)),
+}
+
+async function fetchJwks (url: string, timeoutMs: number): Promise<KeySet> {
+  return keySet(await upstreamJson(url, { timeoutMs, operation: 'jwks' }))
+}
+
+function keySet (body: unknown): KeySet {
   try {
-    return createLocalJWKSet(body as unknown as JSONWebKeySet)
+    return { raw: body as JSONWebKeySet, keys: createLocalJWKSet(body as JSONWebKeySet) }
   } catch (err) {
     throw new UnderstudyError('US_ERR_UPSTREAM_INVALID', 'the upstream JWKS is not a JSON Web Key Set', { cause: err, details: { operation: 'jwks' } })
   }

@@ -1,0 +1,93 @@
+import t from 'tap'
+import { Browser } from '../helpers/browser.js'
+import { noRedis, RedisServer } from '../helpers/redis.js'
+import { authorizeUrl, startStack, startStackUpstream, freePort, type Stack } from '../helpers/stack.js'
+
+const ADMIN = { host: '127.0.0.1', port: 0, token: 'admin-token' }
+const QUIET = { healthCheck: { interval: 3600 } }
+
+async function admin (s: Stack, method: string, path: string, body?: unknown) {
+  const response = await fetch(`${s.adminUrl}${path}`, {
+    method,
+    headers: { authorization: 'Bearer admin-token', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  return { status: response.status, body: await response.json() as Record<string, any> }
+}
+
+async function until (check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+const primaryTimeout = async (s: Stack) => {
+  const breakers = (await admin(s, 'GET', '/admin/breakers')).body.breakers as Array<{ region: string, policy: { timeout: number }, policySource: { kind: string } }>
+  return breakers.find((b) => b.region === 'primary')!
+}
+
+t.test('a breaker policy patched on one instance reaches every instance sharing the store, survives restarts, and resets everywhere', { skip: noRedis }, async (t) => {
+  const redis = await RedisServer.start(t)
+  const store = { kind: 'redis', redis: { url: redis.url } }
+  const a = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
+  t.teardown(() => a.close())
+  const b = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
+  t.teardown(() => b.close())
+
+  t.equal((await admin(a, 'PATCH', '/admin/breakers/idp/primary', { timeout: '750ms' })).status, 200)
+  await until(async () => (await primaryTimeout(b)).policy.timeout === 0.75, 'the override reaches instance B')
+  t.equal((await primaryTimeout(b)).policySource.kind, 'override')
+
+  const c = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
+  t.teardown(() => c.close())
+  await until(async () => (await primaryTimeout(c)).policy.timeout === 0.75, 'a new instance starts with the override')
+
+  t.equal((await admin(b, 'DELETE', '/admin/breakers/idp/primary/policy')).status, 200)
+  await until(async () => (await primaryTimeout(a)).policySource.kind === 'config', 'the reset reaches instance A')
+  t.equal((await primaryTimeout(a)).policy.timeout, 2)
+})
+
+t.test('a pod that starts during an upstream outage has the discovery document another pod shared', { skip: noRedis }, async (t) => {
+  const redis = await RedisServer.start(t)
+  const store = { kind: 'redis', redis: { url: redis.url } }
+  const issuer = `http://127.0.0.1:${await freePort()}`
+  const upstream = await startStackUpstream(issuer)
+  t.teardown(() => upstream.close())
+  const first = await startStack({ issuer, upstream, provider: QUIET, config: { store } })
+  t.teardown(() => first.close())
+  await until(async () => (await first.gateway.gateway.store.shared.get('upstream:idp:primary:discovery')) !== undefined, 'the discovery document is shared')
+
+  await Promise.all(upstream.regions.map((r) => upstream.stopRegion(r.name)))
+  // A new pod's first probes find the upstream down; an operator's close lets the next login try region 1 anyway.
+  const tryLogin = async (s: Stack) => {
+    await until(() => s.gateway.gateway.breakers.get('idp', 'primary')!.state === 'open', 'the first probe opens region 1')
+    t.equal((await admin(s, 'POST', '/admin/breakers/idp/primary/close')).status, 200)
+    return new Browser().fetch(authorizeUrl(s.gateway.url, 'shop'))
+  }
+  const late = await startStack({ issuer, upstream, provider: QUIET, config: { store, admin: ADMIN } })
+  t.teardown(() => late.close())
+  const answer = await tryLogin(late)
+  t.equal(answer.status, 302)
+  t.ok(answer.location!.startsWith(`${upstream.regions[0]!.url}/`), 'the new pod knows where to send a browser, though it never reached the upstream itself')
+
+  const lonely = await startStack({ issuer, upstream, provider: QUIET, config: { admin: ADMIN } })
+  t.teardown(() => lonely.close())
+  const without = await tryLogin(lonely)
+  t.equal(new URL(without.location!).searchParams.get('error'), 'temporarily_unavailable', 'without the shared copy it could not')
+})
+
+t.test('instances sharing a Redis tell the same incident timeline', { skip: noRedis }, async (t) => {
+  const redis = await RedisServer.start(t)
+  const store = { kind: 'redis', redis: { url: redis.url } }
+  const a = await startStack({ provider: QUIET, config: { admin: ADMIN, store, region: 'kr-central' } })
+  t.teardown(() => a.close())
+  const b = await startStack({ provider: QUIET, config: { admin: ADMIN, store, region: 'kr-south' } })
+  t.teardown(() => b.close())
+  await admin(a, 'POST', '/admin/breakers/idp/primary/open')
+  const seen = (await admin(b, 'GET', '/admin/incidents')).body.incidents
+  t.equal(seen.length, 1, 'instance B sees the incident instance A recorded')
+  t.equal(seen[0].status, 'ongoing')
+  t.ok(seen[0].timeline.some((e: { instance: string, kind: string }) => e.instance === 'kr-central' && e.kind === 'breaker'))
+})
