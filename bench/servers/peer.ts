@@ -24,6 +24,66 @@ const ACCOUNT = 'bench-user'
 
 let server: Server | undefined
 
+/**
+ * An in-memory adapter without the dev adapter's limits: oidc-provider's own
+ * keeps 1000 entries (an LRU), so a few seconds of full flows evict the SSO
+ * users' sessions and grants, and it rescans a grant's whole token list on every
+ * token it stores. This one keeps everything until it expires and indexes grants
+ * in a Set, as a production adapter (Redis sets) would.
+ */
+const entries = new Map<string, { payload: Record<string, unknown>, expiresAt: number }>()
+const grantMembers = new Map<string, Set<string>>()
+const sessionsByUid = new Map<string, string>()
+const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'])
+
+class BenchAdapter {
+  constructor (private readonly model: string) {}
+
+  async upsert (id: string, payload: Record<string, unknown>, expiresIn?: number): Promise<void> {
+    const key = `${this.model}:${id}`
+    entries.set(key, { payload, expiresAt: typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : Infinity })
+    if (this.model === 'Session') sessionsByUid.set(payload.uid as string, id)
+    const grantId = payload.grantId as string | undefined
+    if (grantId !== undefined && GRANTABLE.has(this.model)) {
+      let members = grantMembers.get(grantId)
+      if (members === undefined) grantMembers.set(grantId, (members = new Set()))
+      members.add(key)
+    }
+  }
+
+  async find (id: string): Promise<Record<string, unknown> | undefined> {
+    const key = `${this.model}:${id}`
+    const entry = entries.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expiresAt <= Date.now()) {
+      entries.delete(key)
+      return undefined
+    }
+    return entry.payload
+  }
+
+  async findByUid (uid: string): Promise<Record<string, unknown> | undefined> {
+    const id = sessionsByUid.get(uid)
+    return id === undefined ? undefined : this.find(id)
+  }
+
+  async findByUserCode (): Promise<undefined> { return undefined }
+
+  async consume (id: string): Promise<void> {
+    const entry = entries.get(`${this.model}:${id}`)
+    if (entry !== undefined) entry.payload.consumed = Math.floor(Date.now() / 1000)
+  }
+
+  async destroy (id: string): Promise<void> {
+    entries.delete(`${this.model}:${id}`)
+  }
+
+  async revokeByGrantId (grantId: string): Promise<void> {
+    for (const key of grantMembers.get(grantId) ?? []) entries.delete(key)
+    grantMembers.delete(grantId)
+  }
+}
+
 serve({
   async start (payload) {
     const { signingJwks, client } = payload as { signingJwks: string, client: { client_id: string, client_secret: string, redirect_uris: string[] } }
@@ -34,6 +94,7 @@ serve({
     const specifier = 'oidc-provider'
     const { default: Provider } = await import(specifier) as { default: ProviderClass }
     const provider = new Provider(issuer, {
+      adapter: BenchAdapter,
       clients: [{ ...client, grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256' }],
       // The same keys as the gateway; ES256 first, so it signs.
       jwks: { keys: jwks.keys.filter((k) => k.alg === 'ES256' || k.alg === 'RS256') },

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseDuration } from '../config/duration.js'
 import { killAll } from '../gameday/children.js'
+import type { ProgressStream } from '../gameday/progress.js'
 import { renderMarkdown } from '../gameday/report-md.js'
 import { runGameday } from '../gameday/run.js'
 import { SCENARIO_NAMES, type ScenarioName } from '../gameday/scenarios.js'
@@ -10,7 +11,7 @@ import { SCENARIO_NAMES, type ScenarioName } from '../gameday/scenarios.js'
 const USAGE = 'usage: understudy gameday [--scenario monkey|gorilla|kong|all] [--duration 60s] [--report DIR] [--json]\n'
 
 /** `understudy gameday`: runs the scenarios, writes report.md and report.json; 0 when every expectation is met, 1 otherwise. */
-export async function gamedayCommand (args: string[], stdout: NodeJS.WritableStream, stderr: NodeJS.WriteStream): Promise<number> {
+export async function gamedayCommand (args: string[], stdout: NodeJS.WritableStream, stderr: ProgressStream): Promise<number> {
   let scenarios: ScenarioName[]
   let durationMs: number
   let reportDir: string

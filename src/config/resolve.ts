@@ -96,6 +96,8 @@ export const DEFAULT_BREAKER: BreakerPolicy = { timeout: 2, errorThresholdPercen
 export const DEFAULT_FRESHNESS: Freshness = { maxStaleness: 8 * 3600, outageMaxStaleness: 7 * 86400 }
 export const DEFAULT_TOKENS: TokenLifetimes = { idToken: 3600, accessToken: 600, refreshToken: 30 * 86400, degraded: 300, code: 60 }
 const DEFAULT_HEALTH_INTERVAL = 5
+/** The longest setTimeout Node honours (2^31 - 1 ms); beyond it a timer fires after 1 ms. */
+export const MAX_TIMER_SECONDS = 2_147_483
 /**
  * Generous enough that one busy relying party's backend (per client) or one
  * carrier-grade NAT full of phones (per IP) is not throttled at a peak, tight
@@ -186,6 +188,10 @@ function provider (raw: RawProvider, at: string, problems: Problems): ProviderCo
     breaker[key] = typeof value === 'string' ? parseDuration(value) : value
   }
   if (breaker.timeout <= 0) problems.push({ path: `${at}/breaker/timeout`, message: 'a breaker timeout must be positive: calls are never left without one' })
+  const interval = healthCheckInterval(raw)
+  for (const [key, seconds] of [['breaker/timeout', breaker.timeout], ['breaker/resetTimeout', breaker.resetTimeout], ['breaker/rollingCountTimeout', breaker.rollingCountTimeout], ['healthCheck/interval', interval]] as const) {
+    if (seconds > MAX_TIMER_SECONDS) problems.push({ path: `${at}/${key}`, message: `at most ${MAX_TIMER_SECONDS} s (about 24 days): a longer Node timer fires after 1 ms instead` })
+  }
   const { breaker: _b, healthCheck, scopes, pkce, ...rest } = raw
   return {
     ...rest,
@@ -193,10 +199,14 @@ function provider (raw: RawProvider, at: string, problems: Problems): ProviderCo
     pkce: pkce ?? true,
     breaker,
     healthCheck: {
-      interval: healthCheck?.interval === undefined ? DEFAULT_HEALTH_INTERVAL : parseDuration(healthCheck.interval),
+      interval,
       ...(healthCheck?.url ? { url: healthCheck.url } : {}),
     },
   }
+}
+
+function healthCheckInterval (raw: RawProvider): number {
+  return raw.healthCheck?.interval === undefined ? DEFAULT_HEALTH_INTERVAL : parseDuration(raw.healthCheck.interval)
 }
 
 function client (raw: RawClient, at: string, defaults: Freshness, known: Set<string>, problems: Problems): ClientConfig {

@@ -1,6 +1,9 @@
 import { pct } from './report.js'
 import { http5xx, successRate, within, type Recorder } from './records.js'
 
+/** Where progress goes: stderr, or anything writable (a TTY redraws one line). */
+export type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean, columns?: number }
+
 const TTY_EVERY_MS = 500
 const PLAIN_EVERY_MS = 5_000
 
@@ -9,7 +12,7 @@ const PLAIN_EVERY_MS = 5_000
  * (at each phase and every five seconds) otherwise, so CI logs stay readable.
  */
 export class Progress {
-  readonly #out: NodeJS.WriteStream
+  readonly #out: ProgressStream
   readonly #tty: boolean
   readonly #rec: Recorder
   #phase = 'starting'
@@ -17,11 +20,10 @@ export class Progress {
   #timer: NodeJS.Timeout | undefined
   #drawn = false
 
-  constructor (out: NodeJS.WriteStream, rec: Recorder, options: { quiet?: boolean } = {}) {
+  constructor (out: ProgressStream, rec: Recorder) {
     this.#out = out
-    this.#tty = out.isTTY === true && options.quiet !== true
+    this.#tty = out.isTTY === true
     this.#rec = rec
-    if (options.quiet) return
     this.#timer = setInterval(() => this.#draw(), this.#tty ? TTY_EVERY_MS : PLAIN_EVERY_MS)
     this.#timer.unref()
   }

@@ -6,7 +6,7 @@ import type { FlowContext } from './flows.js'
 import { LoadDriver } from './load-driver.js'
 import type { Bounds, StepRun } from './measure.js'
 import { Monitor } from './monitor.js'
-import { Progress } from './progress.js'
+import { Progress, type ProgressStream } from './progress.js'
 import { Recorder } from './records.js'
 import { EXPECTATIONS, HYPOTHESIS, baselineViolations, scenarioFigures, windowFigures, type GamedayReport, type ScenarioRun } from './report.js'
 import { scenario, type ScenarioName } from './scenarios.js'
@@ -22,8 +22,10 @@ export interface GamedayOptions {
   reportDir: string
   load?: Partial<LoadShape>
   policy?: GamedayPolicy
+  /** How long the steady state is measured before the first fault (default: a quarter of `durationMs`, 3 to 15 s). */
+  baselineMs?: number
   /** Live progress; none when omitted. */
-  progress?: NodeJS.WriteStream
+  progress?: ProgressStream
   /** Stops the game day early (SIGINT): everything started is stopped. */
   signal?: AbortSignal
 }
@@ -67,7 +69,7 @@ export async function runGameday (options: GamedayOptions): Promise<GamedayRepor
     progress?.phase(`logging ${load.seedUsers} returning users in`)
     await driver.seed(load.seedUsers)
     driver.start()
-    const baselineMs = Math.min(15_000, Math.max(3_000, options.durationMs / 4))
+    const baselineMs = options.baselineMs ?? Math.min(15_000, Math.max(3_000, options.durationMs / 4))
     progress?.phase(`steady state: measuring the baseline for ${Math.round(baselineMs / 1000)} s`, { resetCounts: true })
     const baselineFrom = Date.now()
     await sleep(baselineMs, undefined, { signal: options.signal })

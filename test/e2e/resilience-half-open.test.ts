@@ -16,6 +16,8 @@ t.test('a half-open breaker of a dead region is not closed by logins: no browser
   })
   t.teardown(() => s.close())
   const primary = s.gateway.gateway.breakers.get('idp', 'primary')!
+  const first = await new Browser().fetch(authorizeUrl(s.issuer, 'shop'))
+  t.equal(new URL(first.location!).port, String(s.proxies[0]!.port), 'a first login through region 1: its discovery is now cached')
   await s.proxies[0]!.setFault({ kind: 'refuse' })
   const until = Date.now() + 10_000
   while (primary.state !== 'open' && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))

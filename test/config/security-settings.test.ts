@@ -1,0 +1,59 @@
+import t from 'tap'
+import { ConfigError, validateConfig } from '../../src/config/load.js'
+import { DEFAULT_RATE_LIMITS } from '../../src/config/resolve.js'
+
+/** The smallest valid config, with `extra` keys added. */
+function config (extra: Record<string, unknown> = {}, provider: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    issuer: 'https://login.example.com',
+    keys: { signing: 'keys/signing.jwks.json', sealing: 'keys/sealing.jwks.json' },
+    providers: [{ id: 'kakao', kind: 'oidc', issuer: 'https://kauth.kakao.com', clientId: 'id', regions: [{ name: 'primary', url: 'https://kauth.kakao.com' }], ...provider }],
+    clients: [{ clientId: 'shop', redirectUris: ['https://shop.example/callback'], providers: ['kakao'] }],
+    ...extra,
+  }
+}
+
+function problems (input: Record<string, unknown>): Array<{ path: string, message: string }> {
+  try {
+    validateConfig(input, { env: {} })
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems
+    throw err
+  }
+  return []
+}
+
+t.test('rate limits are on by default, with their documented defaults', async (t) => {
+  const resolved = validateConfig(config(), { env: {} })
+  t.same(resolved.rateLimits, DEFAULT_RATE_LIMITS)
+  t.same(resolved.rateLimits, { enabled: true, token: { max: 1000, window: 10 }, authorize: { max: 300, window: 10 }, admin: { max: 30, window: 10 } })
+  t.equal(resolved.trustProxy, false, 'no proxy is trusted unless configured')
+})
+
+t.test('each limit can be tuned on its own, windows as durations', async (t) => {
+  const resolved = validateConfig(config({ rateLimits: { token: { max: 50 }, admin: { window: '1m' } } }), { env: {} })
+  t.same(resolved.rateLimits.token, { max: 50, window: 10 })
+  t.same(resolved.rateLimits.admin, { max: 30, window: 60 })
+  t.same(resolved.rateLimits.authorize, DEFAULT_RATE_LIMITS.authorize)
+})
+
+t.test('a limit of zero requests, an empty window or an unknown limit is refused', async (t) => {
+  const found = problems(config({ rateLimits: { token: { max: 0, window: '0s' }, userinfo: { max: 5 } } }))
+  t.ok(found.some((p) => p.path === '/rateLimits/token/max'), 'max 0')
+  t.ok(found.some((p) => p.path === '/rateLimits/token/window'), 'window 0')
+  t.ok(found.some((p) => p.path.startsWith('/rateLimits') && /userinfo|additional/i.test(`${p.path} ${p.message}`)), 'an unknown limit')
+})
+
+t.test('trustProxy takes true, addresses or CIDRs, but not a hop count', async (t) => {
+  for (const value of [true, '10.0.0.0/8', ['10.0.0.0/8', '127.0.0.1']]) t.same(validateConfig(config({ trustProxy: value }), { env: {} }).trustProxy, value, JSON.stringify(value))
+  t.ok(problems(config({ trustProxy: 2 })).some((p) => p.path === '/trustProxy'), 'a hop count cannot tell a client from a proxy, so it is refused')
+  t.ok(problems(config({ trustProxy: [] })).some((p) => p.path === '/trustProxy'), 'an empty list')
+})
+
+t.test('breaker and health-check durations beyond what a Node timer can wait are refused', async (t) => {
+  const found = problems(config({}, { breaker: { timeout: '25d', resetTimeout: '30d', rollingCountTimeout: '1000d' }, healthCheck: { interval: '90d' } }))
+  for (const key of ['breaker/timeout', 'breaker/resetTimeout', 'breaker/rollingCountTimeout', 'healthCheck/interval']) {
+    t.ok(found.some((p) => p.path === `/providers/0/${key}` && /24 days/.test(p.message)), key)
+  }
+  t.same(problems(config({}, { breaker: { timeout: '24d' } })), [], '24 days still fits')
+})
