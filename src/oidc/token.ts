@@ -136,10 +136,18 @@ function narrowScope (granted: string, asked: string | undefined): string {
   return granted.split(' ').filter((s) => requested.includes(s)).join(' ')
 }
 
-/** Codes are single-use; without the store, an in-process guard still stops replays to this instance. */
+/**
+ * Codes are single-use; without the store, an in-process guard still stops replays to this instance.
+ * The guard is one region's; a redeemed code also leaves a tombstone, which revocation reads find in
+ * the other regions' stores (peers), so a code replayed in another region is refused there too.
+ */
 async function claimCode (gw: Gateway, payload: CodePayload, log: Logger): Promise<boolean> {
+  const id = `code:${payload.jti}`
   try {
-    return await gw.store.claimOnce(`code:${payload.jti}`, gw.config.tokens.code)
+    if (await gw.store.isRevoked(id)) return false
+    if (!(await gw.store.claimOnce(id, gw.config.tokens.code))) return false
+    await gw.store.revoke(id, gw.config.tokens.code)
+    return true
   } catch (err) {
     log.warn({ err, store: gw.store.name }, 'code single-use guard unavailable')
     return true
