@@ -13,7 +13,7 @@ export const CACHED: BenchClient = { clientId: 'outage', clientSecret: 'outage-s
 
 const SCOPE = 'openid profile email'
 
-/** One virtual user's fixed PKCE pair and the authorization query built from it (built once: the driver stays light). */
+/** One virtual user's fixed PKCE pair (codes are single-use anyway; a fixed pair keeps the driver light). */
 export interface Pkce { verifier: string, challenge: string }
 
 export function pkcePair (): Pkce {
@@ -21,7 +21,7 @@ export function pkcePair (): Pkce {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
 }
 
-/** `/authorize` (understudy) or `/auth` (oidc-provider) for `client` with PKCE S256. */
+/** `/authorize` (understudy) or `/auth` (oidc-provider) for `client` with PKCE S256, a fresh state and nonce. */
 export function authorizationUrl (endpoint: string, client: BenchClient, pkce: Pkce): string {
   return `${endpoint}?${new URLSearchParams({
     client_id: client.clientId,
@@ -35,6 +35,13 @@ export function authorizationUrl (endpoint: string, client: BenchClient, pkce: P
   }).toString()}`
 }
 
+/** A returning user's SSO request, built once per user: state and nonce are echoed, not checked, so reusing them costs the server nothing it would not pay anyway. */
+export interface SsoUser { url: string, cookie: Record<string, string>, pkce: Pkce }
+
+export function ssoUser (op: { authorize: string }, client: BenchClient, pkce: Pkce, cookie: Record<string, string>): SsoUser {
+  return { url: authorizationUrl(op.authorize, client, pkce), cookie, pkce }
+}
+
 function basic (client: BenchClient): Record<string, string> {
   return { authorization: `Basic ${Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(client.clientSecret)}`).toString('base64')}` }
 }
@@ -43,19 +50,27 @@ function basic (client: BenchClient): Record<string, string> {
 export function codeFrom (reply: Reply, from: string, client: BenchClient): string {
   const to = location(reply, from)
   if (!to.startsWith(client.redirectUri)) throw new Error(`expected a redirect to the relying party, got ${to.slice(0, 200)}`)
-  const params = new URLSearchParams(to.slice(to.indexOf('?') + 1))
-  const code = params.get('code')
-  if (code === null) throw new Error(`no code: ${params.get('error') ?? ''} ${params.get('error_description') ?? ''}`)
-  return code
+  // The code is base64url (or, at the peer, URL-safe): cut it out rather than parse the query.
+  const at = to.indexOf('code=')
+  if (at < 0) {
+    const params = new URLSearchParams(to.slice(to.indexOf('?') + 1))
+    throw new Error(`no code: ${params.get('error') ?? ''} ${params.get('error_description') ?? ''}`)
+  }
+  const end = to.indexOf('&', at)
+  return decodeURIComponent(to.slice(at + 5, end < 0 ? undefined : end))
 }
 
 export interface Tokens { id_token: string, access_token: string, refresh_token: string }
 
-/** POST /token with client_secret_basic; answers the parsed token response. */
-export async function tokenRequest (http: Http, endpoint: string, client: BenchClient, form: Record<string, string>): Promise<Tokens> {
+/** POST /token with client_secret_basic; answers the token response's body (JSON, parsed by who needs it). */
+export async function tokenRequest (http: Http, endpoint: string, client: BenchClient, form: Record<string, string>): Promise<string> {
   const reply = await http.send(endpoint, { form, headers: basic(client) })
   expectStatus(reply, 200, `token (${form.grant_type})`)
-  return JSON.parse(reply.body) as Tokens
+  return reply.body
+}
+
+export function parseTokens (body: string): Tokens {
+  return JSON.parse(body) as Tokens
 }
 
 /** The claims of a JWT, unverified (checks of what a flow produced). */
@@ -63,13 +78,12 @@ export function claimsOf (jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>
 }
 
-/** A returning user's whole SSO flow: authorize with the session cookie → code → tokens. Two requests. */
-export async function ssoFlow (http: Http, op: { authorize: string, token: string }, client: BenchClient, pkce: Pkce, cookie: Record<string, string>): Promise<Tokens> {
-  const url = authorizationUrl(op.authorize, client, pkce)
-  const reply = await http.send(url, { headers: cookie })
+/** A returning user's whole SSO flow: authorize with the session cookie → code → tokens (the JSON body). Two requests. */
+export async function ssoFlow (http: Http, op: { token: string }, client: BenchClient, user: SsoUser): Promise<string> {
+  const reply = await http.send(user.url, { headers: user.cookie })
   expectStatus(reply, [302, 303], 'authorize')
-  const code = codeFrom(reply, url, client)
-  return tokenRequest(http, op.token, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: pkce.verifier })
+  const code = codeFrom(reply, user.url, client)
+  return tokenRequest(http, op.token, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: user.pkce.verifier })
 }
 
 /**
@@ -97,7 +111,7 @@ export async function understudyFullFlow (http: Http, gateway: string, client: B
   reply = await jar.send(http, url)
   expectStatus(reply, 302, 'gateway callback')
   const code = codeFrom(reply, url, client)
-  return tokenRequest(http, `${gateway}/token`, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: pkce.verifier })
+  return parseTokens(await tokenRequest(http, `${gateway}/token`, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: pkce.verifier }))
 }
 
 /** A new user's whole code flow at the peer: auth → auto-completing interaction → resume → code → tokens. Four requests. */
@@ -112,11 +126,10 @@ export async function peerFullFlow (http: Http, issuer: string, client: BenchCli
   reply = await jar.send(http, url)
   expectStatus(reply, 303, 'peer resume')
   const code = codeFrom(reply, url, client)
-  return tokenRequest(http, `${issuer}/token`, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: pkce.verifier })
+  return parseTokens(await tokenRequest(http, `${issuer}/token`, client, { grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: pkce.verifier }))
 }
 
 /** One rotation of a refresh-token chain; answers the next refresh token. One request. */
 export async function refreshOnce (http: Http, tokenEndpoint: string, client: BenchClient, refreshToken: string): Promise<string> {
-  const tokens = await tokenRequest(http, tokenEndpoint, client, { grant_type: 'refresh_token', refresh_token: refreshToken })
-  return tokens.refresh_token
+  return parseTokens(await tokenRequest(http, tokenEndpoint, client, { grant_type: 'refresh_token', refresh_token: refreshToken })).refresh_token
 }

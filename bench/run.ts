@@ -12,7 +12,7 @@ import { createHistogram } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
-import { CACHED, SHOP, claimsOf, peerFullFlow, pkcePair, refreshOnce, ssoFlow, understudyFullFlow, type BenchClient, type Pkce } from './flows.js'
+import { CACHED, SHOP, claimsOf, parseTokens, peerFullFlow, pkcePair, refreshOnce, ssoFlow, ssoUser, understudyFullFlow, type BenchClient, type Pkce, type SsoUser } from './flows.js'
 import { RssSampler, ServerProcess, compileServers, cpuMs } from './lib/child.js'
 import { CookieJar, Http } from './lib/http.js'
 import { closedLoop, type LoadResult, type MeasuredPhase } from './lib/load.js'
@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     vus: { type: 'string', default: '16' },
     rounds: { type: 'string' },
     'soak-requests': { type: 'string', default: '1000000' },
+    /** Node/V8 flags for the gateway process only (experiments: --max-semi-space-size=8). */
+    'gateway-node-options': { type: 'string' },
   },
 })
 const only = new Set((args.only?.split(',') ?? SCENARIOS) as Scenario[])
@@ -60,7 +62,8 @@ interface Definition {
   url?: () => string
 }
 
-interface Row extends LoadResult { name: string, unit: 'flows' | 'requests', slices: number[], serverCpuMsPerFlow: number }
+interface Row extends LoadResult { name: string, unit: 'flows' | 'requests', slices: number[], serverCpuMsPerFlow: number, driverCpuMsPerFlow: number }
+type Slice = { phase: LoadResult, histogram?: MeasuredPhase['histogram'], cpuMs: number, driverCpuMs: number }
 const rows: Partial<Record<Scenario, Row>> = {}
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -81,7 +84,11 @@ try {
   const ceiling = started(ServerProcess.start('ceiling', { logFile: logFile('ceiling') }))
   const peer = started(ServerProcess.start('peer', { logFile: logFile('peer') }))
   const upstream = started(ServerProcess.start('upstream', { logFile: logFile('upstream') }))
-  const gatewayProcess = started(ServerProcess.start('gateway', { logFile: logFile('gateway'), ...(args.profile ? { cpuProfDir: profileDir } : {}) }))
+  const gatewayProcess = started(ServerProcess.start('gateway', {
+    logFile: logFile('gateway'),
+    ...(args.profile ? { cpuProfDir: profileDir } : {}),
+    ...(args['gateway-node-options'] ? { nodeOptions: args['gateway-node-options'].split(' ') } : {}),
+  }))
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
   const [ceilingUrl, peerIssuer, idp] = await Promise.all([
@@ -100,12 +107,13 @@ try {
   // Returning users: one federated login each; their session cookies serve SSO and, later, cached logins.
   let logins = 0
   const newLogin = () => `user-${++logins}`
-  const users: Array<{ pkce: Pkce, cookie: Record<string, string>, refreshToken: string, loggedInAt: number }> = []
+  const users: Array<{ shop: SsoUser, outage: SsoUser, refreshToken: string, loggedInAt: number }> = []
   for (let vu = 0; vu < VUS; vu++) {
     const jar = new CookieJar()
     const pkce = pkcePair()
     const tokens = await understudyFullFlow(http, gateway.url, SHOP, pkce, jar, newLogin())
-    users.push({ pkce, cookie: jar.header(op.authorize), refreshToken: tokens.refresh_token, loggedInAt: Date.now() })
+    const cookie = jar.header(op.authorize)
+    users.push({ shop: ssoUser(op, SHOP, pkce, cookie), outage: ssoUser(op, CACHED, pkce, cookie), refreshToken: tokens.refresh_token, loggedInAt: Date.now() })
   }
   const chains = users.map((u) => ({ token: u.refreshToken }))
   let notCached = 0
@@ -121,11 +129,13 @@ try {
       server: () => peer,
       flow: {
         setup: async () => {
-          const user = { pkce: pkcePair(), jar: new CookieJar() }
-          await peerFullFlow(http, peerIssuer, SHOP, user.pkce, user.jar)
-          return user
+          const pkce = pkcePair()
+          const jar = new CookieJar()
+          await peerFullFlow(http, peerIssuer, SHOP, pkce, jar)
+          // The peer's session cookies do not change between SSO requests: sent as they are, like the gateway's.
+          return ssoUser(peerOp, SHOP, pkce, jar.header(peerOp.authorize))
         },
-        run: async ({ pkce, jar }: { pkce: Pkce, jar: CookieJar }) => { await ssoFlow(http, peerOp, SHOP, pkce, jar.header(peerOp.authorize)); return 2 },
+        run: async (user: SsoUser) => { await ssoFlow(http, peerOp, SHOP, user); return 2 },
       },
     },
     {
@@ -140,7 +150,7 @@ try {
       name: 'understudy: SSO flow',
       unit: 'flows',
       server: () => gatewayProcess,
-      flow: { setup: async (vu) => users[vu], run: async (user: typeof users[number]) => { await ssoFlow(http, op, SHOP, user.pkce, user.cookie); return 2 } },
+      flow: { setup: async (vu) => users[vu], run: async (user: typeof users[number]) => { await ssoFlow(http, op, SHOP, user.shop); return 2 } },
     },
     {
       key: 'full',
@@ -164,7 +174,7 @@ try {
       name: 'understudy: SSO flow, upstream blackholed',
       unit: 'flows',
       server: () => gatewayProcess,
-      flow: { setup: async (vu) => users[vu], run: async (user: typeof users[number]) => { await ssoFlow(http, op, SHOP, user.pkce, user.cookie); return 2 } },
+      flow: { setup: async (vu) => users[vu], run: async (user: typeof users[number]) => { await ssoFlow(http, op, SHOP, user.shop); return 2 } },
     },
     {
       key: 'cached',
@@ -174,7 +184,7 @@ try {
       flow: {
         setup: async (vu) => users[vu],
         run: async (user: typeof users[number]) => {
-          const tokens = await ssoFlow(http, op, CACHED, user.pkce, user.cookie)
+          const tokens = parseTokens(await ssoFlow(http, op, CACHED, user.outage))
           if (claimsOf(tokens.id_token).acr !== 'urn:understudy:acr:cached') notCached++
           return 2
         },
@@ -199,7 +209,7 @@ try {
   }
 
   const soak = args.soak ? await runSoak(gatewayProcess.pid, users, chains, op) : undefined
-  const memory = await gatewayProcess.call<NodeJS.MemoryUsage>('memory')
+  const memory = await gatewayProcess.call<GatewayMemory>('memory')
   gatewayRss.stop()
   await Promise.all(servers.map(async (s) => s.stop()))
   const profile = args.profile ? await latestProfile() : undefined
@@ -247,14 +257,18 @@ async function measureInterleaved (definitions: Definition[]): Promise<void> {
   for (const d of definitions) {
     if (d.flow) states.set(d.key, await Promise.all(Array.from({ length: VUS }, async (_, vu) => d.flow!.setup(vu))))
   }
-  const slices = new Map<Scenario, Array<{ phase: LoadResult, histogram?: MeasuredPhase['histogram'], cpuMs: number }>>()
+  const slices = new Map<Scenario, Slice[]>()
   for (let round = 0; round < ROUNDS; round++) {
     for (const d of definitions) {
       log(`bench: round ${round + 1}/${ROUNDS}: ${d.name}`)
       const warmupMs = round === 0 ? TIMING.firstWarmupMs : TIMING.warmupMs
       const pid = d.server().pid
       let cpuBefore = 0
-      const startCpu = async () => { cpuBefore = await cpuMs(pid) }
+      let driverBefore = process.cpuUsage()
+      const startCpu = async () => {
+        driverBefore = process.cpuUsage()
+        cpuBefore = await cpuMs(pid)
+      }
       let phase: LoadResult
       let histogram: MeasuredPhase['histogram'] | undefined
       if (d.url) {
@@ -269,15 +283,16 @@ async function measureInterleaved (definitions: Definition[]): Promise<void> {
         phase = measured
       }
       const cpu = (await cpuMs(pid)) - cpuBefore
+      const driver = process.cpuUsage(driverBefore)
       if (phase.errors > 0) log(`bench: ${d.name}: ${phase.errors} failed flows; first: ${phase.firstError ?? ''}`)
-      slices.set(d.key, [...(slices.get(d.key) ?? []), { phase, ...(histogram ? { histogram } : {}), cpuMs: cpu }])
+      slices.set(d.key, [...(slices.get(d.key) ?? []), { phase, ...(histogram ? { histogram } : {}), cpuMs: cpu, driverCpuMs: (driver.user + driver.system) / 1000 }])
     }
   }
   for (const d of definitions) rows[d.key] = merge(d, slices.get(d.key)!)
 }
 
 /** One row from a scenario's slices: the median slice rate; latency from the merged histograms. */
-function merge (d: Definition, slices: Array<{ phase: LoadResult, histogram?: MeasuredPhase['histogram'], cpuMs: number }>): Row {
+function merge (d: Definition, slices: Slice[]): Row {
   const rates = slices.map((s) => (d.unit === 'flows' ? s.phase.flowsPerSec : s.phase.requestsPerSec))
   const median = (values: number[]) => { const v = [...values].sort((a, b) => a - b); const m = Math.floor(v.length / 2); return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2 }
   const flows = slices.reduce((n, s) => n + s.phase.flows, 0)
@@ -310,6 +325,7 @@ function merge (d: Definition, slices: Array<{ phase: LoadResult, histogram?: Me
     p99Ms,
     slices: rates,
     serverCpuMsPerFlow: slices.reduce((n, s) => n + s.cpuMs, 0) / Math.max(1, flows),
+    driverCpuMsPerFlow: slices.reduce((n, s) => n + s.driverCpuMs, 0) / Math.max(1, flows),
     ...(firstError === undefined ? {} : { firstError }),
   }
 }
@@ -343,6 +359,9 @@ async function assertBreakersOpen (adminUrl: string, when: string): Promise<void
   if (!states.every((s) => s === 'open')) throw new Error(`breakers not all open ${when}: ${states.join(', ')}`)
 }
 
+/** The gateway's own account of its memory at the end (MB): see bench/servers/gateway.ts. */
+interface GatewayMemory { usage: Record<string, number>, heapSpaces: Record<string, number>, residentMb: Record<string, number> }
+
 interface Soak { requests: number, errors: number, minutes: number, rssStartMb: number, rssEndMb: number, rssPeakMb: number, slopeMbPerMin: number, slopeMbPer100kRequests: number, flat: boolean, samples: Array<[number, number]> }
 
 /**
@@ -351,7 +370,7 @@ interface Soak { requests: number, errors: number, minutes: number, rssStartMb: 
  * every 2 s; the slope is fitted over the second half (after the memory store's
  * code guards reach their steady state: 60 s lifetime, 30 s sweeps).
  */
-async function runSoak (pid: number, users: Array<{ pkce: Pkce, cookie: Record<string, string> }>, chains: Array<{ token: string }>, op: { authorize: string, token: string }): Promise<Soak> {
+async function runSoak (pid: number, users: Array<{ shop: SsoUser, outage: SsoUser }>, chains: Array<{ token: string }>, op: { authorize: string, token: string }): Promise<Soak> {
   const target = Number(args['soak-requests'])
   log(`bench: soak, ${target} requests…`)
   let served = 0
@@ -364,8 +383,8 @@ async function runSoak (pid: number, users: Array<{ pkce: Pkce, cookie: Record<s
     setup: async (vu) => vu,
     flow: async (vu) => {
       const user = users[vu]!
-      if (vu % 3 === 0) await ssoFlow(http, op, SHOP, user.pkce, user.cookie)
-      else if (vu % 3 === 1) await ssoFlow(http, op, CACHED, user.pkce, user.cookie)
+      if (vu % 3 === 0) await ssoFlow(http, op, SHOP, user.shop)
+      else if (vu % 3 === 1) await ssoFlow(http, op, CACHED, user.outage)
       else chains[vu]!.token = await refreshOnce(http, op.token, SHOP, chains[vu]!.token)
       const made = vu % 3 === 2 ? 1 : 2
       served += made
@@ -407,13 +426,13 @@ async function latestProfile (): Promise<{ file: string, summary: ProfileSummary
   return file === undefined ? undefined : { file: join(profileDir, file), summary: await summarizeProfile(join(profileDir, file)) }
 }
 
-async function report (rss: number, soak: Soak | undefined, memory: NodeJS.MemoryUsage, profile: { file: string, summary: ProfileSummary } | undefined): Promise<void> {
+async function report (rss: number, soak: Soak | undefined, memory: GatewayMemory, profile: { file: string, summary: ProfileSummary } | undefined): Promise<void> {
   const out = (line = '') => process.stdout.write(`${line}\n`)
   out()
-  out(table(['scenario', 'flows/s', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'server CPU ms/flow'], SCENARIOS.flatMap((key) => {
+  out(table(['scenario', 'flows/s', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'server CPU ms/flow', 'driver CPU ms/flow'], SCENARIOS.flatMap((key) => {
     const r = rows[key]
     if (r === undefined) return []
-    return [[r.name, r.unit === 'flows' ? r.flowsPerSec : '–', r.requestsPerSec, r.p50Ms, r.p99Ms, r.errors, r.serverCpuMsPerFlow]]
+    return [[r.name, r.unit === 'flows' ? r.flowsPerSec : '–', r.requestsPerSec, r.p50Ms, r.p99Ms, r.errors, r.serverCpuMsPerFlow, r.driverCpuMsPerFlow]]
   })))
   const sso = rows.sso
   const peerSso = rows['peer-sso']
@@ -434,6 +453,7 @@ async function report (rss: number, soak: Soak | undefined, memory: NodeJS.Memor
   ]
   out()
   out(table(['ratio', 'value', 'target', 'met'], targets.map((t) => [t.name, t.value, t.target, Number.isNaN(t.value) ? 'not run' : t.met ? 'yes' : 'NO'])))
+  out(`\ngateway memory at the end (MB): ${JSON.stringify(memory.usage)}; resident by mapping ${JSON.stringify(memory.residentMb)}`)
   if (Number.isFinite(ratioCpuPeerVsSso)) out(`\nserver CPU per SSO flow: peer ${peerSso!.serverCpuMsPerFlow.toFixed(2)} ms, understudy ${sso!.serverCpuMsPerFlow.toFixed(2)} ms (${ratioCpuPeerVsSso.toFixed(2)}×)`)
   if (soak) out(`\nsoak: ${soak.requests} requests (${soak.errors} failed flows) in ${soak.minutes.toFixed(1)} min; gateway RSS ${soak.rssStartMb.toFixed(1)} → ${soak.rssEndMb.toFixed(1)} MB (peak ${soak.rssPeakMb.toFixed(1)}), second-half slope ${soak.slopeMbPerMin.toFixed(3)} MB/min = ${soak.slopeMbPer100kRequests.toFixed(3)} MB per 100k requests`)
   if (profile) {
@@ -449,6 +469,7 @@ async function report (rss: number, soak: Soak | undefined, memory: NodeJS.Memor
     mode: args.quick ? 'quick' : 'full',
     vus: VUS,
     rounds: ROUNDS,
+    gatewayNodeOptions: args['gateway-node-options'] ?? null,
     sliceSeconds: TIMING.sliceMs / 1000,
     machine: await machine(),
     ssoFlowsPerSec: sso?.flowsPerSec ?? null,
@@ -461,7 +482,7 @@ async function report (rss: number, soak: Soak | undefined, memory: NodeJS.Memor
     ssoP99Ms: ssoOutage?.p99Ms ?? null,
     ratioCachedP99VsSsoP99: nullable(ratioCachedP99VsSsoP99),
     rssMb: rss > 0 ? rss : null,
-    gatewayMemoryAtEndMb: Object.fromEntries(Object.entries(memory).map(([k, v]) => [k, Math.round(v / 2 ** 20 * 10) / 10])),
+    gatewayMemoryAtEndMb: memory,
     targets: targets.map(({ name, value, target, met }) => ({ name, value: nullable(value), target, met })),
     scenarios: rows,
     ...(soak ? { soak } : {}),

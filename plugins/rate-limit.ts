@@ -45,8 +45,8 @@ const rateLimitPlugin: FastifyPluginAsync<RateLimitPluginOptions> = async (app, 
       max,
       timeWindow: window * 1000,
       keyGenerator: (request) => `${limit}:${route.url}:${limit === 'token' ? clientKey(app, request) : `ip:${request.ip}`}`,
+      onExceeded: () => app.gateway.metrics.rateLimited.inc({ limit, route: route.url ?? '' }),
       errorResponseBuilder: (_request, context) => {
-        app.gateway.metrics.rateLimited.inc({ limit, route: route.url ?? '' })
         const seconds = Math.max(1, Math.ceil(context.ttl / 1000))
         return new OAuthError('invalid_request', `too many requests; retry after ${seconds} seconds`, { status: 429, retryAfter: seconds })
       },

@@ -13,6 +13,8 @@ export interface ChildOptions {
   cpuProfDir?: string
   /** Where the child's stdout and stderr go. */
   logFile: string
+  /** Extra node flags for this child. */
+  nodeOptions?: string[]
 }
 
 /**
@@ -48,7 +50,7 @@ export class ServerProcess {
   static start (script: string, options: ChildOptions): ServerProcess {
     const file = join(DIST, 'bench', 'servers', `${script}.js`)
     const out = openSync(options.logFile, 'a')
-    const args = [...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []), file]
+    const args = [...(options.nodeOptions ?? []), ...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []), file]
     const child = spawn(process.execPath, args, { stdio: ['ignore', out, out, 'ipc'] })
     closeSync(out)
     return new ServerProcess(script, child)

@@ -23,7 +23,8 @@ export function format (value: number): string {
   if (!Number.isFinite(value)) return '–'
   if (Math.abs(value) >= 100) return Math.round(value).toString()
   if (Math.abs(value) >= 10) return value.toFixed(1)
-  return value.toFixed(2)
+  if (Math.abs(value) >= 1 || value === 0) return value.toFixed(2)
+  return value.toFixed(3)
 }
 
 /** Least-squares slope of y over x. */

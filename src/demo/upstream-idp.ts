@@ -22,6 +22,8 @@ export interface UpstreamIdpOptions {
   port?: number
   /** Default: the first region's URL. Every region serves this issuer. */
   issuer?: string
+  /** Where sessions, grants and tokens are kept (an oidc-provider adapter); default: oidc-provider's in-memory LRU of 1000 entries. */
+  adapter?: new (model: string) => object
 }
 
 export interface UpstreamIdpRegion { name: string, url: string }
@@ -82,7 +84,7 @@ export async function startUpstreamIdp (options: UpstreamIdpOptions): Promise<Up
   const regions = listeners.map(({ name, url }) => ({ name, url }))
   const issuer = options.issuer ?? (regions[0] as UpstreamIdpRegion).url
   const [Provider, jwks] = await Promise.all([loadProviderClass(), signingKeys()])
-  const provider = quietly(() => new Provider(issuer, configuration(options.clients, jwks)))
+  const provider = quietly(() => new Provider(issuer, { ...configuration(options.clients, jwks), ...(options.adapter ? { adapter: options.adapter } : {}) }))
   const callback = provider.callback()
   handle = (req, res) => {
     const interaction = /^\/interaction\/([\w-]+)(\/login)?$/.exec(new URL(req.url ?? '/', 'http://localhost').pathname)

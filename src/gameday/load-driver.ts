@@ -39,7 +39,7 @@ export class LoadDriver {
   async seed (count: number): Promise<void> {
     const seedOne = async () => {
       const rps = [...RELYING_PARTIES].sort(() => Math.random() - 0.5)
-      const user = await this.#newUser(rps[0]!, 'new')
+      const user = await this.#newUser(rps[0]!)
       if (!user) throw new Error('a seed login failed: the stack is not healthy before the game day starts')
       // Right after the first login every site's maxStaleness is met, so SSO gives each site a grant.
       for (const rp of rps.slice(1)) await this.#sso(user, rp)
@@ -99,7 +99,7 @@ export class LoadDriver {
       return
     }
     if (Math.random() < this.#deps.shape.newUserShare) {
-      this.#launch(async () => { await this.#newUser(pick(RELYING_PARTIES), 'new') })
+      this.#launch(async () => { await this.#newUser(pick(RELYING_PARTIES)) })
       return
     }
     const sso = Math.random() < 0.5
@@ -118,10 +118,10 @@ export class LoadDriver {
     this.#inFlight.add(running)
   }
 
-  async #newUser (rp: RelyingParty, kind: OpKind): Promise<SyntheticUser | undefined> {
+  async #newUser (rp: RelyingParty): Promise<SyntheticUser | undefined> {
     const name = `user-${++this.#seq}`
     const browser = this.#deps.newBrowser()
-    const result = await this.#timed(kind, rp, name, () => firstLogin(this.#deps.ctx, browser, rp, name))
+    const result = await this.#timed('new', rp, name, () => firstLogin(this.#deps.ctx, browser, rp, name))
     if (result.outcome !== 'ok') return undefined
     const user: SyntheticUser = { name, browser, sub: result.sub!, grants: new Map([[rp.clientId, { refreshToken: result.refreshToken!, idToken: result.idToken! }]]), busy: false }
     this.pool.add(user)

@@ -93,11 +93,6 @@ export class Monitor {
     return total
   }
 
-  /** Adds an entry to the timeline (the game day's own fault log, the load balancer's transitions). */
-  note (entry: TimelineEntry): void {
-    this.entries.push(entry)
-  }
-
   async #every (ms: number, poll: () => Promise<void>): Promise<void> {
     while (this.#running) {
       const started = Date.now()

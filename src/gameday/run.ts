@@ -5,7 +5,7 @@ import { Browser } from './browser.js'
 import type { FlowContext } from './flows.js'
 import { LoadDriver } from './load-driver.js'
 import type { Bounds, StepRun } from './measure.js'
-import { Monitor } from './monitor.js'
+import { Monitor, type TimelineEntry } from './monitor.js'
 import { Progress, type ProgressStream } from './progress.js'
 import { Recorder } from './records.js'
 import { EXPECTATIONS, HYPOTHESIS, baselineViolations, scenarioFigures, windowFigures, type GamedayReport, type ScenarioRun } from './report.js'
@@ -48,7 +48,7 @@ export async function runGameday (options: GamedayOptions): Promise<GamedayRepor
   const bounds: Bounds = { detectionMs: detectionBoundMs(policy), recoveryMs: toMs(policy.breaker.resetTimeout) + detectionBoundMs(policy) }
   const rec = new Recorder()
   const progress = options.progress ? new Progress(options.progress, rec) : undefined
-  const entries: Parameters<Monitor['note']>[0][] = []
+  const entries: TimelineEntry[] = []
   progress?.phase('starting the topology: upstream (2 regions), 2 Redis, 8 fault proxies, 2 gateway processes, load balancer')
   const topology = await startTopology(policy, join(options.reportDir, 'logs'), (t) => {
     entries.push({ at: t.at, source: 'load-balancer', kind: 'observed', subject: `gateway-${t.backend}`, bad: !t.up, message: t.up ? `gateway-${t.backend} answers again: traffic back to it` : `gateway-${t.backend} failed (${t.reason}): requests go to the other region` })

@@ -11,6 +11,7 @@ import { GatewayProcess } from './gateway-process.js'
 import { LoadBalancer, type BackendTransition } from './load-balancer.js'
 import { RedisServer } from './redis-server.js'
 import { RELYING_PARTIES, type GamedayPolicy } from './setup.js'
+import { upstreamStorage } from './upstream-storage.js'
 
 export type RegionName = 'a' | 'b'
 export const REGIONS: RegionName[] = ['a', 'b']
@@ -69,7 +70,7 @@ export async function startTopology (policy: GamedayPolicy, logDir: string, onBa
     const lbPort = await freePort()
     const issuer = `http://127.0.0.1:${lbPort}`
     const upstreamSecret = randomBytes(16).toString('base64url')
-    const upstream = await startUpstreamIdp({ clients: [{ client_id: 'understudy', client_secret: upstreamSecret, redirect_uris: [`${issuer}/callback/idp`] }] })
+    const upstream = await startUpstreamIdp({ clients: [{ client_id: 'understudy', client_secret: upstreamSecret, redirect_uris: [`${issuer}/callback/idp`] }], adapter: upstreamStorage() })
     closers.push(() => upstream.close())
     const redis = { a: await RedisServer.start('redis-a'), b: await RedisServer.start('redis-b') }
     closers.push(() => redis.a.close(), () => redis.b.close())

@@ -25,6 +25,7 @@ function expectations (t: Test, report: GamedayReport, name: string): void {
   const s = report.scenarios.find((scenario) => scenario.name === name)
   if (!s) throw new Error(`no scenario ${name} in the report`)
   t.comment(`${name}: detect ${s.timeToDetectMs} ms, failover ${s.timeToFailoverMs} ms, recover ${s.timeToRecoverMs} ms, ${s.operations} operations, new users ${s.newUserSuccessRate}, wall time of the run ${report.wallTimeMs} ms`)
+  if (!s.expectationsMet) t.comment(`${name}: ${JSON.stringify({ violations: s.violations, unexpectedFailures: s.unexpectedFailures, steps: s.steps }, null, 2)}`)
   t.same(report.baseline.violations, [], 'the steady state held before any fault')
   t.equal(s.returningUserSuccessRate, 1, 'every returning user logged in (SSO or refresh)')
   t.equal(s.http5xx, 0, 'no 5xx')
