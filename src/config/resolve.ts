@@ -98,6 +98,17 @@ export const DEFAULT_TOKENS: TokenLifetimes = { idToken: 3600, accessToken: 600,
 const DEFAULT_HEALTH_INTERVAL = 5
 /** The longest setTimeout Node honours (2^31 - 1 ms); beyond it a timer fires after 1 ms. */
 export const MAX_TIMER_SECONDS = 2_147_483
+const timerMessage = `at most ${MAX_TIMER_SECONDS} s (about 24 days): a longer Node timer fires after 1 ms instead`
+
+/** What is wrong with a breaker policy, from the config or a live PATCH: a timeout is never disabled, and no timer may overflow. */
+export function breakerPolicyProblems (policy: BreakerPolicy, at: string): Array<{ path: string, message: string }> {
+  const problems: Array<{ path: string, message: string }> = []
+  for (const key of ['timeout', 'resetTimeout', 'rollingCountTimeout'] as const) {
+    if (policy[key] <= 0) problems.push({ path: `${at}/${key}`, message: key === 'timeout' ? 'a breaker timeout must be positive: calls are never left without one' : 'must be positive' })
+    if (policy[key] > MAX_TIMER_SECONDS) problems.push({ path: `${at}/${key}`, message: timerMessage })
+  }
+  return problems
+}
 /**
  * Generous enough that one busy relying party's backend (per client) or one
  * carrier-grade NAT full of phones (per IP) is not throttled at a peak, tight
@@ -187,11 +198,9 @@ function provider (raw: RawProvider, at: string, problems: Problems): ProviderCo
   for (const [key, value] of Object.entries(raw.breaker ?? {}) as Array<[keyof RawBreakerPolicy, number | string]>) {
     breaker[key] = typeof value === 'string' ? parseDuration(value) : value
   }
-  if (breaker.timeout <= 0) problems.push({ path: `${at}/breaker/timeout`, message: 'a breaker timeout must be positive: calls are never left without one' })
+  problems.push(...breakerPolicyProblems(breaker, `${at}/breaker`))
   const interval = healthCheckInterval(raw)
-  for (const [key, seconds] of [['breaker/timeout', breaker.timeout], ['breaker/resetTimeout', breaker.resetTimeout], ['breaker/rollingCountTimeout', breaker.rollingCountTimeout], ['healthCheck/interval', interval]] as const) {
-    if (seconds > MAX_TIMER_SECONDS) problems.push({ path: `${at}/${key}`, message: `at most ${MAX_TIMER_SECONDS} s (about 24 days): a longer Node timer fires after 1 ms instead` })
-  }
+  if (interval > MAX_TIMER_SECONDS) problems.push({ path: `${at}/healthCheck/interval`, message: timerMessage })
   const { breaker: _b, healthCheck, scopes, pkce, ...rest } = raw
   return {
     ...rest,

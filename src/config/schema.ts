@@ -25,7 +25,7 @@ const Listener = Type.Object({
 export const BreakerPolicySchema = Type.Object({
   timeout: duration('how long one upstream call may take before it is cancelled and counted as a failure (default 2s; never disabled)'),
   errorThresholdPercentage: Type.Number({ minimum: 1, maximum: 100, description: 'failure percentage in the rolling window that opens the breaker (default 50)' }),
-  volumeThreshold: Type.Integer({ minimum: 0, description: 'calls needed in the window before the breaker may open (default 10)' }),
+  volumeThreshold: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'calls needed in the window before the breaker may open (default 10)' }),
   resetTimeout: duration('how long an open breaker waits before a trial call (half-open) (default 10s)'),
   rollingCountTimeout: duration('length of the rolling statistics window (default 10s)'),
 }, { additionalProperties: false, description: 'opossum circuit breaker policy for one provider region' })

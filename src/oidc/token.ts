@@ -92,8 +92,7 @@ async function refreshTokenGrant (gw: Gateway, client: Client, params: Params, l
     log.warn({ client: client.clientId }, 'refresh token reused; its family is revoked')
     throw new OAuthError('invalid_grant', 'the refresh token was already used')
   }
-  const current: GrantContext = { ...stripRefresh(payload), scope, acr: ACR_UPSTREAM }
-  delete current.nonce
+  const current = grantOf(payload, scope, ACR_UPSTREAM)
   const grant = state === 'fresh' ? current : await revalidate(gw, current, log)
   return issueTokens(gw, client, grant, payload.generation + 1, payload.familyExpiresAt)
 }
@@ -108,9 +107,8 @@ async function issueTokens (gw: Gateway, client: Client, grant: GrantContext, ge
   const accessSigner = gw.keys.signer('ES256') ?? gw.keys.signer(client.idTokenSignedResponseAlg)!
   const accessToken = await mintAccessToken(accessSigner, issuer, grant, randomId(), now, accessLifetime)
   const idToken = await mintIdToken(gw.keys.signer(client.idTokenSignedResponseAlg)!, issuer, grant, now, idLifetime, accessToken)
-  const refresh: RefreshPayload = { ...grant, generation, familyExpiresAt }
-  delete refresh.nonce
-  const refreshToken = await seal(gw.keys, 'refresh', stripCode(refresh), familyExpiresAt)
+  const refresh: RefreshPayload = { ...grantOf(grant, grant.scope, grant.acr), generation, familyExpiresAt }
+  const refreshToken = await seal(gw.keys, 'refresh', refresh, familyExpiresAt)
   return { access_token: accessToken, token_type: 'Bearer', expires_in: accessLifetime, id_token: idToken, refresh_token: refreshToken, scope: grant.scope }
 }
 
@@ -174,12 +172,28 @@ export async function isRevokedFailOpen (gw: Gateway, ids: string[], log: Logger
   }
 }
 
-function stripRefresh (payload: RefreshPayload & { exp?: number, knd?: string }): GrantContext {
-  const { generation: _g, familyExpiresAt: _f, exp: _e, knd: _k, ...grant } = payload
+/**
+ * The grant a code or refresh token carries, without that token's own fields
+ * (jti, redirectUri, codeChallenge, generation, familyExpiresAt, knd, exp) and
+ * without the nonce, which answers the authentication request and is not
+ * repeated in refreshes. Picked field by field: object rest and `delete` left
+ * V8 objects in dictionary mode, slow to copy and to serialize on every token
+ * response (bench/README.md, "Profile findings").
+ */
+function grantOf (source: GrantContext, scope: string, acr: string): GrantContext {
+  const grant: GrantContext = {
+    gid: source.gid,
+    clientId: source.clientId,
+    sub: source.sub,
+    sid: source.sid,
+    provider: source.provider,
+    scope,
+    claims: source.claims,
+    authTime: source.authTime,
+    vouchedAt: source.vouchedAt,
+    acr,
+    upstreamSub: source.upstreamSub,
+  }
+  if (source.upstreamRefreshToken !== undefined) grant.upstreamRefreshToken = source.upstreamRefreshToken
   return grant
-}
-
-function stripCode (payload: RefreshPayload & Partial<CodePayload> & { exp?: number, knd?: string }): RefreshPayload {
-  const { jti: _j, redirectUri: _r, codeChallenge: _c, exp: _e, knd: _k, ...rest } = payload
-  return rest
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { compactVerify, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
 import type { Keyring, SigningAlg, SigningKey } from '../keys/keyring.js'
-import { signCompact } from '../keys/sign.js'
+import { signJwt } from '../keys/sign.js'
 import { claimsForScope } from './claims.js'
 import { OAuthError } from './errors.js'
 
@@ -40,22 +40,25 @@ export interface AccessTokenClaims extends JWTPayload {
 
 /** Signs an ID token for the grant with the client's algorithm. */
 export async function mintIdToken (signer: SigningKey, issuer: string, grant: GrantContext, now: number, lifetime: number, accessToken?: string): Promise<string> {
-  const payload: JWTPayload & Record<string, unknown> = {
-    ...claimsForScope(grant.scope, grant.claims),
-    azp: grant.clientId,
-    auth_time: grant.authTime,
-    acr: grant.acr,
-    sid: grant.sid,
-  }
+  const payload: JWTPayload & Record<string, unknown> = claimsForScope(grant.scope, grant.claims)
+  payload.azp = grant.clientId
+  payload.auth_time = grant.authTime
+  payload.acr = grant.acr
+  payload.sid = grant.sid
   if (grant.nonce !== undefined) payload.nonce = grant.nonce
   if (accessToken !== undefined) payload.at_hash = halfHash(accessToken, signer.alg)
-  return signCompact(signer, { typ: 'JWT' }, { ...payload, iss: issuer, sub: grant.sub, aud: grant.clientId, iat: now, exp: now + lifetime })
+  payload.iss = issuer
+  payload.sub = grant.sub
+  payload.aud = grant.clientId
+  payload.iat = now
+  payload.exp = now + lifetime
+  return signJwt(signer, 'JWT', payload)
 }
 
 /** Signs a JWT access token (RFC 9068) for the grant; the gateway itself is the audience. */
 export async function mintAccessToken (signer: SigningKey, issuer: string, grant: GrantContext, jti: string, now: number, lifetime: number): Promise<string> {
   const uc = claimsForScope(grant.scope, grant.claims)
-  return signCompact(signer, { typ: 'at+jwt' }, {
+  return signJwt(signer, 'at+jwt', {
     client_id: grant.clientId,
     scope: grant.scope,
     auth_time: grant.authTime,

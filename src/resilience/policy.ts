@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { BreakerPolicySchema } from '../config/schema.js'
 import { parseDuration } from '../config/duration.js'
-import type { BreakerPolicy } from '../config/resolve.js'
+import { breakerPolicyProblems, type BreakerPolicy } from '../config/resolve.js'
 
 const PolicyPatchSchema = Type.Partial(BreakerPolicySchema, { additionalProperties: false, minProperties: 1 })
 
@@ -21,8 +21,6 @@ export function mergePolicyPatch (current: BreakerPolicy, patch: unknown): Polic
   for (const [key, value] of Object.entries(patch) as Array<[keyof BreakerPolicy, number | string]>) {
     merged[key] = typeof value === 'string' ? parseDuration(value) : value
   }
-  if (merged.timeout <= 0) problems.push({ path: '/timeout', message: 'must be positive: a breaker timeout is never disabled' })
-  if (merged.resetTimeout <= 0) problems.push({ path: '/resetTimeout', message: 'must be positive' })
-  if (merged.rollingCountTimeout <= 0) problems.push({ path: '/rollingCountTimeout', message: 'must be positive' })
+  problems.push(...breakerPolicyProblems(merged, ''))
   return problems.length > 0 ? { ok: false, problems } : { ok: true, policy: merged }
 }

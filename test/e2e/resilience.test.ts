@@ -176,6 +176,8 @@ t.test('the admin API shows, changes, resets and forces breakers', async (t) => 
   t.equal(invalid.status, 400)
   t.ok((invalid.body.problems as unknown[]).length >= 3, 'every problem is reported')
   t.equal((await admin(s, 'PATCH', '/admin/breakers/idp/nowhere', { timeout: 1 })).status, 404)
+  t.equal((await admin(s, 'PATCH', '/admin/breakers/idp/primary', { timeout: '30d' })).status, 400, 'a timeout past what a timer can hold is refused')
+  t.equal((await admin(s, 'PATCH', '/admin/breakers/idp/primary', { volumeThreshold: 1e300 })).status, 400, 'an absurd volume threshold is refused')
 
   // A login through region 1 waits at the upstream behind 600 ms of latency: fine with a 1 s timeout...
   const browser = new Browser()
