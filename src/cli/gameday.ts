@@ -63,7 +63,7 @@ function summaryLines (report: Awaited<ReturnType<typeof runGameday>>): string[]
   return [
     '',
     `game day ${report.expectationsMet ? 'PASSED' : 'FAILED'} in ${(report.wallTimeMs / 1000).toFixed(1)} s`,
-    ...report.scenarios.map((s) => `  ${s.name.padEnd(8)} detect ${s.timeToDetectMs ?? '-'} ms, failover ${s.timeToFailoverMs ?? '-'} ms, recover ${s.timeToRecoverMs ?? '-'} ms, returning ${(s.returningUserSuccessRate * 100).toFixed(2)} %, new ${(s.newUserSuccessRate * 100).toFixed(2)} %, 5xx ${s.http5xx}, lost ${s.sessionsLost}, revoked accepted ${s.revokedAccepted}`),
+    ...report.scenarios.map((s) => `  ${s.name.padEnd(8)} detect ${s.timeToDetectMs ?? '-'} ms, failover ${s.timeToFailoverMs ?? '-'} ms, recover ${s.timeToRecoverMs ?? '-'} ms, returning ${(s.returningUserSuccessRate * 100).toFixed(2)} %, new ${(s.newUserSuccessRate * 100).toFixed(2)} %, 5xx ${s.http5xx}, lost ${s.sessionsLost}, revoked accepted ${s.revokedAccepted}${s.caughtInCrash > 0 ? `, caught in a crash ${s.caughtInCrash}` : ''}`),
     ...report.violations.map((v) => `  violation: ${v}`),
   ]
 }

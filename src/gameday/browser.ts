@@ -14,6 +14,8 @@ export interface HttpSample {
   error?: string
   /** Which gateway region answered (the load balancer says). */
   backend?: string
+  /** The request was dropped by a region after it may have been sent (and answered by the next). */
+  dropped?: string
 }
 
 export interface BrowserAnswer {
@@ -49,6 +51,8 @@ interface Cookie { value: string, path: string, expiresAt?: number }
 export class Browser {
   readonly #jar = new Map<string, Map<string, Cookie>>()
   readonly #deps: BrowserDeps
+  /** Requests of this browser that a gateway process dropped when it died (see the load balancer). */
+  dropped = 0
 
   constructor (deps: BrowserDeps) {
     this.#deps = deps
@@ -78,8 +82,13 @@ export class Browser {
       this.#store(target, setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie])
       const location = header(answer.headers.location)
       const backend = header(answer.headers['x-gameday-backend'])
+      const dropped = header(answer.headers['x-gameday-dropped'])
       sample.status = answer.statusCode
       if (backend) sample.backend = backend
+      if (dropped) {
+        sample.dropped = dropped
+        this.dropped++
+      }
       return { status: answer.statusCode, url: target.href, text, ...(location ? { location: new URL(location, target).href } : {}), ...(backend ? { backend } : {}) }
     } catch (err) {
       sample.error = (err as { code?: string }).code ?? (err as Error).name

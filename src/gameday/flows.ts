@@ -25,6 +25,8 @@ export interface FlowResult {
   backend?: string
   /** The upstream region the browser was sent to (new logins). */
   upstreamRegion?: string
+  /** One of its requests was inside a gateway process when that process was killed. */
+  caughtInCrash?: true
   detail?: string
 }
 
@@ -43,7 +45,7 @@ class Ended extends Error {
 
 /** A full first login: gateway, upstream login form, back through the gateway, then the code for tokens. */
 export async function firstLogin (ctx: FlowContext, browser: Browser, rp: RelyingParty, user: string): Promise<FlowResult> {
-  return run(async () => {
+  return run(browser, async () => {
     const pkce = pkcePair()
     const state = randomBytes(8).toString('base64url')
     let answer = await gateway(browser, authorizeUrl(ctx.issuer, rp, state, pkce.challenge))
@@ -70,7 +72,7 @@ export async function firstLogin (ctx: FlowContext, browser: Browser, rp: Relyin
 
 /** A returning user at a relying party: the gateway must answer from the session cookie, without the upstream. */
 export async function ssoLogin (ctx: FlowContext, browser: Browser, rp: RelyingParty, expectedSub: string): Promise<FlowResult> {
-  return run(async () => {
+  return run(browser, async () => {
     const pkce = pkcePair()
     const state = randomBytes(8).toString('base64url')
     const answer = await gateway(browser, authorizeUrl(ctx.issuer, rp, state, pkce.challenge))
@@ -83,7 +85,7 @@ export async function ssoLogin (ctx: FlowContext, browser: Browser, rp: RelyingP
 
 /** A refresh grant; `invalid_grant` for a returning user is a lost session. */
 export async function refresh (ctx: FlowContext, browser: Browser, rp: RelyingParty, refreshToken: string, expectedSub: string): Promise<FlowResult> {
-  return run(async () => {
+  return run(browser, async () => {
     const answer = await backChannel(ctx, browser, rp, '/token', { grant_type: 'refresh_token', refresh_token: refreshToken })
     const result = tokens(answer, 'session_lost')
     if (result.outcome === 'ok' && result.sub !== expectedSub) return { ...result, outcome: 'wrong_user' }
@@ -93,7 +95,7 @@ export async function refresh (ctx: FlowContext, browser: Browser, rp: RelyingPa
 
 /** RFC 7009 revocation of a refresh token (its whole family). */
 export async function revokeRefreshToken (ctx: FlowContext, browser: Browser, rp: RelyingParty, refreshToken: string): Promise<FlowResult> {
-  return run(async () => {
+  return run(browser, async () => {
     const answer = await backChannel(ctx, browser, rp, '/revoke', { token: refreshToken, token_type_hint: 'refresh_token' })
     return { outcome: answer.status === 200 ? 'ok' : `error:revoke_${answer.status}`, ...backendOf(answer) }
   })
@@ -101,7 +103,7 @@ export async function revokeRefreshToken (ctx: FlowContext, browser: Browser, rp
 
 /** RP-initiated logout with an ID token hint: ends the session everywhere, and its refresh tokens. */
 export async function logout (ctx: FlowContext, browser: Browser, rp: RelyingParty, idToken: string): Promise<FlowResult> {
-  return run(async () => {
+  return run(browser, async () => {
     const url = new URL(`${ctx.issuer}/logout`)
     url.search = new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: rp.postLogoutRedirectUri, state: 'bye' }).toString()
     const answer = await gateway(browser, url.href)
@@ -185,11 +187,13 @@ function backendOf (answer: BrowserAnswer): { backend?: string } {
   return answer.backend ? { backend: answer.backend } : {}
 }
 
-async function run (flow: () => Promise<FlowResult>): Promise<FlowResult> {
+async function run (browser: Browser, flow: () => Promise<FlowResult>): Promise<FlowResult> {
+  const dropped = browser.dropped
+  let result: FlowResult
   try {
-    return await flow()
+    result = await flow()
   } catch (err) {
-    if (err instanceof Ended) return err.result
-    return { outcome: `error:${(err as Error).name}`, detail: (err as Error).message }
+    result = err instanceof Ended ? err.result : { outcome: `error:${(err as Error).name}`, detail: (err as Error).message }
   }
+  return browser.dropped > dropped ? { ...result, caughtInCrash: true } : result
 }

@@ -18,7 +18,9 @@ const MAX_BODY_BYTES = 256 * 1024
  * regional load balancer (or anycast address) would be. It prefers the first
  * backend (region A) and sends a request to the next one when the preferred
  * one refuses the connection or drops it before answering, once per request
- * (Envoy's `retry_on: connect-failure,reset`). A request that got no answer
+ * (Envoy's `retry_on: connect-failure,reset`); an answer to a request that a
+ * region dropped after it may have been sent carries `x-gameday-dropped`, so
+ * the game day knows that request was inside a process when it died. A request that got no answer
  * from any region is answered 502; one that timed out, 504, as a real load
  * balancer would, and the game day counts both as 5xx.
  */
@@ -67,6 +69,8 @@ export class LoadBalancer {
     const headers: Record<string, string | string[]> = {}
     for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value
     let retried = false
+    // Set when a region dropped the request after it may have been sent: the request was inside a process that died.
+    let dropped: string | undefined
     for (const backend of this.#backends) {
       try {
         const answer = await request(backend.url + (req.url ?? '/'), {
@@ -76,7 +80,7 @@ export class LoadBalancer {
           dispatcher: this.#agent,
         })
         this.#mark(backend, true, 'answered')
-        const out: Record<string, string | string[]> = { 'x-gameday-backend': backend.name }
+        const out: Record<string, string | string[]> = { 'x-gameday-backend': backend.name, ...(dropped ? { 'x-gameday-dropped': dropped } : {}) }
         for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value
         res.writeHead(answer.statusCode, out)
         for await (const chunk of answer.body) res.write(chunk)
@@ -90,11 +94,12 @@ export class LoadBalancer {
           return
         }
         this.#mark(backend, false, code)
+        if (code !== 'ECONNREFUSED' && code !== 'UND_ERR_CONNECT_TIMEOUT') dropped = `${backend.name}: ${code}`
         if (retried) break
         retried = true
       }
     }
-    res.writeHead(502, { 'x-gameday-lb': 'no backend answered' }).end()
+    res.writeHead(502, { 'x-gameday-lb': 'no backend answered', ...(dropped ? { 'x-gameday-dropped': dropped } : {}) }).end()
   }
 
   #mark (backend: Backend, up: boolean, reason: string): void {

@@ -143,7 +143,8 @@ export class LoadDriver {
     try {
       const result = await this.#timed(kind, rp, user.name, flow)
       if (result.outcome === 'ok') user.grants.set(rp.clientId, { refreshToken: result.refreshToken!, idToken: result.idToken! })
-      if (result.outcome === 'session_lost') this.pool.remove(user)
+      // A refresh whose answer died with a process leaves the relying party's token in doubt: the user logs in again.
+      if (result.outcome === 'session_lost' || (result.outcome !== 'ok' && result.caughtInCrash)) this.pool.remove(user)
     } finally {
       user.busy = false
     }
@@ -152,8 +153,8 @@ export class LoadDriver {
   async #timed (kind: OpKind, rp: RelyingParty, user: string, flow: () => Promise<FlowResult>): Promise<FlowResult> {
     const start = Date.now()
     const result = await flow()
-    const { outcome, acr, backend, upstreamRegion, detail } = result
-    this.#deps.recorder.op({ kind, client: rp.clientId, user, start, end: Date.now(), outcome, ...(acr ? { acr } : {}), ...(backend ? { backend } : {}), ...(upstreamRegion ? { upstreamRegion } : {}), ...(detail ? { detail } : {}) })
+    const { outcome, acr, backend, upstreamRegion, caughtInCrash, detail } = result
+    this.#deps.recorder.op({ kind, client: rp.clientId, user, start, end: Date.now(), outcome, ...(acr ? { acr } : {}), ...(backend ? { backend } : {}), ...(upstreamRegion ? { upstreamRegion } : {}), ...(caughtInCrash ? { caughtInCrash } : {}), ...(detail ? { detail } : {}) })
     return result
   }
 

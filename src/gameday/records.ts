@@ -15,6 +15,8 @@ export interface OpRecord {
   acr?: string
   backend?: string
   upstreamRegion?: string
+  /** A request of it was inside a gateway process when that process was SIGKILLed. */
+  caughtInCrash?: true
   detail?: string
 }
 

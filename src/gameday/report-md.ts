@@ -86,6 +86,7 @@ function scenarioSection (s: ScenarioFigures): string[] {
     `${s.operations} logins and refreshes (${s.requests} requests) in ${seconds(s.durationMs)}; ${s.cachedLogins} served from the cached login; ${s.revokedProbes} attempts with revoked credentials, ${s.revokedAccepted} accepted.`,
     `Returning users: ${outcomes(s.outcomes.returning)}. New users: ${outcomes(s.outcomes.newUsers)}${s.newUserFailuresAllowed > 0 ? ` (${s.newUserFailuresAllowed} failures within what the contract allows)` : ''}.`,
     ...(s.skippedTicks > 0 ? [`The load driver skipped ${s.skippedTicks} ticks at its concurrency limit.`] : []),
+    ...(s.caughtInCrash > 0 ? ['', `Caught in a crash (a request was inside a gateway process when it was SIGKILLed; listed, not in the rates): ${s.crashCasualties.map((f) => `${f.operation}: ${f.outcome}${f.detail ? ` (${escape(f.detail)})` : ''}`).join('; ')}.`] : []),
     ...(s.unexpectedFailures.length > 0 ? ['', 'Failures that count against the expectations:', '', ...s.unexpectedFailures.map((f) => `- ${f.at}: ${f.operation}: ${f.outcome}${f.detail ? ` (${escape(f.detail)})` : ''}`)] : []),
     '',
     s.expectationsMet ? 'Every expectation met.' : `Missed: ${s.violations.join('; ')}.`,

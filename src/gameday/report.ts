@@ -1,6 +1,6 @@
 import type { TimelineEntry } from './monitor.js'
 import { allowedNewUserFailure, describeOp, stepFigures, type Bounds, type StepFigures, type StepRun } from './measure.js'
-import { countBy, http5xx, latency, successRate, within, type Recorder } from './records.js'
+import { countBy, http5xx, latency, successRate, within, type OpRecord, type Recorder } from './records.js'
 import type { GamedayPolicy, LoadShape } from './setup.js'
 
 export const HYPOTHESIS = 'While one gateway process, one Redis, one upstream region, the whole upstream, or the whole of one gateway region fails, ' +
@@ -32,6 +32,8 @@ export interface WindowFigures {
   cachedLogins: number
   revokedProbes: number
   outcomes: { returning: Record<string, number>, newUsers: Record<string, number> }
+  /** Operations that failed because one of their requests was inside a gateway process when it was SIGKILLed; not in the rates above. */
+  caughtInCrash: number
   /** Ticks the driver skipped because it was at its concurrency limit. */
   skippedTicks: number
 }
@@ -53,6 +55,8 @@ export interface ScenarioFigures extends WindowFigures {
   newUserFailuresAllowed: number
   /** The first failures that count against the expectations, for the post-mortem. */
   unexpectedFailures: Array<{ at: string, operation: string, outcome: string, detail?: string }>
+  /** The operations caught in a crash, for the post-mortem. */
+  crashCasualties: Array<{ at: string, operation: string, outcome: string, detail?: string }>
 }
 
 export interface GamedayReport {
@@ -78,7 +82,8 @@ type Counted = (from: number, to: number) => { upstreamCalls: number, logins: nu
 
 /** Rates, latency and counts of what started within [from, to). */
 export function windowFigures (rec: Recorder, from: number, to: number, counted: Counted): WindowFigures {
-  const ops = within(rec.ops, from, to)
+  const all = within(rec.ops, from, to)
+  const ops = all.filter((o) => !caughtInCrash(o))
   const returning = ops.filter((o) => o.kind !== 'new')
   const newUsers = ops.filter((o) => o.kind === 'new')
   const samples = within(rec.samples, from, to)
@@ -98,6 +103,7 @@ export function windowFigures (rec: Recorder, from: number, to: number, counted:
     cachedLogins: ops.filter((o) => o.outcome === 'ok' && o.acr?.endsWith(':cached')).length,
     revokedProbes: probes.length,
     outcomes: { returning: countBy(returning, (o) => o.outcome), newUsers: countBy(newUsers, (o) => o.outcome) },
+    caughtInCrash: all.length - ops.length,
     skippedTicks: rec.skipped.filter((at) => at >= from && at < to).length,
   }
 }
@@ -124,7 +130,8 @@ export interface ScenarioRun {
 /** A scenario's figures and the expectations it missed. */
 export function scenarioFigures (run: ScenarioRun, rec: Recorder, timeline: TimelineEntry[], counted: Counted, bounds: Bounds): ScenarioFigures {
   const window = windowFigures(rec, run.startedAt, run.endedAt, counted)
-  const ops = within(rec.ops, run.startedAt, run.endedAt)
+  const all = within(rec.ops, run.startedAt, run.endedAt)
+  const ops = all.filter((o) => !caughtInCrash(o))
   const steps = run.steps.map((s) => stepFigures(s, timeline, ops))
   const failedNew = ops.filter((o) => o.kind === 'new' && o.outcome !== 'ok')
   const allowed = failedNew.filter((o) => allowedNewUserFailure(o, run.steps, bounds))
@@ -172,14 +179,30 @@ export function scenarioFigures (run: ScenarioRun, rec: Recorder, timeline: Time
     cachedLogins: window.cachedLogins,
     revokedProbes: window.revokedProbes,
     outcomes: window.outcomes,
+    caughtInCrash: window.caughtInCrash,
     skippedTicks: window.skippedTicks,
     steps,
     newUserFailuresAllowed: allowed.length,
+    crashCasualties: all.filter(caughtInCrash).slice(0, UNEXPECTED_LISTED).map(listed),
     unexpectedFailures: [
-      ...unexpected.map((o) => ({ at: new Date(o.start).toISOString(), operation: describeOp(o), outcome: o.outcome, ...(o.detail ? { detail: o.detail } : {}) })),
+      ...unexpected.map(listed),
       ...within(rec.probes, run.startedAt, run.endedAt).filter((p) => p.accepted).map((p) => ({ at: new Date(p.at).toISOString(), operation: `${p.kind} of ${p.user} tried again`, outcome: 'accepted' })),
     ].sort((a, b) => a.at.localeCompare(b.at)).slice(0, UNEXPECTED_LISTED),
   }
+}
+
+/**
+ * A request inside a process at the instant it is SIGKILLed dies with it;
+ * the load balancer sends it to the other region, where a non-repeatable
+ * step (an upstream code, a rotated refresh token) may then be refused. Such
+ * an operation is listed, not counted against the expectations.
+ */
+function caughtInCrash (op: OpRecord): boolean {
+  return op.caughtInCrash === true && op.outcome !== 'ok'
+}
+
+function listed (o: OpRecord): { at: string, operation: string, outcome: string, detail?: string } {
+  return { at: new Date(o.start).toISOString(), operation: describeOp(o), outcome: o.outcome, ...(o.detail ? { detail: o.detail } : {}) }
 }
 
 function countOutcomes (ops: Array<{ outcome: string }>): Record<string, number> {

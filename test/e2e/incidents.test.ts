@@ -1,28 +1,11 @@
 import t from 'tap'
+import { ADMIN, admin, waitFor } from '../helpers/admin.js'
 import { Browser } from '../helpers/browser.js'
 import { authorizeUrl, browserLogin, startStack, type Stack } from '../helpers/stack.js'
 
 const PROVIDER = {
   breaker: { timeout: '1s', errorThresholdPercentage: 50, volumeThreshold: 1, resetTimeout: '1s', rollingCountTimeout: '5s' },
   healthCheck: { interval: 0.2 },
-}
-const ADMIN = { host: '127.0.0.1', port: 0, token: 'admin-token' }
-
-async function admin (s: Stack, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${s.adminUrl}${path}`, {
-    method,
-    headers: { authorization: 'Bearer admin-token', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  return { status: response.status, body: await response.json() as Record<string, any> }
-}
-
-async function waitFor (check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const until = Date.now() + 15_000
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
 }
 
 t.test('fault injection is refused (404) while chaos is disabled', async (t) => {

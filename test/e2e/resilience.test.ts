@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose'
 import t, { type Test } from 'tap'
+import { admin, waitFor } from '../helpers/admin.js'
 import { Browser } from '../helpers/browser.js'
 import { authorizeUrl, browserLogin, CLIENTS, redirectParams, startStack, type Stack } from '../helpers/stack.js'
 
@@ -21,14 +22,6 @@ function states (s: Stack): string[] {
   return s.gateway.gateway.breakers.all().map((b) => b.state)
 }
 
-async function waitFor (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
 async function redeem (s: Stack, client: 'shop' | 'news', code: string) {
   const c = CLIENTS[client]
   const response = await fetch(`${s.issuer}/token`, {
@@ -47,15 +40,6 @@ async function refresh (s: Stack, client: 'shop' | 'news', refreshToken: string)
     body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: c.clientId, client_secret: c.clientSecret }),
   })
   return { status: response.status, body: await response.json() as Record<string, string> }
-}
-
-async function admin (s: Stack, method: string, path: string, body?: unknown, token = 'admin-token') {
-  const response = await fetch(`${s.adminUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  return { status: response.status, body: await response.json() as Record<string, unknown> }
 }
 
 t.test('when region 1 refuses, new logins go to region 2 once it is detected, and never to region 1 after', async (t) => {

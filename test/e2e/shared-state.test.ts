@@ -1,27 +1,10 @@
 import t from 'tap'
+import { ADMIN, admin, waitFor as until } from '../helpers/admin.js'
 import { Browser } from '../helpers/browser.js'
 import { noRedis, RedisServer } from '../helpers/redis.js'
 import { authorizeUrl, startStack, startStackUpstream, freePort, type Stack } from '../helpers/stack.js'
 
-const ADMIN = { host: '127.0.0.1', port: 0, token: 'admin-token' }
 const QUIET = { healthCheck: { interval: 3600 } }
-
-async function admin (s: Stack, method: string, path: string, body?: unknown) {
-  const response = await fetch(`${s.adminUrl}${path}`, {
-    method,
-    headers: { authorization: 'Bearer admin-token', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  return { status: response.status, body: await response.json() as Record<string, any> }
-}
-
-async function until (check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 const primaryTimeout = async (s: Stack) => {
   const breakers = (await admin(s, 'GET', '/admin/breakers')).body.breakers as Array<{ region: string, policy: { timeout: number }, policySource: { kind: string } }>

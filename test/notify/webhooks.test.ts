@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
+import { ADMIN, admin, waitFor } from '../helpers/admin.js'
 import { Browser } from '../helpers/browser.js'
 import { authorizeUrl, startStack, type Stack } from '../helpers/stack.js'
 
@@ -25,17 +26,10 @@ async function receiver (t: Test, answer: (n: number, res: ServerResponse) => vo
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received, attempts: () => attempts }
 }
 
-async function admin (s: Stack, path: string): Promise<void> {
-  const response = await fetch(`${s.adminUrl}${path}`, { method: 'POST', headers: { authorization: 'Bearer admin-token' } })
-  if (response.status !== 200) throw new Error(`${path}: ${response.status}`)
-}
-
-async function until (check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
+/** Forces a breaker state through the admin API. */
+async function post (s: Stack, path: string): Promise<void> {
+  const { status } = await admin(s, 'POST', path)
+  if (status !== 200) throw new Error(`${path}: ${status}`)
 }
 
 const SECRET = 'a-webhook-secret-of-some-length'
@@ -47,7 +41,7 @@ t.test('outage events reach subscribed receivers, signed with HMAC-SHA256', asyn
   const s = await startStack({
     provider: QUIET,
     config: {
-      admin: { host: '127.0.0.1', port: 0, token: 'admin-token' },
+      admin: ADMIN,
       webhooks: [
         { url: all.url, events: ['region.open', 'region.closed', 'provider.degraded', 'provider.recovered'], secret: SECRET },
         { url: providerOnly.url, events: ['provider.degraded', 'provider.recovered'], secret: 'another-secret-0123456789' },
@@ -55,12 +49,12 @@ t.test('outage events reach subscribed receivers, signed with HMAC-SHA256', asyn
     },
   })
   t.teardown(() => s.close())
-  await admin(s, '/admin/breakers/idp/primary/open')
-  await until(() => all.received.length === 1, 'region.open')
-  await admin(s, '/admin/breakers/idp/secondary/open')
-  await until(() => all.received.length === 3, 'region.open and provider.degraded')
-  await admin(s, '/admin/breakers/idp/secondary/close')
-  await until(() => all.received.length === 5, 'region.closed and provider.recovered')
+  await post(s, '/admin/breakers/idp/primary/open')
+  await waitFor(() => all.received.length === 1, 'region.open')
+  await post(s, '/admin/breakers/idp/secondary/open')
+  await waitFor(() => all.received.length === 3, 'region.open and provider.degraded')
+  await post(s, '/admin/breakers/idp/secondary/close')
+  await waitFor(() => all.received.length === 5, 'region.closed and provider.recovered')
   t.same(all.received.map((r) => r.event.type), ['region.open', 'region.open', 'provider.degraded', 'region.closed', 'provider.recovered'])
   t.same(providerOnly.received.map((r) => r.event.type), ['provider.degraded', 'provider.recovered'], 'only subscribed events are sent')
 
@@ -77,10 +71,10 @@ t.test('outage events reach subscribed receivers, signed with HMAC-SHA256', asyn
 
 t.test('a failing receiver gets retries with backoff until it answers', async (t) => {
   const flaky = await receiver(t, (n, res) => { res.writeHead(n < 3 ? 503 : 200).end() })
-  const s = await startStack({ provider: QUIET, config: { admin: { host: '127.0.0.1', port: 0, token: 'admin-token' }, webhooks: [{ url: flaky.url, events: ['region.open'], secret: SECRET }] } })
+  const s = await startStack({ provider: QUIET, config: { admin: ADMIN, webhooks: [{ url: flaky.url, events: ['region.open'], secret: SECRET }] } })
   t.teardown(() => s.close())
-  await admin(s, '/admin/breakers/idp/primary/open')
-  await until(() => flaky.attempts() === 3, 'the third attempt')
+  await post(s, '/admin/breakers/idp/primary/open')
+  await waitFor(() => flaky.attempts() === 3, 'the third attempt')
   t.equal(new Set(flaky.received.map((r) => r.event.id)).size, 1, 'the same event each time')
   const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text()
   t.match(metrics, /understudy_webhook_deliveries_total\{event="region.open",outcome="retry"\} 2/)
@@ -89,11 +83,11 @@ t.test('a failing receiver gets retries with backoff until it answers', async (t
 
 t.test('a receiver that never answers is never in the way of a login', async (t) => {
   const hung = await receiver(t, () => {})
-  const s = await startStack({ provider: QUIET, config: { admin: { host: '127.0.0.1', port: 0, token: 'admin-token' }, webhooks: [{ url: hung.url, events: ['region.open', 'provider.degraded'], secret: SECRET }] } })
+  const s = await startStack({ provider: QUIET, config: { admin: ADMIN, webhooks: [{ url: hung.url, events: ['region.open', 'provider.degraded'], secret: SECRET }] } })
   t.teardown(() => s.close())
-  await admin(s, '/admin/breakers/idp/primary/open')
-  await admin(s, '/admin/breakers/idp/secondary/open')
-  await until(() => hung.attempts() >= 2, 'deliveries in flight')
+  await post(s, '/admin/breakers/idp/primary/open')
+  await post(s, '/admin/breakers/idp/secondary/open')
+  await waitFor(() => hung.attempts() >= 2, 'deliveries in flight')
   const started = Date.now()
   const answer = await new Browser().fetch(authorizeUrl(s.issuer, 'shop'))
   t.equal(new URL(answer.location!).searchParams.get('error'), 'temporarily_unavailable')
