@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --soak] [-- --profile] [-- --only sso,cached] [-- --vus N]`
+// `npm run bench [-- --quick] [-- --soak] [-- --profile] [-- --diag] [-- --only sso,cached] [-- --vus N]`
 //
 // One run, side by side, against processes it starts itself: the Fastify
 // ceilings, the peer (node-oidc-provider 9), and understudy in front of an
@@ -6,21 +6,23 @@
 // ratios, writes bench/results/<date>[-quick|-soak].json. See bench/README.md.
 import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createHistogram } from 'node:perf_hooks'
+import { createHistogram, performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { CACHED, SHOP, claimsOf, parseTokens, peerFullFlow, pkcePair, refreshOnce, ssoFlow, ssoUser, understudyFullFlow, type BenchClient, type Pkce, type SsoUser } from './flows.js'
-import { RssSampler, ServerProcess, compileServers, cpuMs } from './lib/child.js'
+import { RssSampler, ServerProcess, canPin, compileServers, cpuMs, pinSelf } from './lib/child.js'
 import { CookieJar, Http } from './lib/http.js'
 import { closedLoop, type LoadResult, type MeasuredPhase } from './lib/load.js'
 import { summarizeProfile, type ProfileSummary } from './lib/profile.js'
 import { machine, slope, table } from './lib/report.js'
 
-const SCENARIOS = ['hello', 'es256', 'es256-jose', 'peer-sso', 'peer-full', 'sso', 'full', 'refresh', 'sso-outage', 'cached'] as const
+const SCENARIOS = ['hello', 'es256', 'es256-jose', 'livez', 'authorize', 'peer-sso', 'peer-full', 'sso', 'full', 'refresh', 'sso-outage', 'cached'] as const
 type Scenario = typeof SCENARIOS[number]
+/** Diagnostics (the gateway's own HTTP floor, and /authorize alone): measured only with --diag or --only. */
+const DIAGNOSTICS: readonly Scenario[] = ['livez', 'authorize']
 
 const { values: args } = parseArgs({
   options: {
@@ -28,14 +30,17 @@ const { values: args } = parseArgs({
     soak: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     only: { type: 'string' },
-    vus: { type: 'string', default: '16' },
+    diag: { type: 'boolean', default: false },
+    vus: { type: 'string', default: '32' },
     rounds: { type: 'string' },
-    'soak-requests': { type: 'string', default: '1000000' },
+    'soak-requests': { type: 'string', default: '2000000' },
     /** Node/V8 flags for the gateway process only (experiments: --max-semi-space-size=8). */
     'gateway-node-options': { type: 'string' },
+    /** Let the scheduler place the processes (default: servers on the last CPU, the load driver on the others). */
+    'no-pin': { type: 'boolean', default: false },
   },
 })
-const only = new Set((args.only?.split(',') ?? SCENARIOS) as Scenario[])
+const only = new Set((args.only?.split(',') ?? SCENARIOS.filter((s) => args.diag || !DIAGNOSTICS.includes(s))) as Scenario[])
 const VUS = Number(args.vus)
 // Each scenario is measured in slices, interleaved round by round (A B C A B C …): on a shared
 // 2-core machine, load from elsewhere then hits every scenario alike instead of whichever ran at that moment.
@@ -60,11 +65,15 @@ interface Definition {
   flow?: { setup: (vu: number) => Promise<unknown>, run: (state: never, vu: number) => Promise<number> }
   /** autocannon against one URL (the ceilings). */
   url?: () => string
+  headers?: () => Record<string, string>
 }
 
 interface Row extends LoadResult { name: string, unit: 'flows' | 'requests', slices: number[], serverCpuMsPerFlow: number, driverCpuMsPerFlow: number }
 type Slice = { phase: LoadResult, histogram?: MeasuredPhase['histogram'], cpuMs: number, driverCpuMs: number }
 const rows: Partial<Record<Scenario, Row>> = {}
+/** SSO and cached logins measured at the same time, on the same gateway (the p99 comparison). */
+interface Mixed { sso: { flows: number, p50Ms: number, p99Ms: number }, cached: { flows: number, p50Ms: number, p99Ms: number }, seconds: number }
+let mixed: Mixed | undefined
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
 const workDir = await mkdtemp(join(tmpdir(), 'understudy-bench-'))
@@ -73,6 +82,16 @@ const logFile = (name: string) => join(workDir, `${name}.log`)
 log(`bench: ${args.quick ? 'quick' : 'full'} run, ${VUS} virtual users, ${ROUNDS} rounds of ${TIMING.sliceMs / 1000} s slices; server logs in ${workDir}`)
 log('bench: compiling the servers into dist/…')
 compileServers()
+// Each server gets a CPU of its own and the driver the rest: a server's capacity on one core (a
+// Node process is one event loop), not whatever share the scheduler happens to leave it.
+const lastCpu = cpus().length - 1
+const pin = !args['no-pin'] && canPin()
+const SERVER_CPUS = pin ? String(lastCpu) : undefined
+if (pin) {
+  pinSelf(lastCpu === 1 ? '0' : `0-${lastCpu - 1}`)
+  log(`bench: servers pinned to CPU ${lastCpu}, the load driver to the others`)
+}
+const serverPlacement = SERVER_CPUS === undefined ? {} : { cpus: SERVER_CPUS }
 
 const http = new Http(VUS)
 const servers: ServerProcess[] = []
@@ -81,13 +100,16 @@ let gatewayRss: RssSampler | undefined
 
 try {
   // Every server in its own process; the bench's event loop only drives load.
-  const ceiling = started(ServerProcess.start('ceiling', { logFile: logFile('ceiling') }))
-  const peer = started(ServerProcess.start('peer', { logFile: logFile('peer') }))
+  const ceiling = started(ServerProcess.start('ceiling', { logFile: logFile('ceiling'), ...serverPlacement }))
+  const peer = started(ServerProcess.start('peer', { logFile: logFile('peer'), ...serverPlacement }))
+  // The upstream serves only the full federated flow, beside the gateway: it shares the driver's CPUs.
   const upstream = started(ServerProcess.start('upstream', { logFile: logFile('upstream') }))
   const gatewayProcess = started(ServerProcess.start('gateway', {
     logFile: logFile('gateway'),
+    ...serverPlacement,
     ...(args.profile ? { cpuProfDir: profileDir } : {}),
-    ...(args['gateway-node-options'] ? { nodeOptions: args['gateway-node-options'].split(' ') } : {}),
+    // The soak forces a full GC twice to read the live heap.
+    nodeOptions: [...(args['gateway-node-options']?.split(' ') ?? []), ...(args.soak ? ['--expose-gc'] : [])],
   }))
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
@@ -121,6 +143,8 @@ try {
   const upstreamUp: Definition[] = [
     { key: 'hello', name: 'ceiling: Fastify hello world', unit: 'requests', server: () => ceiling, url: () => `${ceilingUrl}/hello` },
     { key: 'es256', name: 'ceiling: Fastify + 1 ES256 ID token (gateway signer)', unit: 'requests', server: () => ceiling, url: () => `${ceilingUrl}/es256` },
+    { key: 'livez', name: 'diagnostic: gateway GET /livez', unit: 'requests', server: () => gatewayProcess, url: () => `${gateway.url}/livez` },
+    { key: 'authorize', name: 'diagnostic: gateway GET /authorize, SSO (302)', unit: 'requests', server: () => gatewayProcess, url: () => users[0]!.shop.url, headers: () => users[0]!.shop.cookie },
     { key: 'es256-jose', name: 'ceiling: Fastify + 1 ES256 JWT (jose SignJWT)', unit: 'requests', server: () => ceiling, url: () => `${ceilingUrl}/es256-jose` },
     {
       key: 'peer-sso',
@@ -204,11 +228,12 @@ try {
     // The sessions must be past the `outage` client's maxStaleness (1 s, whole seconds).
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.max(...users.map((u) => u.loggedInAt)) + 2100 - Date.now())))
     await measureInterleaved(outage)
+    if (only.has('sso-outage') && only.has('cached')) mixed = await measureMixed(users, op)
     await assertBreakersOpen(gateway.adminUrl, 'after the outage measurements')
     if (notCached > 0) throw new Error(`${notCached} cached-login flows were not served from the cached session`)
   }
 
-  const soak = args.soak ? await runSoak(gatewayProcess.pid, users, chains, op) : undefined
+  const soak = args.soak ? await runSoak(gatewayProcess, users, chains, op) : undefined
   const memory = await gatewayProcess.call<GatewayMemory>('memory')
   gatewayRss.stop()
   await Promise.all(servers.map(async (s) => s.stop()))
@@ -272,7 +297,7 @@ async function measureInterleaved (definitions: Definition[]): Promise<void> {
       let phase: LoadResult
       let histogram: MeasuredPhase['histogram'] | undefined
       if (d.url) {
-        phase = await cannon(d.url(), warmupMs, startCpu)
+        phase = await cannon(d.url(), warmupMs, startCpu, d.headers?.())
       } else {
         const vuStates = states.get(d.key)!
         const measuring = closedLoop({ vus: VUS, warmupMs, durationMs: TIMING.sliceMs, setup: async (vu) => vuStates[vu], flow: d.flow!.run as (state: unknown, vu: number) => Promise<number> })
@@ -289,6 +314,35 @@ async function measureInterleaved (definitions: Definition[]): Promise<void> {
     }
   }
   for (const d of definitions) rows[d.key] = merge(d, slices.get(d.key)!)
+}
+
+/**
+ * Half the users in SSO flows, half in cached logins, at once: whatever else
+ * the machine does then (a GC, another process) hits both paths alike, which
+ * separate slices cannot promise for a tail percentile.
+ */
+async function measureMixed (users: Array<{ shop: SsoUser, outage: SsoUser }>, op: { token: string }): Promise<Mixed> {
+  log('bench: SSO and cached logins at the same time (p99 comparison)')
+  const histograms = { sso: createHistogram(), cached: createHistogram() }
+  let recording = false
+  const warmupMs = TIMING.firstWarmupMs
+  setTimeout(() => { recording = true }, warmupMs)
+  const durationMs = ROUNDS * TIMING.sliceMs
+  await closedLoop({
+    vus: VUS,
+    warmupMs,
+    durationMs,
+    setup: async (vu) => vu,
+    flow: async (vu) => {
+      const started = performance.now()
+      const cached = vu % 2 === 1
+      await ssoFlow(http, op, cached ? CACHED : SHOP, cached ? users[vu]!.outage : users[vu]!.shop)
+      if (recording) histograms[cached ? 'cached' : 'sso'].record(Math.max(1, Math.round((performance.now() - started) * 1e6)))
+      return 2
+    },
+  })
+  const summary = (h: ReturnType<typeof createHistogram>) => ({ flows: h.count, p50Ms: h.percentile(50) / 1e6, p99Ms: h.percentile(99) / 1e6 })
+  return { sso: summary(histograms.sso), cached: summary(histograms.cached), seconds: durationMs / 1000 }
 }
 
 /** One row from a scenario's slices: the median slice rate; latency from the merged histograms. */
@@ -331,12 +385,12 @@ function merge (d: Definition, slices: Slice[]): Row {
 }
 
 /** autocannon against one URL (the ceilings): a warm-up, then the measured slice. */
-async function cannon (url: string, warmupMs: number, measuring: () => Promise<void>): Promise<LoadResult> {
-  await autocannon({ url, connections: VUS, duration: warmupMs / 1000 })
+async function cannon (url: string, warmupMs: number, measuring: () => Promise<void>, headers: Record<string, string> = {}): Promise<LoadResult> {
+  await autocannon({ url, headers, connections: VUS, duration: warmupMs / 1000 })
   await measuring()
-  const r = await autocannon({ url, connections: VUS, duration: TIMING.sliceMs / 1000 })
-  const ok = r['2xx']
-  return { flows: ok, requests: ok, errors: r.errors + r.non2xx, elapsedMs: r.duration * 1000, flowsPerSec: ok / r.duration, requestsPerSec: ok / r.duration, p50Ms: r.latency.p50, p99Ms: r.latency.p99 }
+  const r = await autocannon({ url, headers, connections: VUS, duration: TIMING.sliceMs / 1000 })
+  const ok = r['2xx'] + r['3xx']
+  return { flows: ok, requests: ok, errors: r.errors + r['4xx'] + r['5xx'], elapsedMs: r.duration * 1000, flowsPerSec: ok / r.duration, requestsPerSec: ok / r.duration, p50Ms: r.latency.p50, p99Ms: r.latency.p99 }
 }
 
 async function breakerStates (adminUrl: string): Promise<string[]> {
@@ -362,20 +416,46 @@ async function assertBreakersOpen (adminUrl: string, when: string): Promise<void
 /** The gateway's own account of its memory at the end (MB): see bench/servers/gateway.ts. */
 interface GatewayMemory { usage: Record<string, number>, heapSpaces: Record<string, number>, residentMb: Record<string, number> }
 
-interface Soak { requests: number, errors: number, minutes: number, rssStartMb: number, rssEndMb: number, rssPeakMb: number, slopeMbPerMin: number, slopeMbPer100kRequests: number, flat: boolean, samples: Array<[number, number]> }
+/** Memory after a full GC (MB): what the gateway really holds, without the garbage V8 has not collected yet. */
+interface LiveHeap { heapUsedMb: number, rssMb: number }
+
+interface Soak {
+  requests: number
+  errors: number
+  minutes: number
+  rssStartMb: number
+  rssEndMb: number
+  rssPeakMb: number
+  /** Least-squares slope of every RSS sample after the warm-up. */
+  slopeMbPerMin: number
+  slopeMbPer100kRequests: number
+  /** Per minute after the warm-up: the highest and lowest RSS (V8 collects the old generation in a sawtooth). */
+  windows: Array<{ fromSec: number, maxMb: number, minMb: number }>
+  peakSlopeMbPerMin: number
+  liveHeapMid: LiveHeap
+  liveHeapEnd: LiveHeap
+  flat: boolean
+  samples: Array<[number, number]>
+}
+
+/** Seconds before the soak's memory is judged: the memory store keeps each code's single-use guard 60 s, swept every 30 s. */
+const SOAK_WARMUP_SEC = 120
 
 /**
  * ≥ 1M requests while the upstream blackholes: a third of the users in SSO
  * flows, a third in cached logins, a third in refresh chains. RSS is sampled
- * every 2 s; the slope is fitted over the second half (after the memory store's
- * code guards reach their steady state: 60 s lifetime, 30 s sweeps).
+ * every 2 s. V8 lets the old generation grow between full collections, so RSS
+ * is a sawtooth: the verdict rests on the live heap after a forced full GC at
+ * the half-way point and at the end (the gateway runs with --expose-gc for
+ * this), and on the per-minute RSS peaks after the warm-up.
  */
-async function runSoak (pid: number, users: Array<{ shop: SsoUser, outage: SsoUser }>, chains: Array<{ token: string }>, op: { authorize: string, token: string }): Promise<Soak> {
+async function runSoak (gateway: ServerProcess, users: Array<{ shop: SsoUser, outage: SsoUser }>, chains: Array<{ token: string }>, op: { authorize: string, token: string }): Promise<Soak> {
   const target = Number(args['soak-requests'])
   log(`bench: soak, ${target} requests…`)
   let served = 0
   let lastLog = Date.now()
-  const sampler = new RssSampler(pid, 2000, () => served)
+  let liveHeapMid: Promise<LiveHeap> | undefined
+  const sampler = new RssSampler(gateway.pid, 2000, () => served)
   const result = await closedLoop({
     vus: VUS,
     warmupMs: 0,
@@ -391,20 +471,30 @@ async function runSoak (pid: number, users: Array<{ shop: SsoUser, outage: SsoUs
       return made
     },
     onTick: ({ requests }) => {
+      if (liveHeapMid === undefined && requests >= target / 2) liveHeapMid = liveHeap(gateway)
       if (Date.now() - lastLog < 30_000) return
       lastLog = Date.now()
       log(`bench: soak: ${requests} requests, gateway RSS ${sampler.samples.at(-1)?.[1].toFixed(1) ?? '?'} MB`)
     },
   })
   sampler.stop()
+  const liveHeapEnd = await liveHeap(gateway)
   if (result.errors > 0) log(`bench: soak: ${result.errors} failed flows; first: ${result.firstError ?? ''}`)
   const samples = sampler.samples
-  const from = Math.floor(samples.length / 2)
-  const half = samples.slice(from)
-  const perSecond = slope(half)
-  const perRequest = slope(half.map(([, mb], i) => [sampler.requestsAt[from + i]!, mb]))
-  const meanHalf = half.reduce((s, [, mb]) => s + mb, 0) / Math.max(1, half.length)
-  const halfMinutes = half.length > 1 ? (half.at(-1)![0] - half[0]![0]) / 60 : 0
+  const judged = samples.map((sample, i) => ({ sample, requests: sampler.requestsAt[i]! })).filter(({ sample }) => sample[0] >= SOAK_WARMUP_SEC)
+  const windows: Soak['windows'] = []
+  for (const { sample: [t, mb] } of judged) {
+    const fromSec = SOAK_WARMUP_SEC + Math.floor((t - SOAK_WARMUP_SEC) / 60) * 60
+    const window = windows.at(-1)
+    if (window?.fromSec === fromSec) {
+      window.maxMb = Math.max(window.maxMb, mb)
+      window.minMb = Math.min(window.minMb, mb)
+    } else {
+      windows.push({ fromSec, maxMb: mb, minMb: mb })
+    }
+  }
+  const mid = await (liveHeapMid ?? Promise.resolve(liveHeapEnd))
+  const peakSlope = slope(windows.map((w) => [w.fromSec / 60, w.maxMb]))
   return {
     requests: result.requests,
     errors: result.errors,
@@ -412,12 +502,21 @@ async function runSoak (pid: number, users: Array<{ shop: SsoUser, outage: SsoUs
     rssStartMb: samples[0]?.[1] ?? NaN,
     rssEndMb: samples.at(-1)?.[1] ?? NaN,
     rssPeakMb: sampler.peak,
-    slopeMbPerMin: perSecond * 60,
-    slopeMbPer100kRequests: perRequest * 100_000,
-    // Flat: the growth fitted over the second half stays under 5 % of the RSS.
-    flat: Math.abs(perSecond * 60 * halfMinutes) < 0.05 * meanHalf,
+    slopeMbPerMin: slope(judged.map(({ sample }) => sample)) * 60,
+    slopeMbPer100kRequests: slope(judged.map(({ sample, requests }) => [requests, sample[1]])) * 100_000,
+    windows,
+    peakSlopeMbPerMin: peakSlope,
+    liveHeapMid: mid,
+    liveHeapEnd,
+    // Flat: no more live heap at the end than half-way (within 10 %), and per-minute RSS peaks that do not climb.
+    flat: liveHeapEnd.heapUsedMb <= mid.heapUsedMb * 1.1 && (windows.length < 3 || peakSlope * (windows.length - 1) < 0.1 * windows[0]!.maxMb),
     samples,
   }
+}
+
+async function liveHeap (gateway: ServerProcess): Promise<LiveHeap> {
+  const { after } = await gateway.call<{ after: NodeJS.MemoryUsage }>('gcMemory')
+  return { heapUsedMb: after.heapUsed / 2 ** 20, rssMb: after.rss / 2 ** 20 }
 }
 
 async function latestProfile (): Promise<{ file: string, summary: ProfileSummary } | undefined> {
@@ -437,11 +536,11 @@ async function report (rss: number, soak: Soak | undefined, memory: GatewayMemor
   const sso = rows.sso
   const peerSso = rows['peer-sso']
   const es256 = rows.es256
-  const cached = rows.cached
-  const ssoOutage = rows['sso-outage']
+  const cached = mixed?.cached
+  const ssoOutage = mixed?.sso
   const ratioSsoVsPeer = sso && peerSso ? sso.flowsPerSec / peerSso.flowsPerSec : NaN
   const ratioSsoVsEs256Ceiling = sso && es256 ? sso.flowsPerSec / (es256.requestsPerSec / SIGNATURES_PER_FLOW) : NaN
-  // Both measured in the outage phase, interleaved: the same conditions, the cached path against the SSO path.
+  // Both measured at once in the outage phase: the same conditions, the cached path against the SSO path.
   const ratioCachedP99VsSsoP99 = ssoOutage && cached ? cached.p99Ms / ssoOutage.p99Ms : NaN
   const ratioCpuPeerVsSso = sso && peerSso ? peerSso.serverCpuMsPerFlow / sso.serverCpuMsPerFlow : NaN
   const targets = [
@@ -449,13 +548,18 @@ async function report (rss: number, soak: Soak | undefined, memory: GatewayMemor
     { name: `SSO flows/s ÷ (ES256 ceiling ÷ ${SIGNATURES_PER_FLOW})`, value: ratioSsoVsEs256Ceiling, target: '≥ 0.5', met: ratioSsoVsEs256Ceiling >= 0.5 },
     { name: 'cached-login p99 ÷ SSO p99 (upstream blackholed)', value: ratioCachedP99VsSsoP99, target: '≤ 1.5', met: ratioCachedP99VsSsoP99 <= 1.5 },
     { name: 'gateway peak RSS under load, MB', value: rss, target: '≤ 150', met: rss > 0 && rss <= 150 },
-    ...(soak ? [{ name: `soak RSS slope, MB/min (${(soak.requests / 1e6).toFixed(2)}M requests)`, value: soak.slopeMbPerMin, target: 'flat', met: soak.flat && soak.requests >= 1_000_000 }] : []),
+    ...(soak ? [{ name: `soak (${(soak.requests / 1e6).toFixed(2)}M requests): live heap end ÷ half-way`, value: soak.liveHeapEnd.heapUsedMb / soak.liveHeapMid.heapUsedMb, target: 'flat', met: soak.flat && soak.requests >= 1_000_000 }] : []),
   ]
   out()
   out(table(['ratio', 'value', 'target', 'met'], targets.map((t) => [t.name, t.value, t.target, Number.isNaN(t.value) ? 'not run' : t.met ? 'yes' : 'NO'])))
   out(`\ngateway memory at the end (MB): ${JSON.stringify(memory.usage)}; resident by mapping ${JSON.stringify(memory.residentMb)}`)
+  if (mixed) out(`\nupstream blackholed, SSO and cached logins at the same time (${mixed.seconds} s, half the users each): SSO p50 ${mixed.sso.p50Ms.toFixed(2)} ms, p99 ${mixed.sso.p99Ms.toFixed(2)} ms (${mixed.sso.flows} flows); cached p50 ${mixed.cached.p50Ms.toFixed(2)} ms, p99 ${mixed.cached.p99Ms.toFixed(2)} ms (${mixed.cached.flows} flows)`)
   if (Number.isFinite(ratioCpuPeerVsSso)) out(`\nserver CPU per SSO flow: peer ${peerSso!.serverCpuMsPerFlow.toFixed(2)} ms, understudy ${sso!.serverCpuMsPerFlow.toFixed(2)} ms (${ratioCpuPeerVsSso.toFixed(2)}×)`)
-  if (soak) out(`\nsoak: ${soak.requests} requests (${soak.errors} failed flows) in ${soak.minutes.toFixed(1)} min; gateway RSS ${soak.rssStartMb.toFixed(1)} → ${soak.rssEndMb.toFixed(1)} MB (peak ${soak.rssPeakMb.toFixed(1)}), second-half slope ${soak.slopeMbPerMin.toFixed(3)} MB/min = ${soak.slopeMbPer100kRequests.toFixed(3)} MB per 100k requests`)
+  if (soak) {
+    out(`\nsoak: ${soak.requests} requests (${soak.errors} failed flows) in ${soak.minutes.toFixed(1)} min; gateway RSS ${soak.rssStartMb.toFixed(1)} → ${soak.rssEndMb.toFixed(1)} MB, peak ${soak.rssPeakMb.toFixed(1)}`)
+    out(`  after ${SOAK_WARMUP_SEC} s: RSS slope ${soak.slopeMbPerMin.toFixed(2)} MB/min (${soak.slopeMbPer100kRequests.toFixed(2)} MB per 100k requests); per-minute RSS peaks ${soak.windows.map((w) => w.maxMb.toFixed(0)).join(', ')} MB, troughs ${soak.windows.map((w) => w.minMb.toFixed(0)).join(', ')} MB (peak slope ${soak.peakSlopeMbPerMin.toFixed(2)} MB/min)`)
+    out(`  live heap after a full GC: ${soak.liveHeapMid.heapUsedMb.toFixed(1)} MB half-way, ${soak.liveHeapEnd.heapUsedMb.toFixed(1)} MB at the end (RSS then ${soak.liveHeapMid.rssMb.toFixed(0)} and ${soak.liveHeapEnd.rssMb.toFixed(0)} MB)`)
+  }
   if (profile) {
     const p = profile.summary
     out(`\ngateway CPU profile ${profile.file}: ${p.busyMs} ms busy, ${p.idleMs} ms idle`)
@@ -463,13 +567,16 @@ async function report (rss: number, soak: Soak | undefined, memory: GatewayMemor
     out()
     out(table(['self time by module', 'ms', '% busy'], p.modules.map((f) => [f.name, f.ms, f.percent])))
   }
-  const suffix = soak ? '-soak' : args.quick ? '-quick' : ''
+  // Runs that change what is measured (a subset, other flags) never overwrite the standard results.
+  const custom = args.only !== undefined || args.diag || args.rounds !== undefined || args['gateway-node-options'] !== undefined || args['no-pin'] || args.vus !== '32' || args.profile
+  const suffix = `${soak ? '-soak' : ''}${args.quick ? '-quick' : ''}${custom ? '-custom' : ''}`
   const results = {
     date: new Date().toISOString(),
     mode: args.quick ? 'quick' : 'full',
     vus: VUS,
     rounds: ROUNDS,
     gatewayNodeOptions: args['gateway-node-options'] ?? null,
+    pinned: pin ? { servers: SERVER_CPUS, driver: 'the other CPUs' } : false,
     sliceSeconds: TIMING.sliceMs / 1000,
     machine: await machine(),
     ssoFlowsPerSec: sso?.flowsPerSec ?? null,
@@ -485,6 +592,7 @@ async function report (rss: number, soak: Soak | undefined, memory: GatewayMemor
     gatewayMemoryAtEndMb: memory,
     targets: targets.map(({ name, value, target, met }) => ({ name, value: nullable(value), target, met })),
     scenarios: rows,
+    ...(mixed ? { outageMixed: mixed } : {}),
     ...(soak ? { soak } : {}),
     ...(profile ? { profile: profile.summary } : {}),
   }

@@ -1,6 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { openSync, closeSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -15,6 +16,8 @@ export interface ChildOptions {
   logFile: string
   /** Extra node flags for this child. */
   nodeOptions?: string[]
+  /** Pin the child (every thread it starts) to these CPUs, with taskset. */
+  cpus?: string
 }
 
 /**
@@ -51,7 +54,9 @@ export class ServerProcess {
     const file = join(DIST, 'bench', 'servers', `${script}.js`)
     const out = openSync(options.logFile, 'a')
     const args = [...(options.nodeOptions ?? []), ...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []), file]
-    const child = spawn(process.execPath, args, { stdio: ['ignore', out, out, 'ipc'] })
+    const child = options.cpus === undefined
+      ? spawn(process.execPath, args, { stdio: ['ignore', out, out, 'ipc'] })
+      : spawn('taskset', ['-c', options.cpus, process.execPath, ...args], { stdio: ['ignore', out, out, 'ipc'] })
     closeSync(out)
     return new ServerProcess(script, child)
   }
@@ -99,6 +104,22 @@ export async function rssMb (pid: number): Promise<number> {
   const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)
   if (kb === null) throw new Error(`no VmRSS for ${pid}`)
   return Number(kb[1]) / 1024
+}
+
+/**
+ * Pins this process (all its threads; threads started later inherit it) to
+ * `cpus`. Loopback request/response pairs otherwise get pulled onto one CPU by
+ * the scheduler's wake-affinity now and then, and a slice measures the two
+ * sharing a core: on the 2-core machine slices of one scenario varied by 50 %.
+ */
+export function pinSelf (cpus: string): void {
+  execFileSync('taskset', ['-a', '-cp', cpus, String(process.pid)], { stdio: 'ignore' })
+}
+
+/** Whether pinning is possible: taskset present and at least two CPUs. */
+export function canPin (): boolean {
+  if (cpus().length < 2) return false
+  return spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0
 }
 
 /** CPU time (user + system, every thread) a process has used so far, in ms, from /proc (Linux; 100 ticks a second). */

@@ -25,16 +25,23 @@ const ACCOUNT = 'bench-user'
 let server: Server | undefined
 
 /**
- * An in-memory adapter without the dev adapter's limits: oidc-provider's own
- * keeps 1000 entries (an LRU), so a few seconds of full flows evict the SSO
- * users' sessions and grants, and it rescans a grant's whole token list on every
- * token it stores. This one keeps everything until it expires and indexes grants
- * in a Set, as a production adapter (Redis sets) would.
+ * The peer's storage: a Map of payloads that expire, in the peer's process.
+ * oidc-provider's own dev adapter is an LRU of 1000 entries: a few seconds of
+ * full flows evicted the SSO users' sessions and grants, and it rescans a
+ * grant's whole token list on every token stored. This one keeps everything
+ * until it expires and indexes grants in a Set. It is the cheapest storage the
+ * peer can have (no serialization, no network): a Redis adapter would also
+ * JSON-encode every payload, which cost the peer's SSO flow 0.3 ms more here.
  */
 const entries = new Map<string, { payload: Record<string, unknown>, expiresAt: number }>()
 const grantMembers = new Map<string, Set<string>>()
 const sessionsByUid = new Map<string, string>()
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest'])
+// Expired entries go, as Redis expires keys.
+setInterval(() => {
+  const now = Date.now()
+  for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key)
+}, 5000).unref()
 
 class BenchAdapter {
   constructor (private readonly model: string) {}

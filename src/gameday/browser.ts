@@ -109,6 +109,7 @@ export class Browser {
     this.#hostJar(new URL(url)).set(name, { value, path: '/' })
   }
 
+  /** The Cookie header this browser sends to `url`. */
   cookieHeader (url: URL): string {
     return this.#live(url).map(([name, c]) => `${name}=${c.value}`).join('; ')
   }

@@ -39,13 +39,10 @@ export class GatewayProcess {
     this.#log.on('error', () => {})
   }
 
+  /** True while the process runs. */
   get alive (): boolean {
     const child = this.#child
     return child !== undefined && child.exitCode === null && child.signalCode === null
-  }
-
-  get pid (): number | undefined {
-    return this.#child?.pid
   }
 
   /** Spawns the process and resolves with its listening URLs once it logs `listening`. */

@@ -49,6 +49,7 @@ export class LoadBalancer {
     this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   }
 
+  /** Stops listening, cuts open connections and closes the connections to the gateways. */
   async close (): Promise<void> {
     const server = this.#server
     this.#server = undefined

@@ -2,7 +2,7 @@ import { cookieNames } from '../sessions/session.js'
 import type { Browser } from './browser.js'
 import { firstLogin, logout, refresh, revokeRefreshToken, ssoLogin, type FlowContext, type FlowResult } from './flows.js'
 import type { OpKind, Recorder } from './records.js'
-import { RELYING_PARTIES, type LoadShape, type RelyingParty } from './setup.js'
+import { RELYING_PARTIES, relyingParty, type LoadShape, type RelyingParty } from './setup.js'
 import { UserPool, pick, type RevokedCredential, type SyntheticUser } from './users.js'
 
 const POOL_LIMIT = 400
@@ -70,7 +70,7 @@ export class LoadDriver {
     if (a) {
       this.pool.remove(a)
       const [client, grant] = pick([...a.grants])
-      const rp = RELYING_PARTIES.find((r) => r.clientId === client)!
+      const rp = relyingParty(client)
       const result = await revokeRefreshToken(this.#deps.ctx, a.browser, rp, grant.refreshToken)
       if (result.outcome === 'ok') {
         this.revoked.push({ kind: 'revoked-refresh', user: a.name, rp, refreshToken: grant.refreshToken, sub: a.sub })
@@ -82,11 +82,11 @@ export class LoadDriver {
       this.pool.remove(b)
       const cookie = b.browser.cookie(this.#deps.ctx.issuer, cookieNames(this.#deps.ctx.issuer).session)
       const [client, grant] = pick([...b.grants])
-      const rp = RELYING_PARTIES.find((r) => r.clientId === client)!
+      const rp = relyingParty(client)
       const result = await logout(this.#deps.ctx, b.browser, rp, grant.idToken)
       if (result.outcome === 'ok') {
         if (cookie) this.revoked.push({ kind: 'logged-out-session', user: b.name, cookie })
-        for (const [c, g] of b.grants) this.revoked.push({ kind: 'logged-out-refresh', user: b.name, rp: RELYING_PARTIES.find((r) => r.clientId === c)!, refreshToken: g.refreshToken, sub: b.sub })
+        for (const [c, g] of b.grants) this.revoked.push({ kind: 'logged-out-refresh', user: b.name, rp: relyingParty(c), refreshToken: g.refreshToken, sub: b.sub })
         done.push(`logged ${b.name} out (session and ${b.grants.size} refresh tokens)`)
       }
     }
@@ -109,7 +109,7 @@ export class LoadDriver {
       this.#launch(() => this.#sso(user, pick(RELYING_PARTIES.filter((rp) => rp.sso))))
     } else {
       const client = pick([...user.grants.keys()])
-      this.#launch(() => this.#refresh(user, RELYING_PARTIES.find((rp) => rp.clientId === client)!))
+      this.#launch(() => this.#refresh(user, relyingParty(client)))
     }
   }
 

@@ -52,6 +52,7 @@ export class Monitor {
     this.#topology = topology
   }
 
+  /** Starts polling both gateways. */
   start (): void {
     this.#running = true
     this.#loops = REGIONS.flatMap((name) => [
@@ -164,7 +165,7 @@ export class Monitor {
     this.#seenEvents.add(key)
     const bad = (event.kind === 'breaker' && event.data?.to === 'open') || event.kind === 'failover'
     const gateway = event.instance.replace(/^region-/, 'gateway-')
-    const message = `${gateway}: ${event.kind === 'breaker' ? `breaker ${event.provider}/` : ''}${event.message}`
+    const message = `${event.kind === 'breaker' ? `breaker ${event.provider}/` : ''}${event.message}`
     this.entries.push({ at: Date.parse(event.at), source: gateway, kind: event.kind, ...(event.region ? { subject: `upstream:${event.region}` } : {}), bad, message })
   }
 

@@ -19,7 +19,6 @@ export class RedisServer {
   readonly name: string
   readonly port: number
   #child: ChildProcess | undefined
-  #paused = false
   readonly #dir: string
 
   private constructor (name: string, port: number, dir: string) {
@@ -35,13 +34,10 @@ export class RedisServer {
     return server
   }
 
+  /** True while the process runs (a hung one included). */
   get alive (): boolean {
     const child = this.#child
     return child !== undefined && child.exitCode === null && child.signalCode === null
-  }
-
-  get paused (): boolean {
-    return this.#paused
   }
 
   /** SIGKILL: the process dies at once with everything it held. */
@@ -51,19 +47,16 @@ export class RedisServer {
     const exited = once(child, 'exit')
     child.kill('SIGKILL')
     await exited
-    this.#paused = false
   }
 
   /** SIGSTOP: the process hangs; its connections stay open and nothing answers. */
   pause (): void {
     if (this.alive) this.#child!.kill('SIGSTOP')
-    this.#paused = true
   }
 
   /** SIGCONT: a hung process answers again (what it queued meanwhile included). */
   resume (): void {
     if (this.alive) this.#child!.kill('SIGCONT')
-    this.#paused = false
   }
 
   /** Starts the process again on the same port, empty; a no-op while it runs. */

@@ -42,12 +42,12 @@ export function renderMarkdown (r: GamedayReport): string {
     '',
     '## Timeline',
     '',
-    'Injected faults (gameday), what the load balancer and the admin API showed (load-balancer, monitor), and the gateways\' own incident timelines (gateway-a, gateway-b), merged by time.',
+    'Injected faults (gameday), what the load balancer and the admin API showed (load-balancer, monitor), and the gateways\' own incident timelines (gateway-a, gateway-b), merged by time. Here a failed half-open trial is one line, and breaker changes appear once, as the gateway recorded them; report.json has every entry.',
     '',
     '| t+ | source | event |',
     '|---|---|---|',
-    ...r.timeline.slice(0, TIMELINE_ROWS).map((e) => `| ${(e.offsetMs / 1000).toFixed(3)} s | ${e.source} | ${escape(e.message)} |`),
-    ...(r.timeline.length > TIMELINE_ROWS ? [`| | | … ${r.timeline.length - TIMELINE_ROWS} more in report.json |`] : []),
+    ...readable(r.timeline).slice(0, TIMELINE_ROWS).map((e) => `| ${(e.offsetMs / 1000).toFixed(3)} s | ${e.source} | ${escape(e.message)} |`),
+    ...(readable(r.timeline).length > TIMELINE_ROWS ? [`| | | … more in report.json |`] : []),
     '',
   ].join('\n')
 }
@@ -84,7 +84,7 @@ function scenarioSection (s: ScenarioFigures): string[] {
     ...s.steps.map((step) => `| ${step.fault} | ${ms(step.timeToDetectMs)} | ${escape(step.detectedBy ?? '')} | ${ms(step.timeToFailoverMs)} | ${escape(step.failoverBy ?? '')} | ${step.clearedAt === null ? 'kept for the next fault' : ms(step.timeToRecoverMs)} |`),
     '',
     `${s.operations} logins and refreshes (${s.requests} requests) in ${seconds(s.durationMs)}; ${s.cachedLogins} served from the cached login; ${s.revokedProbes} attempts with revoked credentials, ${s.revokedAccepted} accepted.`,
-    `Returning users: ${outcomes(s.outcomes.returning)}. New users: ${outcomes(s.outcomes.newUsers)}${s.newUserFailuresAllowed > 0 ? ` (${s.newUserFailuresAllowed} failures within what the contract allows)` : ''}.`,
+    `Returning users: ${outcomes(s.outcomes.returning)}. New users: ${outcomes(s.outcomes.newUsers)}${s.newUserFailuresAllowed > 0 ? ` (${s.newUserFailuresAllowed} ${s.newUserFailuresAllowed === 1 ? 'failure' : 'failures'} within what the contract allows)` : ''}.`,
     ...(s.skippedTicks > 0 ? [`The load driver skipped ${s.skippedTicks} ticks at its concurrency limit.`] : []),
     ...(s.caughtInCrash > 0 ? ['', `Caught in a crash (a request was inside a gateway process when it was SIGKILLed; listed, not in the rates): ${s.crashCasualties.map((f) => `${f.operation}: ${f.outcome}${f.detail ? ` (${escape(f.detail)})` : ''}`).join('; ')}.`] : []),
     ...(s.unexpectedFailures.length > 0 ? ['', 'Failures that count against the expectations:', '', ...s.unexpectedFailures.map((f) => `- ${f.at}: ${f.operation}: ${f.outcome}${f.detail ? ` (${escape(f.detail)})` : ''}`)] : []),
@@ -92,6 +92,25 @@ function scenarioSection (s: ScenarioFigures): string[] {
     s.expectationsMet ? 'Every expectation met.' : `Missed: ${s.violations.join('; ')}.`,
     '',
   ]
+}
+
+type Row = GamedayReport['timeline'][number]
+
+/** The timeline for people: breaker changes once (the gateway's own), a failed half-open trial as one line. */
+function readable (timeline: Row[]): Row[] {
+  const rows = timeline.filter((e) => !(e.source === 'monitor' && e.message.includes(': breaker ')))
+  const out: Row[] = []
+  for (let i = 0; i < rows.length; i++) {
+    const trial = /^breaker (\S+): open → half-open/.exec(rows[i]!.message)
+    const next = trial ? rows.slice(i + 1).find((e) => e.source === rows[i]!.source && e.message.startsWith(`breaker ${trial[1]}: `)) : undefined
+    if (trial && next?.message.startsWith(`breaker ${trial[1]}: half-open → open`)) {
+      out.push({ ...rows[i]!, message: `breaker ${trial[1]}: half-open trial failed, open again` })
+      rows.splice(rows.indexOf(next), 1)
+      continue
+    }
+    out.push(rows[i]!)
+  }
+  return out
 }
 
 function outcomes (counts: Record<string, number>): string {

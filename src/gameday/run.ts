@@ -30,9 +30,9 @@ export interface GamedayOptions {
   signal?: AbortSignal
 }
 
-const MIN_HOLD_MS = 2_500
+const MIN_HOLD_MS = 2_000
 const HOLD_SHARE = 0.5
-const MIN_SETTLE_MS = 1_000
+const MIN_SETTLE_MS = 500
 const RECOVERY_TIMEOUT_MS = 30_000
 const CLIENT_TIMEOUT_MS = 10_000
 
@@ -52,6 +52,9 @@ export async function runGameday (options: GamedayOptions): Promise<GamedayRepor
   progress?.phase('starting the topology: upstream (2 regions), 2 Redis, 8 fault proxies, 2 gateway processes, load balancer')
   const topology = await startTopology(policy, join(options.reportDir, 'logs'), (t) => {
     entries.push({ at: t.at, source: 'load-balancer', kind: 'observed', subject: `gateway-${t.backend}`, bad: !t.up, message: t.up ? `gateway-${t.backend} answers again: traffic back to it` : `gateway-${t.backend} failed (${t.reason}): requests go to the other region` })
+  }).catch((err: unknown) => {
+    progress?.stop()
+    throw err
   })
   const monitor = new Monitor(topology)
   const dispatcher = new Agent({ keepAliveTimeout: 2_000, connect: { timeout: 3_000 } })
@@ -141,16 +144,17 @@ async function runScenario (name: ScenarioName, deps: ScenarioDeps): Promise<Sce
     note(`injected: ${step.fault.description}`)
     const run: StepRun = { fault: step.fault, injectedAt: Date.now(), until: Infinity, upstreamAlreadyDown: kept.some((k) => k.fault.upstreamDown) }
     for (const k of kept) k.until = run.injectedAt
-    await step.fault.inject(topology)
+    await step.fault.inject(topology).catch((err: Error) => note(`could not inject "${step.fault.description}": ${err.message}`, 'error'))
     steps.push(run)
     kept.push(run)
     await sleep(Math.max(MIN_HOLD_MS, budget * HOLD_SHARE), undefined, { signal: options.signal })
     if (step.keep) continue
     const clearedAt = Date.now()
     progress?.phase(`${name} ${i + 1}/${s.steps.length}: clearing, waiting for recovery`)
-    // Everything kept is cleared at once: a region being restarted must not hold back an upstream that is back.
+    // Everything kept is cleared at once (a region being restarted must not hold back an upstream that is back);
+    // a clearing that fails, such as a process that will not start, is left to the recovery bound to report.
     for (const k of kept) note(`cleared: ${k.fault.description}`)
-    await Promise.all(kept.map((k) => k.fault.clear(topology)))
+    await Promise.all(kept.map((k) => k.fault.clear(topology).catch((err: Error) => note(`could not clear "${k.fault.description}": ${err.message}`, 'error'))))
     const recovery = await waitForRecovery(clearedAt, deps)
     manualInterventions += recovery.interventions
     for (const k of kept) {
@@ -185,9 +189,9 @@ async function waitForRecovery (clearedAt: number, deps: ScenarioDeps): Promise<
       if (at !== undefined) return { at, interventions }
       await sleep(100, undefined, { signal: options.signal })
     }
-    if (interventions > 0) break
-    interventions += await closeBreakersByHand(topology)
-    note(`manual intervention: ${interventions} breakers closed by hand through the admin API`, 'intervention')
+    const closed = await closeBreakersByHand(topology)
+    interventions += closed
+    note(closed > 0 ? `manual intervention: ${closed} breakers closed by hand through the admin API` : 'not recovered, and no breaker an operator could close', 'intervention')
   }
   return { interventions }
 }

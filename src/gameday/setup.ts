@@ -30,6 +30,13 @@ export const RELYING_PARTIES: RelyingParty[] = [
   { clientId: 'spa', redirectUri: `${RP}/spa/cb`, postLogoutRedirectUri: `${RP}/spa/bye`, freshness: { maxStaleness: '5s', outageMaxStaleness: '1d' }, sso: false },
 ]
 
+/** The relying party with this client id. */
+export function relyingParty (clientId: string): RelyingParty {
+  const rp = RELYING_PARTIES.find((r) => r.clientId === clientId)
+  if (!rp) throw new TypeError(`no relying party ${clientId}`)
+  return rp
+}
+
 /** Breaker, health-check and Redis timings for the gateways of a game day. */
 export interface GamedayPolicy {
   breaker: { timeout: string, errorThresholdPercentage: number, volumeThreshold: number, resetTimeout: string, rollingCountTimeout: string }
