@@ -52,6 +52,9 @@ const SIGNING_JWKS = fileURLToPath(new URL('../certs/dev/signing.jwks.json', imp
 const SEALING_JWKS = fileURLToPath(new URL('../certs/dev/sealing.jwks.json', import.meta.url))
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url))
 const ADMIN_TOKEN = 'bench-admin-token'
+/** Seconds before the soak's memory is judged: the memory store keeps each code's single-use guard 60 s, swept every 30 s. */
+const SOAK_WARMUP_SEC = 120
+
 /** Signatures in one SSO flow: the ID token and the JWT access token. */
 const SIGNATURES_PER_FLOW = 2
 
@@ -437,9 +440,6 @@ interface Soak {
   flat: boolean
   samples: Array<[number, number]>
 }
-
-/** Seconds before the soak's memory is judged: the memory store keeps each code's single-use guard 60 s, swept every 30 s. */
-const SOAK_WARMUP_SEC = 120
 
 /**
  * ≥ 1M requests while the upstream blackholes: a third of the users in SSO

@@ -32,4 +32,12 @@ serve({
     const residentMb = Object.fromEntries(Object.entries(mappings).filter(([, v]) => v >= 1).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, Math.round(v * 10) / 10]))
     return { usage, heapSpaces, residentMb }
   },
+  /** process.memoryUsage before and after a full GC (the soak runs the gateway with --expose-gc). */
+  async gcMemory () {
+    const before = process.memoryUsage()
+    const gc = (globalThis as { gc?: () => void }).gc
+    if (gc === undefined) throw new Error('start the gateway with --expose-gc')
+    gc()
+    return { before, after: process.memoryUsage() }
+  },
 }, async () => { await running?.close() })
