@@ -38,6 +38,9 @@ export function authorizationUrl (endpoint: string, client: BenchClient, pkce: P
 /** A returning user's SSO request, built once per user: state and nonce are echoed, not checked, so reusing them costs the server nothing it would not pay anyway. */
 export interface SsoUser { url: string, cookie: Record<string, string>, pkce: Pkce }
 
+/** A returning user of the gateway: the same session serves the `shop` client (SSO) and the `outage` client (cached logins). */
+export interface BenchUser { shop: SsoUser, outage: SsoUser, refreshToken: string, loggedInAt: number }
+
 export function ssoUser (op: { authorize: string }, client: BenchClient, pkce: Pkce, cookie: Record<string, string>): SsoUser {
   return { url: authorizationUrl(op.authorize, client, pkce), cookie, pkce }
 }

@@ -29,6 +29,8 @@ export interface ClosedLoopOptions<S> {
   setup: (vu: number) => Promise<S>
   /** One whole flow; answers how many HTTP requests it made. Throws on any unexpected answer. */
   flow: (state: S, vu: number) => Promise<number>
+  /** Called once, when the warm-up ends and measuring starts (CPU readings begin there). */
+  onMeasure?: () => void
   /** Called four times a second while measuring (progress). */
   onTick?: (progress: { requests: number, elapsedMs: number }) => void
 }
@@ -71,6 +73,7 @@ export async function closedLoop<S> (options: ClosedLoopOptions<S>): Promise<Mea
   const users = Array.from({ length: options.vus }, async (_, vu) => user(vu))
   await new Promise((resolve) => setTimeout(resolve, options.warmupMs))
   recording = true
+  options.onMeasure?.()
   const started = performance.now()
   await new Promise<void>((resolve) => {
     const tick = setInterval(() => {

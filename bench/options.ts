@@ -1,0 +1,50 @@
+// The command line and the constants every part of a bench run shares.
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+export const SCENARIOS = ['hello', 'es256', 'es256-jose', 'livez', 'authorize', 'peer-sso', 'peer-full', 'sso', 'full', 'refresh', 'sso-outage', 'cached'] as const
+export type Scenario = typeof SCENARIOS[number]
+/** Diagnostics (the gateway's own HTTP floor, and /authorize alone): measured only with --diag or --only. */
+const DIAGNOSTICS: readonly Scenario[] = ['livez', 'authorize']
+
+export const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    soak: { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    diag: { type: 'boolean', default: false },
+    vus: { type: 'string', default: '32' },
+    rounds: { type: 'string' },
+    'soak-requests': { type: 'string', default: '2000000' },
+    /** Node/V8 flags for the gateway process only (experiments: --max-semi-space-size=2). */
+    'gateway-node-options': { type: 'string' },
+    /** Let the scheduler place the processes (default: servers on the last CPU, the load driver on the others). */
+    'no-pin': { type: 'boolean', default: false },
+  },
+})
+
+/** The scenarios this run measures. */
+export const only = new Set((args.only?.split(',') ?? SCENARIOS.filter((s) => args.diag || !DIAGNOSTICS.includes(s))) as Scenario[])
+/** Runs that change what is measured (a subset, other flags) are written apart, never over the standard results. */
+export const custom = args.only !== undefined || args.diag || args.rounds !== undefined || args['gateway-node-options'] !== undefined || args['no-pin'] || args.vus !== '32' || args.profile
+export const VUS = Number(args.vus)
+// Each scenario is measured in slices, interleaved round by round (A B C A B C …): on a shared
+// 2-core machine, load from elsewhere then hits every scenario alike instead of whichever ran at that moment.
+export const TIMING = args.quick
+  ? { rounds: 2, firstWarmupMs: 1000, warmupMs: 300, sliceMs: 2500 }
+  : { rounds: 3, firstWarmupMs: 2000, warmupMs: 500, sliceMs: 5000 }
+export const ROUNDS = args.rounds === undefined ? TIMING.rounds : Number(args.rounds)
+export const SIGNING_JWKS = fileURLToPath(new URL('../certs/dev/signing.jwks.json', import.meta.url))
+export const SEALING_JWKS = fileURLToPath(new URL('../certs/dev/sealing.jwks.json', import.meta.url))
+export const RESULTS = fileURLToPath(new URL('./results/', import.meta.url))
+export const ADMIN_TOKEN = 'bench-admin-token'
+/** Seconds before the soak's memory is judged: the memory store keeps each code's single-use guard 60 s, swept every 30 s. */
+export const SOAK_WARMUP_SEC = 120
+/** Signatures in one SSO flow: the ID token and the JWT access token. */
+export const SIGNATURES_PER_FLOW = 2
+
+/** Progress goes to stderr; stdout carries only the results. */
+export function log (line: string): void {
+  process.stderr.write(`${line}\n`)
+}
