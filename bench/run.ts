@@ -5,7 +5,7 @@
 // oidc-provider upstream behind TCP fault proxies. Prints a table and the
 // ratios, writes bench/results/<date>[-soak][-quick][-custom].json. See bench/README.md.
 import { mkdtemp, readdir } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { freePort } from '../src/gameday/free-port.js'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CACHED, SHOP, claimsOf, parseTokens, peerFullFlow, pkcePair, refreshOnce, ssoFlow, ssoUser, understudyFullFlow, type BenchClient, type BenchUser, type Pkce, type SsoUser } from './flows.js'
@@ -246,13 +246,3 @@ async function latestProfile (): Promise<{ file: string, summary: ProfileSummary
   return file === undefined ? undefined : { file: join(profileDir, file), summary: await summarizeProfile(join(profileDir, file)) }
 }
 
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}

@@ -1,7 +1,7 @@
-import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { createLogger } from '../../src/cli/logger.js'
+import { freePort } from '../../src/gameday/free-port.js'
 import { startGateway, type RunningGateway } from '../../src/cli/start.js'
 import { validateConfig } from '../../src/config/load.js'
 import { startUpstreamIdp, type UpstreamIdp } from '../../src/demo/upstream-idp.js'
@@ -13,17 +13,7 @@ export const DEV_KEYS = {
   sealing: fileURLToPath(new URL('../../certs/dev/sealing.jwks.json', import.meta.url)),
 }
 
-/** A port that was free a moment ago (the issuer URL must be known before the gateway listens). */
-export async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+export { freePort }
 
 /** The relying parties every e2e test can use; none of them listens: tests stop at the redirect. */
 export const RP = 'http://127.0.0.1:1/rp'
