@@ -1,10 +1,10 @@
 import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
 import type { RateLimits } from '../src/config/resolve.js'
 import { OAuthError } from '../src/oidc/errors.js'
-import { Params } from '../src/oidc/params.js'
 import type { RateLimitCounter } from '../src/rate-limit/counter.js'
+import { authenticatedClient } from './oidc/client-auth.js'
 
 type Limit = 'token' | 'authorize' | 'admin'
 
@@ -36,7 +36,10 @@ const rateLimitPlugin: FastifyPluginAsync<RateLimitPluginOptions> = async (app, 
     return
   }
   // A counter that fails lets the request through: the Redis counter already falls back to this process, so this is the last resort.
-  await app.register(rateLimit, { global: false, store: storeOf(counter), skipOnError: true })
+  // The X-RateLimit-* headers go only on the 429 (with Retry-After): on every other answer they were
+  // three headers per request that no OAuth client reads (bench/README.md, "Profile findings").
+  const quiet = { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false }
+  await app.register(rateLimit, { global: false, store: storeOf(counter), skipOnError: true, addHeadersOnExceeding: quiet })
   app.addHook('onRoute', (route: RouteOptions) => {
     const limit = limitFor(surface, route.url ?? '')
     if (limit === undefined) return
@@ -44,7 +47,7 @@ const rateLimitPlugin: FastifyPluginAsync<RateLimitPluginOptions> = async (app, 
     const hook = app.rateLimit({
       max,
       timeWindow: window * 1000,
-      keyGenerator: (request) => `${limit}:${route.url}:${limit === 'token' ? clientKey(app, request) : `ip:${request.ip}`}`,
+      keyGenerator: (request) => `${limit}:${route.url}:${limit === 'token' ? clientKey(request) : `ip:${request.ip}`}`,
       onExceeded: () => app.gateway.metrics.rateLimited.inc({ limit, route: route.url ?? '' }),
       errorResponseBuilder: (_request, context) => {
         const seconds = Math.max(1, Math.ceil(context.ttl / 1000))
@@ -62,9 +65,9 @@ const rateLimitPlugin: FastifyPluginAsync<RateLimitPluginOptions> = async (app, 
  * else (a public client, a wrong secret, no client) by its IP address, so
  * that guessing a client's secret never uses up that client's own budget.
  */
-function clientKey (app: FastifyInstance, request: FastifyRequest): string {
+function clientKey (request: FastifyRequest): string {
   try {
-    const client = app.gateway.clients.authenticate(request.headers.authorization, new Params(request.body as Record<string, unknown>))
+    const client = authenticatedClient(request)
     if (!client.public) return `client:${client.clientId}`
   } catch {
     // Failed authentication is answered by the route itself; here it only decides the key.

@@ -19,6 +19,7 @@ import logoutRoutes from './oidc/logout.js'
 import tokenRoutes from './oidc/token.js'
 import userinfoRoutes from './oidc/userinfo.js'
 import rateLimit from './rate-limit.js'
+import { requestLogger } from './request-logger.js'
 import { MemoryCounter, type RateLimitCounter } from '../src/rate-limit/counter.js'
 
 /** Deliberate limits: over them the answer is 4xx (413, 414, 431), never 5xx. */
@@ -48,6 +49,7 @@ function createFastify (options: ServerOptions, trustProxy: FastifyServerOptions
     return503OnClosing: true,
     routerOptions: { maxParamLength: LIMITS.urlParamLength, ignoreTrailingSlash: false },
     genReqId: requestId,
+    childLoggerFactory: requestLogger,
     frameworkErrors,
   }
   if (options.https) {

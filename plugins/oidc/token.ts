@@ -3,6 +3,7 @@ import { OAuthError } from '../../src/oidc/errors.js'
 import type { RawParams } from '../../src/oidc/params.js'
 import { introspect, revoke } from '../../src/oidc/revocation.js'
 import { token } from '../../src/oidc/token.js'
+import { authenticatedClient } from './client-auth.js'
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' }
 
@@ -11,15 +12,15 @@ const tokenRoutes: FastifyPluginAsync = async (app) => {
   const gw = app.gateway
 
   app.post('/token', async (request, reply) => {
-    const response = await token(gw, form(request), request.headers.authorization, request.log)
+    const response = await token(gw, form(request), authenticatedClient(request), request.log)
     return reply.headers(NO_STORE).send(response)
   })
   app.post('/revoke', async (request, reply) => {
-    await revoke(gw, form(request), request.headers.authorization, request.log)
+    await revoke(gw, form(request), authenticatedClient(request), request.log)
     return reply.headers(NO_STORE).send()
   })
   app.post('/introspect', async (request, reply) => {
-    const response = await introspect(gw, form(request), request.headers.authorization, request.log)
+    const response = await introspect(gw, form(request), authenticatedClient(request), request.log)
     return reply.headers(NO_STORE).send(response)
   })
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { isUnderstudyError } from '../errors.js'
 import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
@@ -130,7 +130,7 @@ async function startUpstreamLogin (gw: Gateway, request: AuthorizationRequest, l
       redirectUri: `${gw.config.issuer}/callback/${encodeURIComponent(router.id)}`,
       state: tx.state,
       nonce: tx.nonce,
-      ...(tx.verifier ? { codeChallenge: createHash('sha256').update(tx.verifier).digest('base64url') } : {}),
+      ...(tx.verifier ? { codeChallenge: hash('sha256', tx.verifier, 'base64url') } : {}),
       ...(forceLogin ? { prompt: 'login' } : {}),
       ...(request.maxAge !== undefined ? { maxAge: request.maxAge } : {}),
       ...(request.loginHint ? { loginHint: request.loginHint } : {}),

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import type { ClientConfig } from '../config/resolve.js'
 import { OAuthError } from './errors.js'
 import { Params } from './params.js'
@@ -50,7 +50,7 @@ export class ClientRegistry {
 }
 
 function digest (secret: string): Buffer {
-  return createHash('sha256').update(secret).digest()
+  return hash('sha256', secret, 'buffer')
 }
 
 /** Parses `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1). */

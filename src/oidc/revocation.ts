@@ -13,20 +13,18 @@ type Identified =
   | { kind: 'access_token', client: string, jti: string, exp: number, claims: Record<string, unknown> }
   | { kind: 'refresh_token', client: string, gid: string, exp: number, claims: Record<string, unknown> }
 
-/** RFC 7009: revokes an access token, or a refresh token's whole family. Unknown tokens are not an error. */
-export async function revoke (gw: Gateway, raw: RawParams, authorization: string | undefined, log: Logger): Promise<void> {
+/** RFC 7009, for an authenticated client: revokes an access token, or a refresh token's whole family. Unknown tokens are not an error. */
+export async function revoke (gw: Gateway, raw: RawParams, client: Client, log: Logger): Promise<void> {
   const params = new Params(raw)
-  const client = gw.clients.authenticate(authorization, params)
   const found = await identify(gw, params, client, log)
   if (!found || found.client !== client.clientId) return
   if (found.kind === 'refresh_token') await revokeGrant(gw, found.gid, log)
   else await gw.store.revoke(found.jti, Math.max(1, found.exp - gw.now())).catch((err) => log.error({ err }, 'could not record an access token revocation'))
 }
 
-/** RFC 7662: a client may introspect only tokens issued to it; anything else is inactive. */
-export async function introspect (gw: Gateway, raw: RawParams, authorization: string | undefined, log: Logger): Promise<Record<string, unknown>> {
+/** RFC 7662, for an authenticated client: a client may introspect only tokens issued to it; anything else is inactive. */
+export async function introspect (gw: Gateway, raw: RawParams, client: Client, log: Logger): Promise<Record<string, unknown>> {
   const params = new Params(raw)
-  const client = gw.clients.authenticate(authorization, params)
   const found = await identify(gw, params, client, log)
   if (!found || found.client !== client.clientId) return { active: false }
   return { active: true, token_type: found.kind === 'access_token' ? 'Bearer' : 'refresh_token', ...found.claims }

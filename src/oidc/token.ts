@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
 import { ACR_CACHED, ACR_UPSTREAM, standing } from '../sessions/freshness.js'
@@ -30,10 +30,9 @@ export interface TokenResponse {
 
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/
 
-/** The token endpoint: authenticates the client, then dispatches on grant_type. */
-export async function token (gw: Gateway, raw: RawParams, authorization: string | undefined, log: Logger): Promise<TokenResponse> {
+/** The token endpoint, for an authenticated client (`ClientRegistry.authenticate`): dispatches on grant_type. */
+export async function token (gw: Gateway, raw: RawParams, client: Client, log: Logger): Promise<TokenResponse> {
   const params = new Params(raw)
-  const client = gw.clients.authenticate(authorization, params)
   const grantType = params.require('grant_type')
   switch (grantType) {
     case 'authorization_code': return authorizationCodeGrant(gw, client, params, log)
@@ -120,7 +119,7 @@ function checkPkce (challenge: string | undefined, verifier: string | undefined)
   }
   if (verifier === undefined) throw new OAuthError('invalid_grant', 'code_verifier is required')
   if (!VERIFIER.test(verifier)) throw new OAuthError('invalid_grant', 'code_verifier is malformed')
-  const computed = Buffer.from(createHash('sha256').update(verifier).digest('base64url'))
+  const computed = Buffer.from(hash('sha256', verifier, 'base64url'))
   const expected = Buffer.from(challenge)
   if (computed.length !== expected.length || !timingSafeEqual(computed, expected)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge')
 }

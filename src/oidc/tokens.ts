@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { compactVerify, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
 import type { Keyring, SigningAlg, SigningKey } from '../keys/keyring.js'
 import { signJwt } from '../keys/sign.js'
@@ -126,6 +126,6 @@ const HASH_FOR: Record<SigningAlg, string> = { ES256: 'sha256', RS256: 'sha256',
 
 /** at_hash: the left half of the hash of the access token (OIDC Core §3.1.3.6). */
 function halfHash (value: string, alg: SigningAlg): string {
-  const digest = createHash(HASH_FOR[alg]).update(value).digest()
+  const digest = hash(HASH_FOR[alg], value, 'buffer')
   return digest.subarray(0, digest.length / 2).toString('base64url')
 }

@@ -1,6 +1,7 @@
-import { createCipheriv, createDecipheriv, createSecretKey, randomFillSync, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto'
 import { UnderstudyError } from '../errors.js'
 import type { Keyring, SealingKey } from '../keys/keyring.js'
+import { randomBuffer } from './random.js'
 
 /** What a sealed token is for; a token sealed for one purpose never opens as another. */
 export type SealKind = 'session' | 'code' | 'refresh' | 'tx'
@@ -17,22 +18,6 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/
 // which imports the raw key into a new CryptoKey and runs a threadpool job on
 // every call: 64 µs of CPU per seal against 13.5 µs here, and an SSO flow
 // seals or opens four times (bench/README.md, "Profile findings").
-
-// IVs come from a pool refilled 4 KB at a time: one CSPRNG call per 341 seals
-// instead of one each (randomBytes(12) costs about 2 µs, mostly per-call overhead).
-const IV_POOL = Buffer.alloc(IV_BYTES * 341)
-let ivOffset = IV_POOL.length
-
-function freshIv (): Buffer {
-  if (ivOffset === IV_POOL.length) {
-    randomFillSync(IV_POOL)
-    ivOffset = 0
-  }
-  // A copy: the pool is overwritten at the next refill.
-  const iv = Buffer.from(IV_POOL.subarray(ivOffset, ivOffset + IV_BYTES))
-  ivOffset += IV_BYTES
-  return iv
-}
 
 interface PreparedKey { key: KeyObject, header: string, aad: Buffer }
 const prepared = new WeakMap<SealingKey, PreparedKey>()
@@ -54,7 +39,7 @@ function prepare (sealing: SealingKey): PreparedKey {
  */
 export async function seal (keys: Keyring, kind: SealKind, payload: object, expiresAt: number): Promise<string> {
   const { key, header, aad } = prepare(keys.sealer)
-  const iv = freshIv()
+  const iv = randomBuffer(IV_BYTES)
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
   cipher.setAAD(aad)
   const body = JSON.stringify({ ...payload, knd: kind, exp: expiresAt })

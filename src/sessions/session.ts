@@ -1,4 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
+
+export { randomId } from './random.js'
 
 /**
  * The gateway session: sealed into the browser's cookie, self-contained, so
@@ -20,11 +22,6 @@ export interface Session {
   vouchedAt: number
   /** The upstream's refresh token, for background revalidation. */
   upstreamRefreshToken?: string
-}
-
-/** A random, URL-safe identifier with `bytes` of entropy. */
-export function randomId (bytes = 16): string {
-  return randomBytes(bytes).toString('base64url')
 }
 
 /** The stable, opaque `sub` of one upstream identity: distinct per provider and upstream subject. */

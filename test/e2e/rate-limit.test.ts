@@ -40,7 +40,10 @@ async function admin (path: string, token = ADMIN_TOKEN): Promise<Response> {
 
 t.test('/token answers 429 with Retry-After and an RFC 6749 error body once a client is over its limit', async (t) => {
   const auth = { authorization: basic('shop', 'shop-secret') }
-  t.same(await statuses(LIMIT, () => request(stack, '/token', { form: garbageRefresh, headers: auth })), Array(LIMIT).fill(400), 'within the limit the grant itself is judged')
+  t.same(await statuses(LIMIT - 1, () => request(stack, '/token', { form: garbageRefresh, headers: auth })), Array(LIMIT - 1).fill(400), 'within the limit the grant itself is judged')
+  const last = await request(stack, '/token', { form: garbageRefresh, headers: auth })
+  t.equal(last.status, 400, 'the last request within the limit too')
+  t.equal(last.headers.get('x-ratelimit-limit'), null, 'no X-RateLimit-* headers within the limit: only a 429 carries them')
   const over = await request(stack, '/token', { form: garbageRefresh, headers: auth })
   tooMany(t, over, 60, 'the next request')
   t.match(over.headers.get('content-type'), /^application\/json/)
