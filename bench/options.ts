@@ -26,8 +26,8 @@ export const { values: args } = parseArgs({
 
 /** The scenarios this run measures. */
 export const only = new Set((args.only?.split(',') ?? SCENARIOS.filter((s) => args.diag || !DIAGNOSTICS.includes(s))) as Scenario[])
-/** Runs that change what is measured (a subset, other flags) are written apart, never over the standard results. */
-export const custom = args.only !== undefined || args.diag || args.rounds !== undefined || args['gateway-node-options'] !== undefined || args['no-pin'] || args.vus !== '32' || args.profile
+/** Runs that change what is measured (a subset, other flags) are written apart, never over the standard results (so are profiled runs: `-profile`). */
+export const custom = args.only !== undefined || args.diag || args.rounds !== undefined || args['gateway-node-options'] !== undefined || args['no-pin'] || args.vus !== '32'
 export const VUS = Number(args.vus)
 // Each scenario is measured in slices, interleaved round by round (A B C A B C …): on a shared
 // 2-core machine, load from elsewhere then hits every scenario alike instead of whichever ran at that moment.

@@ -1,9 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { machine, table } from './lib/format.js'
+import { writeFlameGraph } from './lib/flame.js'
 import type { ProfileSummary } from './lib/profile.js'
 import type { Mixed, Row } from './measure.js'
-import { RESULTS, ROUNDS, SCENARIOS, SIGNATURES_PER_FLOW, SOAK_WARMUP_SEC, TIMING, VUS, args, custom, type Scenario } from './options.js'
+import { RESULTS, ROUNDS, SCENARIOS, SIGNATURES_PER_FLOW, SOAK_WARMUP_SEC, TIMING, VUS, args, custom, only, type Scenario } from './options.js'
 import type { Soak } from './soak.js'
 
 /** The gateway's own account of its memory at the end (MB): see bench/servers/gateway.ts. */
@@ -20,7 +21,7 @@ export interface Outcome {
   pinned: string | undefined
 }
 
-/** Prints the table, the ratios against their targets and the details; writes bench/results/<date>[-soak][-quick][-custom].json. */
+/** Prints the table, the ratios against their targets and the details; writes bench/results/<date>[-soak][-quick][-custom][-profile].json (and, profiled, a -flame.svg beside it). */
 export async function report (outcome: Outcome): Promise<void> {
   const { rows, mixed, soak, memory, profile, rssMb: rss } = outcome
   const out = (line = '') => process.stdout.write(`${line}\n`)
@@ -90,10 +91,15 @@ export async function report (outcome: Outcome): Promise<void> {
     ...(profile ? { profile: profile.summary } : {}),
   }
   await mkdir(RESULTS, { recursive: true })
-  const suffix = `${soak ? '-soak' : ''}${args.quick ? '-quick' : ''}${custom ? '-custom' : ''}`
+  const suffix = `${soak ? '-soak' : ''}${args.quick ? '-quick' : ''}${custom ? '-custom' : ''}${profile ? '-profile' : ''}`
   const file = join(RESULTS, `${new Date().toISOString().slice(0, 10)}${suffix}.json`)
   await writeFile(file, JSON.stringify(results, null, 2) + '\n')
   out(`\nresults: ${file}`)
+  if (profile) {
+    const flame = file.replace(/\.json$/, '-flame.svg')
+    await writeFlameGraph(profile.file, flame, { title: `understudy gateway, ${[...only].join(' + ')}, V8 CPU profile (main thread)` })
+    out(`flame graph: ${flame}`)
+  }
 }
 
 function nullable (value: number): number | null {

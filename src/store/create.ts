@@ -11,7 +11,7 @@ import { RedisStore } from './redis.js'
 import { ResilientStore } from './resilient.js'
 import type { Store } from './store.js'
 
-/** Writes the in-process fallback remembers (the most recent win); about 20 MB at most. */
+/** Writes of each kind the in-process fallback remembers (the most recent win); about 20 MB at most. */
 const IN_PROCESS_ENTRIES = 100_000
 /** How long a Redis breaker stays open before its background probe tries again (ms). */
 const BREAKER_RESET_MS = 1_000
