@@ -17,7 +17,7 @@ export const { values: args } = parseArgs({
     vus: { type: 'string', default: '32' },
     rounds: { type: 'string' },
     'soak-requests': { type: 'string', default: '2000000' },
-    /** Node/V8 flags for the gateway process only (experiments: --max-semi-space-size=2). */
+    /** Node/V8 flags for the gateway process only, instead of the shipped ones (the Dockerfile's NODE_OPTIONS); `=` alone for V8's defaults. */
     'gateway-node-options': { type: 'string' },
     /** Let the scheduler place the processes (default: servers on the last CPU, the load driver on the others). */
     'no-pin': { type: 'boolean', default: false },

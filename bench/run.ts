@@ -9,7 +9,7 @@ import { freePort } from '../src/gameday/free-port.js'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CACHED, SHOP, claimsOf, parseTokens, peerFullFlow, pkcePair, refreshOnce, ssoFlow, ssoUser, understudyFullFlow, type BenchClient, type BenchUser, type Pkce, type SsoUser } from './flows.js'
-import { RssSampler, ServerProcess, canPin, compileServers, pinSelf } from './lib/child.js'
+import { RssSampler, ServerProcess, canPin, compileServers, pinSelf, shippedNodeOptions } from './lib/child.js'
 import { CookieJar, Http } from './lib/http.js'
 import { summarizeProfile, type ProfileSummary } from './lib/profile.js'
 import { measureInterleaved, measureMixed, type Definition, type Mixed, type Row } from './measure.js'
@@ -48,8 +48,8 @@ try {
     logFile: logFile('gateway'),
     ...serverPlacement,
     ...(args.profile ? { cpuProfDir: profileDir } : {}),
-    // The soak forces a full GC twice to read the live heap.
-    nodeOptions: [...(args['gateway-node-options']?.split(' ') ?? []), ...(args.soak ? ['--expose-gc'] : [])],
+    // As deployed (the image's NODE_OPTIONS) unless an experiment says otherwise; the soak forces a full GC twice to read the live heap.
+    nodeOptions: [...(args['gateway-node-options']?.split(' ').filter(Boolean) ?? shippedNodeOptions()), ...(args.soak ? ['--expose-gc'] : [])],
   }))
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { openSync, closeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -171,4 +171,16 @@ export function serve (handlers: Record<string, (payload: unknown) => Promise<un
   })
   // The bench going away (a crash, Ctrl-C) must not leave servers behind.
   process.on('disconnect', () => { close().finally(() => process.exit(0)) })
+}
+
+/**
+ * The Node/V8 flags the gateway ships with: the image's `ENV NODE_OPTIONS`
+ * (k8s and `npm start` pass the same, test/k8s/dockerfile.test.ts). The bench
+ * runs the gateway as it is deployed.
+ */
+export function shippedNodeOptions (): string[] {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+  const match = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(dockerfile)
+  if (!match) throw new Error('the Dockerfile sets no ENV NODE_OPTIONS="…"')
+  return match[1]!.split(' ').filter(Boolean)
 }

@@ -107,7 +107,7 @@ export function flameGraphSvg (profile: CpuProfile, options: FlameOptions = {}):
   place(root.children.values(), PAD, 0)
 
   const height = HEADER + (maxDepth + 1) * FRAME + PAD
-  const title = `${options.title ?? 'CPU flame graph'}: ${num(busyUs / 1000)} ms busy of ${num(sampledUs / 1000)} ms sampled`
+  const title = `${options.title ?? 'CPU flame graph'}: ${Math.round(busyUs / 1000)} ms busy of ${Math.round(sampledUs / 1000)} ms sampled`
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`,
     `<rect x="0" y="0" width="${width}" height="${height}" fill="#fafafa"/>`,

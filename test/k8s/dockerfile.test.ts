@@ -111,6 +111,20 @@ t.test('the image starts the compiled CLI with the config path and ports the Kub
   t.same(exposed.sort(), [config.listen.port, config.admin.port].sort(), 'EXPOSE the public and admin ports')
 })
 
+t.test('the image, the Deployment and npm start run Node with the same heap flags, the ones the benchmark measures', async (t) => {
+  const env = runtime.find((s) => s.command === 'ENV' && s.args.startsWith('NODE_OPTIONS='))?.args
+  const flags = /^NODE_OPTIONS="([^"]+)"$/.exec(env ?? '')?.[1]
+  t.ok(flags, `the runtime stage sets NODE_OPTIONS (${env})`)
+  t.match(flags, /--max-old-space-size=\d+/, 'the old space is capped')
+  t.match(flags, /--max-semi-space-size=\d+/, 'the young generation is sized')
+  const deployment = parse(await read('k8s/base/deployment.yaml')) as { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string, value: string }> }> } } } }
+  t.equal(deployment.spec.template.spec.containers[0]!.env.find((e) => e.name === 'NODE_OPTIONS')?.value, flags, 'the Deployment passes the same')
+  const pkg = JSON.parse(await read('package.json')) as { scripts: Record<string, string> }
+  t.equal(pkg.scripts.start, `node ${flags} dist/src/cli/main.js start`, 'npm start passes the same')
+  const { shippedNodeOptions } = await import('../../bench/lib/child.js')
+  t.same(shippedNodeOptions(), flags!.split(' '), 'the benchmark starts its gateway with them')
+})
+
 t.test('the compiled gateway imports only production dependencies', async (t) => {
   const pkg = JSON.parse(await read('package.json')) as { dependencies: Record<string, string> }
   const allowed = new Set([...Object.keys(pkg.dependencies), ...builtinModules])
