@@ -69,11 +69,11 @@ export async function authorize (gw: Gateway, raw: RawParams, sessionCookie: str
     const standing = sessionStanding(gw, client, request, session)
     if (standing === 'fresh') {
       count('sso')
-      return await answerWithCode(gw, request, session!, ACR_UPSTREAM)
+      return answerWithCode(gw, request, session!, ACR_UPSTREAM)
     }
     if (standing === 'outage-only' && !router.available()) {
       count('cached')
-      return await answerWithCode(gw, request, session!, ACR_CACHED)
+      return answerWithCode(gw, request, session!, ACR_CACHED)
     }
     if (request.prompt.includes('none')) throw new OAuthError('login_required', 'the user is not logged in, or the login is not fresh enough')
     try {
@@ -82,7 +82,7 @@ export async function authorize (gw: Gateway, raw: RawParams, sessionCookie: str
       if (!(err instanceof OAuthError) || err.error !== 'temporarily_unavailable') throw err
       if (standing === 'outage-only') {
         count('cached')
-        return await answerWithCode(gw, request, session!, ACR_CACHED)
+        return answerWithCode(gw, request, session!, ACR_CACHED)
       }
       count('unavailable')
       throw err
@@ -113,8 +113,8 @@ export function sessionStanding (gw: Gateway, client: Client, request: Authoriza
 }
 
 /** The redirect that answers the relying party with a code from this session. */
-export async function answerWithCode (gw: Gateway, request: AuthorizationRequest, session: Session, acr: string): Promise<BrowserOutcome> {
-  const code = await issueCode(gw, request, session, acr)
+export function answerWithCode (gw: Gateway, request: AuthorizationRequest, session: Session, acr: string): BrowserOutcome {
+  const code = issueCode(gw, request, session, acr)
   return { location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }), cookies: [] }
 }
 
@@ -141,7 +141,7 @@ async function startUpstreamLogin (gw: Gateway, request: AuthorizationRequest, l
     throw new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: retryAfter(gw, router.id) })
   }
   const now = gw.now()
-  const sealed = await seal(gw.keys, 'tx', { ...tx, region: routed.region }, now + TRANSACTION_LIFETIME)
+  const sealed = seal(gw.keys, 'tx', { ...tx, region: routed.region }, now + TRANSACTION_LIFETIME)
   return { location: routed.url, cookies: [{ name: gw.cookies.transaction(tx.state), value: sealed, maxAge: TRANSACTION_LIFETIME }] }
 }
 

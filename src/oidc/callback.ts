@@ -30,7 +30,7 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
   if (sealed === undefined) throw new OAuthError('invalid_request', 'this login was started in another browser or has expired; start it again from the site')
   let tx: Transaction
   try {
-    tx = await unseal<Transaction>(gw.keys, 'tx', sealed, gw.now())
+    tx = unseal<Transaction>(gw.keys, 'tx', sealed, gw.now())
   } catch (err) {
     throw new OAuthError('invalid_request', 'this login has expired; start it again from the site', { cause: err })
   }
@@ -42,7 +42,7 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
   const count = (outcome: LoginOutcome) => gw.recordLogin(request.clientId, tx.provider, outcome)
   try {
     const session = await redeem(gw, tx, params, log)
-    const code = await issueCode(gw, request, session, ACR_UPSTREAM)
+    const code = issueCode(gw, request, session, ACR_UPSTREAM)
     const cookieValue = await sealSession(gw, session)
     count('upstream')
     return {
@@ -58,7 +58,7 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
       const client = gw.clients.get(request.clientId)
       if (client && sessionStanding(gw, client, request, session) !== 'none') {
         count('cached')
-        return await answerWithCode(gw, request, session!, ACR_CACHED)
+        return answerWithCode(gw, request, session!, ACR_CACHED)
       }
       count('unavailable')
     } else {

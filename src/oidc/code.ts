@@ -13,7 +13,7 @@ export interface CodePayload extends GrantContext {
 }
 
 /** Issues a sealed, single-use authorization code for the request, from the session. */
-export async function issueCode (gw: Gateway, request: AuthorizationRequest, session: Session, acr: string): Promise<string> {
+export function issueCode (gw: Gateway, request: AuthorizationRequest, session: Session, acr: string): string {
   const payload: CodePayload = {
     jti: randomId(),
     gid: randomId(),

@@ -58,7 +58,7 @@ async function asRefreshToken (gw: Gateway, token: string, log: Logger): Promise
   if (token.split('.').length !== 5) return undefined
   let payload: RefreshPayload & { exp: number }
   try {
-    payload = await unseal<RefreshPayload>(gw.keys, 'refresh', token, gw.now())
+    payload = unseal<RefreshPayload>(gw.keys, 'refresh', token, gw.now())
   } catch {
     return undefined
   }

@@ -12,7 +12,7 @@ export async function readSession (gw: Gateway, cookie: string | undefined, log:
   if (cookie === undefined || cookie === '') return undefined
   let session: Session
   try {
-    session = await unseal<Session>(gw.keys, 'session', cookie, gw.now())
+    session = unseal<Session>(gw.keys, 'session', cookie, gw.now())
   } catch (err) {
     log.debug({ err }, 'session cookie ignored')
     return undefined
@@ -28,5 +28,5 @@ export async function readSession (gw: Gateway, cookie: string | undefined, log:
 /** The sealed cookie value for a session; it expires when no client could use it any more. */
 export async function sealSession (gw: Gateway, session: Session): Promise<{ value: string, maxAge: number }> {
   const expiresAt = session.vouchedAt + gw.sessionLifetime
-  return { value: await seal(gw.keys, 'session', session, expiresAt), maxAge: Math.max(0, expiresAt - gw.now()) }
+  return { value: seal(gw.keys, 'session', session, expiresAt), maxAge: Math.max(0, expiresAt - gw.now()) }
 }

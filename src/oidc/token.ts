@@ -47,7 +47,7 @@ async function authorizationCodeGrant (gw: Gateway, client: Client, params: Para
   const verifier = params.get('code_verifier')
   let payload: CodePayload
   try {
-    payload = await unseal<CodePayload>(gw.keys, 'code', code, gw.now())
+    payload = unseal<CodePayload>(gw.keys, 'code', code, gw.now())
   } catch (err) {
     throw new OAuthError('invalid_grant', 'the authorization code is invalid or expired', { cause: err })
   }
@@ -68,7 +68,7 @@ async function refreshTokenGrant (gw: Gateway, client: Client, params: Params, l
   const refreshToken = params.require('refresh_token')
   let payload: RefreshPayload
   try {
-    payload = await unseal<RefreshPayload>(gw.keys, 'refresh', refreshToken, gw.now())
+    payload = unseal<RefreshPayload>(gw.keys, 'refresh', refreshToken, gw.now())
   } catch (err) {
     throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired', { cause: err })
   }
@@ -107,7 +107,7 @@ async function issueTokens (gw: Gateway, client: Client, grant: GrantContext, ge
   const accessToken = await mintAccessToken(accessSigner, issuer, grant, randomId(), now, accessLifetime)
   const idToken = await mintIdToken(gw.keys.signer(client.idTokenSignedResponseAlg)!, issuer, grant, now, idLifetime, accessToken)
   const refresh: RefreshPayload = { ...grantOf(grant, grant.scope, grant.acr), generation, familyExpiresAt }
-  const refreshToken = await seal(gw.keys, 'refresh', refresh, familyExpiresAt)
+  const refreshToken = seal(gw.keys, 'refresh', refresh, familyExpiresAt)
   return { access_token: accessToken, token_type: 'Bearer', expires_in: accessLifetime, id_token: idToken, refresh_token: refreshToken, scope: grant.scope }
 }
 

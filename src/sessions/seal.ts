@@ -36,8 +36,9 @@ function prepare (sealing: SealingKey): PreparedKey {
 /**
  * Seals `payload` as a compact JWE (dir + A256GCM) with the first sealing key.
  * Every region shares the sealing keys, so any region can open what another sealed.
+ * Synchronous, as node:crypto's AES-GCM is: a few microseconds, no promise to wait on.
  */
-export async function seal (keys: Keyring, kind: SealKind, payload: object, expiresAt: number): Promise<string> {
+export function seal (keys: Keyring, kind: SealKind, payload: object, expiresAt: number): string {
   const { key, header, aad } = prepare(keys.sealer)
   const iv = randomBuffer(IV_BYTES)
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
@@ -51,7 +52,7 @@ export async function seal (keys: Keyring, kind: SealKind, payload: object, expi
  * Opens a sealed token of `kind`; throws US_ERR_SEAL_INVALID when it is malformed,
  * forged, sealed with an unknown key, of another kind, or expired at `now` (seconds).
  */
-export async function unseal<T> (keys: Keyring, kind: SealKind, token: string, now: number): Promise<T & { exp: number }> {
+export function unseal<T> (keys: Keyring, kind: SealKind, token: string, now: number): T & { exp: number } {
   if (typeof token !== 'string' || token.length === 0 || token.length > MAX_SEALED_LENGTH) throw invalid('not a sealed token')
   const parts = token.split('.')
   if (parts.length !== 5 || !parts.every((part) => BASE64URL.test(part))) throw invalid('malformed')

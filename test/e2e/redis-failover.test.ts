@@ -135,8 +135,8 @@ t.test('killing the local Redis during logins and refreshes fails no request and
   t.equal(reused.json?.error, 'invalid_grant', 'a code used before the kill cannot be used after the restart')
   t.equal((await refresh(stack, 'shop', revokedRefresh)).json?.error, 'invalid_grant', 'a family revoked before the kill stays revoked')
 
-  const { gid } = await unseal<RefreshPayload>(keys, 'refresh', revokedRefresh, Math.floor(Date.now() / 1000))
-  const { jti } = await unseal<CodePayload>(keys, 'code', used.code, Math.floor(Date.now() / 1000))
+  const { gid } = unseal<RefreshPayload>(keys, 'refresh', revokedRefresh, Math.floor(Date.now() / 1000))
+  const { jti } = unseal<CodePayload>(keys, 'code', used.code, Math.floor(Date.now() / 1000))
   await until(async () => (await redis.cli('exists', `understudy:revoked:{${gid}}`, `understudy:once:{code:${jti}}`)).trim() === '2', 10_000, 'the restarted Redis holds the tombstone and the used code again')
 })
 

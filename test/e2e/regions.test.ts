@@ -53,7 +53,7 @@ t.test('a session and a refresh token from region A work in region B while A is 
   t.equal(refreshed.status, 200)
   const other = await login(regionA, 'shop', {}, { user: 'other' })
   t.equal((await refresh(regionA, 'shop', other.tokens.refresh_token)).status, 200)
-  const { gid } = await unseal<RefreshPayload>(regionA.gateway.gateway.keys, 'refresh', other.tokens.refresh_token, Math.floor(Date.now() / 1000))
+  const { gid } = unseal<RefreshPayload>(regionA.gateway.gateway.keys, 'refresh', other.tokens.refresh_token, Math.floor(Date.now() / 1000))
   await until(async () => (await redisB.cli('get', `understudy:family:{${gid}}`)).trim() === '1', 2_000, 'A\'s rotation reaches B\'s Redis')
 
   // Region A goes away entirely: its gateway and its Redis.
