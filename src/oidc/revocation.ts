@@ -63,5 +63,21 @@ async function asRefreshToken (gw: Gateway, token: string, log: Logger): Promise
     return undefined
   }
   if (await isRevokedFailOpen(gw, [payload.gid, payload.sid], log)) return undefined
+  if (await isRotatedAway(gw, payload, log)) return undefined
   return { kind: 'refresh_token', client: payload.clientId, gid: payload.gid, exp: payload.exp, claims: { scope: payload.scope, client_id: payload.clientId, sub: payload.sub, exp: payload.exp, iss: gw.config.issuer, auth_time: payload.authTime, acr: payload.acr } }
+}
+
+/**
+ * True when the family has moved past this token's generation: the token was
+ * exchanged already and is no longer usable (RFC 7662 §2.2 "active"). A store
+ * that cannot answer counts it as current, as revocation checks fail open.
+ */
+async function isRotatedAway (gw: Gateway, payload: RefreshPayload, log: Logger): Promise<boolean> {
+  try {
+    const current = await gw.store.familyGeneration(payload.gid)
+    return current !== undefined && current > payload.generation
+  } catch (err) {
+    log.warn({ err, store: gw.store.name }, 'refresh family check unavailable; introspecting the token as current')
+    return false
+  }
 }

@@ -21,6 +21,7 @@ export class FaultInjectingStore implements Store {
   async revoke (id: string, ttlSec: number): Promise<void> { return this.#through(() => this.#inner.revoke(id, ttlSec)) }
   async isRevoked (id: string): Promise<boolean> { return this.#through(() => this.#inner.isRevoked(id)) }
   async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> { return this.#through(() => this.#inner.rotateFamily(familyId, generation, ttlSec)) }
+  async familyGeneration (familyId: string): Promise<number | undefined> { return this.#through(() => this.#inner.familyGeneration(familyId)) }
   async ping (): Promise<void> { return this.#through(() => this.#inner.ping()) }
   async health (): Promise<StoreHealth> {
     try {

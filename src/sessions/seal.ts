@@ -9,7 +9,8 @@ export type SealKind = 'session' | 'code' | 'refresh' | 'tx'
 const MAX_SEALED_LENGTH = 16_384
 const IV_BYTES = 12
 const TAG_BYTES = 16
-const BASE64URL = /^[A-Za-z0-9_-]*$/
+/** A compact JWE: five base64url parts (one pass over the token, instead of a split and five tests). */
+const COMPACT = /^([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)$/
 
 // The format is a standard compact JWE (RFC 7516) with alg "dir" and enc
 // "A256GCM", as jose's CompactEncrypt writes it, so tokens sealed before this
@@ -54,9 +55,9 @@ export function seal (keys: Keyring, kind: SealKind, payload: object, expiresAt:
  */
 export function unseal<T> (keys: Keyring, kind: SealKind, token: string, now: number): T & { exp: number } {
   if (typeof token !== 'string' || token.length === 0 || token.length > MAX_SEALED_LENGTH) throw invalid('not a sealed token')
-  const parts = token.split('.')
-  if (parts.length !== 5 || !parts.every((part) => BASE64URL.test(part))) throw invalid('malformed')
-  const [protectedHeader, encryptedKey, iv, ciphertext, tag] = parts as [string, string, string, string, string]
+  const parts = COMPACT.exec(token)
+  if (parts === null) throw invalid('malformed')
+  const [, protectedHeader, encryptedKey, iv, ciphertext, tag] = parts as unknown as [string, string, string, string, string, string]
   if (encryptedKey !== '') throw invalid('unexpected encrypted key')
   // Nearly every token was sealed with the current key: its header is known byte for byte.
   const current = prepare(keys.sealer)

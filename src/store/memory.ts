@@ -58,6 +58,11 @@ export class MemoryStore implements Store {
     return 'rotated'
   }
 
+  async familyGeneration (familyId: string): Promise<number | undefined> {
+    const family = this.#families.get(familyId)
+    return family !== undefined && family.expiresAt > this.#clock() ? family.generation : undefined
+  }
+
   async ping (): Promise<void> {}
 
   async close (): Promise<void> {

@@ -77,6 +77,11 @@ export class RedisStore implements Store {
     return (await this.#client.exists(this.#key('revoked', id))) === 1
   }
 
+  async familyGeneration (familyId: string): Promise<number | undefined> {
+    const value = await this.#client.get(this.#key('family', familyId))
+    return value === null ? undefined : Number(value)
+  }
+
   async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
     const scripts = this.#client as unknown as Scripts
     return (await scripts.understudyRotateFamily(this.#key('family', familyId), generation, ms(ttlSec))) === 1 ? 'rotated' : 'reused'

@@ -98,6 +98,22 @@ export class ResilientStore implements Store {
     return answer
   }
 
+  /**
+   * The furthest generation this instance, the local Redis or a peer has
+   * seen: families only move forward, so the highest is the current one.
+   * Stores that cannot answer are left out (at worst a rotated-away token
+   * reads as current: introspection fails open, as revocation checks do).
+   */
+  async familyGeneration (familyId: string): Promise<number | undefined> {
+    const [here, local, ...fromPeers] = await Promise.all([
+      this.#memory.familyGeneration(familyId),
+      this.#local.call((s) => s.familyGeneration(familyId)).catch(() => undefined),
+      ...this.#peers.map((peer) => peer.read((s) => s.familyGeneration(familyId))),
+    ])
+    const known = [here, local, ...fromPeers].filter((g) => g !== undefined)
+    return known.length === 0 ? undefined : Math.max(...known)
+  }
+
   /** The local Redis's documents; while it is down, the in-process ones (so a restart of Redis loses nothing this instance knows). */
   readonly shared: SharedDocuments = {
     get: async (key) => {

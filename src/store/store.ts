@@ -21,6 +21,12 @@ export interface Store {
    * only move forward, so rotations replayed to another store converge.
    */
   rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'>
+  /**
+   * The generation of a family's current refresh token (the one the next
+   * rotation expects), or undefined when the family is unknown here. A
+   * refresh token of an older generation has been rotated away (introspection).
+   */
+  familyGeneration (familyId: string): Promise<number | undefined>
   /** Resolves when the store answers; rejects when it cannot be reached. */
   ping (): Promise<void>
   /** Reachability of the store and of each peer, for `/healthz`; stores without peers may omit it. */

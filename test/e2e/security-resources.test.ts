@@ -103,6 +103,15 @@ t.test('revocation needs client authentication', async (t) => {
   t.equal((await userinfo(stack, tokens.access_token)).status, 200)
 })
 
+t.test('a refresh token that was exchanged is inactive at introspection; its successor is active', async (t) => {
+  const tokens = await tokensFor()
+  t.equal((await introspectionOf(stack, 'shop', tokens.refresh_token)).active, true, 'before the refresh')
+  const rotated = (await refresh(stack, 'shop', tokens.refresh_token)).json as TokenSet
+  t.same(await introspectionOf(stack, 'shop', tokens.refresh_token), { active: false }, 'the rotated-away token')
+  t.match(await introspectionOf(stack, 'shop', rotated.refresh_token), { active: true, token_type: 'refresh_token', client_id: 'shop' }, 'its successor')
+  t.equal((await introspectionOf(stack, 'shop', rotated.access_token)).active, true, 'the new access token')
+})
+
 t.test('revoking a refresh token revokes its family', async (t) => {
   const tokens = await tokensFor()
   const rotated = (await refresh(stack, 'shop', tokens.refresh_token)).json as TokenSet

@@ -124,7 +124,20 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       const family = key('family')
       t.equal(await store.rotateFamily(family, 0, 1), 'rotated')
       await sleep(PAST_TTL_MS)
+      t.equal(await store.familyGeneration(family), undefined, 'no generation once forgotten')
       t.equal(await store.rotateFamily(family, 0, 1), 'rotated')
+    })
+
+    t.test('a family\'s current generation is the one its next rotation expects', async (t) => {
+      const { store, key } = await open(t)
+      const family = key('family')
+      t.equal(await store.familyGeneration(family), undefined, 'unknown before the first rotation')
+      await store.rotateFamily(family, 0, 60)
+      t.equal(await store.familyGeneration(family), 1)
+      await store.rotateFamily(family, 1, 60)
+      t.equal(await store.familyGeneration(family), 2)
+      await store.rotateFamily(family, 0, 60)
+      t.equal(await store.familyGeneration(family), 2, 'a reuse does not move it')
     })
 
     t.test('ping resolves while the store is reachable', async (t) => {
