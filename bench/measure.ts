@@ -138,7 +138,9 @@ function merge (d: Definition, slices: Slice[]): Row {
   }
 }
 
-function median (values: number[]): number {
+/** The median; NaN for no values. */
+export function median (values: number[]): number {
+  if (values.length === 0) return NaN
   const sorted = [...values].sort((a, b) => a - b)
   const middle = Math.floor(sorted.length / 2)
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
