@@ -43,6 +43,8 @@ export async function report (outcome: Outcome): Promise<void> {
   const ssoVsEs256 = sso && es256 ? roundRatios(sso, es256, 1 / SIGNATURES_PER_FLOW) : []
   const ratioSsoVsPeer = median(ssoVsPeer)
   const ratioSsoVsEs256Ceiling = median(ssoVsEs256)
+  const es256Jose = rows['es256-jose']
+  const ratioSsoVsJoseCeiling = sso && es256Jose ? sso.flowsPerSec / (es256Jose.requestsPerSec / SIGNATURES_PER_FLOW) : NaN
   const ratioCachedP99VsSsoP99 = ssoOutage && cached ? cached.p99Ms / ssoOutage.p99Ms : NaN
   const targets = [
     { name: 'SSO flows/s ÷ peer SSO flows/s', value: ratioSsoVsPeer, target: '≥ 2.5', met: ratioSsoVsPeer >= 2.5 },
@@ -59,6 +61,7 @@ export async function report (outcome: Outcome): Promise<void> {
   if (ssoVsEs256.length > 0) out(`per round: SSO ÷ (ES256 ceiling ÷ ${SIGNATURES_PER_FLOW}) ${ssoVsEs256.map((r) => r.toFixed(3)).join(', ')}; of the medians ${(sso!.flowsPerSec / (es256!.requestsPerSec / SIGNATURES_PER_FLOW)).toFixed(3)}`)
   if (sso && peerSso) out(`\nserver CPU per SSO flow: peer ${peerSso.serverCpuMsPerFlow.toFixed(2)} ms, understudy ${sso.serverCpuMsPerFlow.toFixed(2)} ms (${(peerSso.serverCpuMsPerFlow / sso.serverCpuMsPerFlow).toFixed(2)}×)`)
   if (sso && es256) out(`server CPU per SSO flow ÷ per ES256 ceiling request: ${(sso.serverCpuMsPerFlow / es256.serverCpuMsPerFlow).toFixed(2)} (the target allows ${2 * SIGNATURES_PER_FLOW})`)
+  if (sso && es256Jose) out(`SSO flows/s ÷ (jose SignJWT ceiling ÷ ${SIGNATURES_PER_FLOW}), of the medians: ${ratioSsoVsJoseCeiling.toFixed(3)} (the ceiling with the stack's JWT library; the target is judged on the gateway's faster signer)`)
   if (soak) {
     out(`\nsoak: ${soak.requests} requests (${soak.errors} failed flows) in ${soak.minutes.toFixed(1)} min; gateway RSS ${soak.rssStartMb.toFixed(1)} → ${soak.rssEndMb.toFixed(1)} MB, peak ${soak.rssPeakMb.toFixed(1)}`)
     out(`  after ${SOAK_WARMUP_SEC} s: RSS slope ${soak.slopeMbPerMin.toFixed(2)} MB/min (${soak.slopeMbPer100kRequests.toFixed(2)} MB per 100k requests); per-minute RSS peaks ${soak.windows.map((w) => w.maxMb.toFixed(0)).join(', ')} MB, troughs ${soak.windows.map((w) => w.minMb.toFixed(0)).join(', ')} MB (peak slope ${soak.peakSlopeMbPerMin.toFixed(2)} MB/min)`)
@@ -86,6 +89,9 @@ export async function report (outcome: Outcome): Promise<void> {
     es256CeilingPerSec: es256?.requestsPerSec ?? null,
     signaturesPerFlow: SIGNATURES_PER_FLOW,
     ratioSsoVsEs256Ceiling: nullable(ratioSsoVsEs256Ceiling),
+    perRound: { ssoVsPeer, ssoVsEs256Ceiling: ssoVsEs256 },
+    ratioSsoVsJoseCeiling: nullable(ratioSsoVsJoseCeiling),
+    serverCpuPerSsoFlowInCeilingRequests: sso && es256 ? sso.serverCpuMsPerFlow / es256.serverCpuMsPerFlow : null,
     cachedP99Ms: cached?.p99Ms ?? null,
     ssoP99Ms: ssoOutage?.p99Ms ?? null,
     ratioCachedP99VsSsoP99: nullable(ratioCachedP99VsSsoP99),
