@@ -19,7 +19,7 @@ export interface RateLimitCounter {
 // Each distinct key costs about 150 bytes; an attacker cycling keys evicts the oldest instead of growing the heap.
 const DEFAULT_MAX_KEYS = 100_000
 
-/** Fixed-window counters in this process, least recently used keys evicted beyond `maxKeys`. */
+/** Fixed-window counters in this process; beyond `maxKeys`, the keys whose window started longest ago are evicted. */
 export class MemoryCounter implements RateLimitCounter {
   readonly name = 'memory'
   readonly #windows = new Map<string, { count: number, endsAt: number }>()
@@ -32,12 +32,15 @@ export class MemoryCounter implements RateLimitCounter {
   async incr (key: string, windowMs: number): Promise<Hit> {
     const now = Date.now()
     let window = this.#windows.get(key)
-    if (window === undefined || window.endsAt <= now) window = { count: 0, endsAt: now + windowMs }
+    if (window === undefined || window.endsAt <= now) {
+      // A new window goes to the end, so the Map's first key is the window that started longest ago:
+      // the first to evict. A hit within a window touches nothing but its count.
+      window = { count: 0, endsAt: now + windowMs }
+      this.#windows.delete(key)
+      this.#windows.set(key, window)
+      if (this.#windows.size > this.#maxKeys) this.#windows.delete(this.#windows.keys().next().value!)
+    }
     window.count++
-    // Re-inserting moves the key to the end: the Map's first key is the least recently used.
-    this.#windows.delete(key)
-    this.#windows.set(key, window)
-    if (this.#windows.size > this.#maxKeys) this.#windows.delete(this.#windows.keys().next().value!)
     return { current: window.count, ttlMs: window.endsAt - now }
   }
 

@@ -1,0 +1,24 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { MemoryCounter } from '../../src/rate-limit/counter.js'
+
+t.test('counts hits per key within a fixed window, then starts a new one', async (t) => {
+  const counter = new MemoryCounter()
+  const first = await counter.incr('a', 200)
+  t.equal(first.current, 1)
+  t.ok(first.ttlMs > 0 && first.ttlMs <= 200, `ttl ${first.ttlMs} ms within the window`)
+  t.equal((await counter.incr('a', 200)).current, 2)
+  t.equal((await counter.incr('b', 200)).current, 1, 'keys count apart')
+  await sleep(250)
+  t.equal((await counter.incr('a', 200)).current, 1, 'a new window after the old one ended')
+})
+
+t.test('beyond maxKeys the window that started longest ago is forgotten, however often it was hit', async (t) => {
+  const counter = new MemoryCounter({ maxKeys: 2 })
+  await counter.incr('old', 60_000)
+  await counter.incr('newer', 60_000)
+  await counter.incr('old', 60_000)
+  await counter.incr('newest', 60_000)
+  t.equal((await counter.incr('newer', 60_000)).current, 2, 'the newer window is kept')
+  t.equal((await counter.incr('old', 60_000)).current, 1, 'the oldest window was evicted and starts again')
+})
