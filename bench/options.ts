@@ -32,7 +32,7 @@ export const VUS = Number(args.vus)
 // Each scenario is measured in slices, interleaved round by round (A B C A B C …): on a shared
 // 2-core machine, load from elsewhere then hits every scenario alike instead of whichever ran at that moment.
 export const TIMING = args.quick
-  ? { rounds: 3, firstWarmupMs: 1000, warmupMs: 300, sliceMs: 1800 }
+  ? { rounds: 3, firstWarmupMs: 1000, warmupMs: 300, sliceMs: 1500 }
   : { rounds: 5, firstWarmupMs: 2000, warmupMs: 500, sliceMs: 3000 }
 export const ROUNDS = args.rounds === undefined ? TIMING.rounds : Number(args.rounds)
 export const SIGNING_JWKS = fileURLToPath(new URL('../certs/dev/signing.jwks.json', import.meta.url))
