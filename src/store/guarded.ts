@@ -27,7 +27,8 @@ const HEALTH_PING_MS = 300
  * User calls are refused while the breaker is open or half-open; a
  * background ping is the half-open trial, so no login is ever the one that
  * waits to find out. When the trial succeeds the breaker closes and the
- * `onUp` listeners run (replays, queue flushes).
+ * `onUp` listeners run (replays, queue flushes); so they do when Redis
+ * restarted between two commands, unseen (its `run_id` changed).
  */
 export class GuardedStore {
   readonly label: string
@@ -66,6 +67,13 @@ export class GuardedStore {
       this.#stopProbe()
       for (const listener of this.#upListeners) listener()
     })
+    // A restart nobody saw (no command failed, so the breaker stayed closed) left the store empty all
+    // the same: the same listeners write back what it lost. During an outage the closing breaker runs them.
+    store.onRestart(() => {
+      if (!this.#breaker.closed) return
+      log.warn({ store: label, redis: store.target }, 'store restarted (another server run_id): writing back what it held')
+      for (const listener of this.#upListeners) listener()
+    })
     if (!store.ready) this.#breaker.open()
   }
 
@@ -84,7 +92,7 @@ export class GuardedStore {
     }
   }
 
-  /** Runs `listener` each time the store answers again after an outage. */
+  /** Runs `listener` each time the store answers again after an outage, or turns out to have restarted. */
   onUp (listener: () => void): void {
     this.#upListeners.push(listener)
   }

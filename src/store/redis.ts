@@ -1,4 +1,4 @@
-import { Cluster } from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { connectRedis, describeTarget, waitUntilReady, type RedisClient, type RedisTarget, type RedisTimeouts } from './redis-connection.js'
 import type { SharedDocuments, Store } from './store.js'
@@ -40,12 +40,19 @@ export class RedisStore implements Store {
   readonly target: string
   readonly #client: RedisClient
   readonly #prefix: string
+  readonly #restartListeners: Array<() => void> = []
+  /** The `run_id` of the server last connected to: another one after a reconnect means a restart or a failover. */
+  #runId: string | undefined
 
   private constructor (client: RedisClient, target: string, prefix: string) {
     this.#client = client
     this.target = target
     this.#prefix = prefix
     client.defineCommand('understudyRotateFamily', { numberOfKeys: 1, lua: ROTATE_FAMILY })
+    // A Redis that restarts between two commands is never seen down: the client just reconnects. Without
+    // persistence it came back empty, so each (re)connection compares the server's run_id with the last one.
+    // (A Cluster spreads keys over nodes with a run_id each: there a restart is noticed by failed commands only.)
+    if (!(client instanceof Cluster)) client.on('ready', () => { void this.#checkServer(client) })
   }
 
   /**
@@ -58,6 +65,24 @@ export class RedisStore implements Store {
     const store = new RedisStore(client, describeTarget(options), options.keyPrefix ?? 'understudy:')
     await waitUntilReady(client, options.connectTimeoutMs)
     return store
+  }
+
+  /** Runs `listener` when a reconnection finds another server process than before (a restart, a failover): it may have lost what it held. */
+  onRestart (listener: () => void): void {
+    this.#restartListeners.push(listener)
+  }
+
+  async #checkServer (client: Redis): Promise<void> {
+    let runId: string | undefined
+    try {
+      runId = /^run_id:(\w+)/m.exec(await client.info('server'))?.[1]
+    } catch {
+      return
+    }
+    if (runId === undefined) return
+    const before = this.#runId
+    this.#runId = runId
+    if (before !== undefined && before !== runId) for (const listener of this.#restartListeners) listener()
   }
 
   /** True while the connection is up and ready for commands. */

@@ -33,3 +33,17 @@ t.test('a local Redis that restarted empty is refilled from its peers, so a late
   t.equal(await second.isRevoked(tombstone), true, 'the tombstone holds with the peer hung')
   t.equal(await second.rotateFamily(family, 0, 60), 'reused', 'and so does the rotation')
 })
+
+t.test('a local Redis that restarts between two commands, unseen, gets back what this process held', { skip: noRedis }, async (t) => {
+  const redis = await RedisServer.start(t)
+  const store = await createRedisStore({ kind: 'redis', redis: { url: redis.url, commandTimeout: '300ms' } }, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
+  t.teardown(() => store.close())
+  const [tombstone, family] = [randomUUID(), randomUUID()]
+  await store.revoke(tombstone, 60)
+  t.equal(await store.rotateFamily(family, 0, 60), 'rotated')
+  t.equal((await redis.cli('exists', `understudy:revoked:{${tombstone}}`)).trim(), '1')
+  // No command runs while it is down, so no breaker opens: only the reconnection (another run_id) tells.
+  await redis.restart()
+  await until(async () => (await redis.cli('exists', `understudy:revoked:{${tombstone}}`)).trim() === '1', 10_000, 'the tombstone is written back')
+  t.equal((await redis.cli('get', `understudy:family:{${family}}`)).trim(), '1', 'and the family at its generation')
+})
