@@ -145,6 +145,9 @@ export function resolveConfig (raw: RawConfig, baseDir: string, problems: Proble
     const r = store.redis
     if (!r || (!r.url && !r.sentinels && !r.cluster)) problems.push({ path: '/store/redis', message: 'store.kind redis needs store.redis.url, store.redis.sentinels (+ name) or store.redis.cluster' })
     else if (r.sentinels && !r.name) problems.push({ path: '/store/redis/name', message: 'sentinels need the master group name' })
+    for (const key of ['password', 'sentinelPassword'] as const) {
+      if (r?.[key] !== undefined && !r.sentinels) problems.push({ path: `/store/redis/${key}`, message: `${key} is for sentinels; with url or cluster the password goes in the URL (redis://:password@host)` })
+    }
     r?.peers?.forEach((peer, i) => {
       if (peer === r.url || r.cluster?.includes(peer)) problems.push({ path: `/store/redis/peers/${i}`, message: 'a peer is another region\'s Redis, not this region\'s own' })
     })

@@ -79,6 +79,8 @@ const Store = Type.Object({
     url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'this region\'s Redis (rediss:// for TLS)' })),
     sentinels: Type.Optional(Type.Array(RedisNode, { minItems: 1, description: 'this region\'s Sentinels, instead of url (with name)' })),
     name: Type.Optional(Type.String({ description: 'the Sentinel master group name' })),
+    password: Type.Optional(Type.String({ minLength: 1, description: 'with sentinels: the password (AUTH) of the master and replicas they name (use ${ENV}); with url or cluster, put it in the URL' })),
+    sentinelPassword: Type.Optional(Type.String({ minLength: 1, description: 'with sentinels: the Sentinels\' own password, when they have one (requirepass; use ${ENV})' })),
     cluster: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { minItems: 1, description: 'seed URLs of this region\'s Redis Cluster, instead of url' })),
     peers: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { description: 'other regions\' Redis: tombstones and rotations are copied there, and read from there when this region\'s Redis misses or fails' })),
     keyPrefix: Type.Optional(Type.String({ description: 'prepended to every key; default understudy:' })),

@@ -2,7 +2,7 @@ import CircuitBreaker from 'opossum'
 import { redisTuning, type Config } from '../config/resolve.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
-import { connectRedis, describeTarget, type RedisClient } from '../store/redis-connection.js'
+import { connectRedis, describeTarget, redisTarget, type RedisClient } from '../store/redis-connection.js'
 
 /** One request counted: how many in this key's window so far, and milliseconds until the window ends. */
 export interface Hit { current: number, ttlMs: number }
@@ -127,7 +127,7 @@ export function createRateLimitCounter (config: Config, deps: { log: Logger, met
   const redis = config.store.redis
   if (config.store.kind !== 'redis' || redis === undefined) return fallback
   const tuning = redisTuning(config.store)
-  const target = { ...(redis.url ? { url: redis.url } : {}), ...(redis.sentinels ? { sentinels: redis.sentinels } : {}), ...(redis.name ? { name: redis.name } : {}), ...(redis.cluster ? { cluster: redis.cluster } : {}) }
+  const target = redisTarget(redis)
   const client = connectRedis(target, { commandTimeoutMs: tuning.commandTimeoutMs, connectTimeoutMs: tuning.connectTimeoutMs }, deps.log)
   return new RedisCounter(client, { prefix: `${tuning.keyPrefix}ratelimit:`, timeoutMs: tuning.commandTimeoutMs, fallback, log: deps.log, ...(deps.metrics ? { metrics: deps.metrics } : {}), target: describeTarget(target) })
 }

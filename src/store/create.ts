@@ -6,7 +6,7 @@ import { RevocationFailOpen } from './fail-open.js'
 import { GuardedStore } from './guarded.js'
 import { MemoryStore } from './memory.js'
 import { Peer } from './peer.js'
-import { endpointOf } from './redis-connection.js'
+import { endpointOf, redisTarget } from './redis-connection.js'
 import { RedisStore } from './redis.js'
 import { ResilientStore } from './resilient.js'
 import type { Store } from './store.js'
@@ -40,9 +40,9 @@ export async function createStore (config: Config, deps: StoreDeps): Promise<Sto
 export async function createRedisStore (store: Config['store'], deps: StoreDeps): Promise<ResilientStore> {
   const { log, metrics } = deps
   const tuning = redisTuning(store)
-  const { url, sentinels, name, cluster, peers: peerUrls = [] } = store.redis ?? {}
+  const peerUrls = store.redis?.peers ?? []
   const [local, ...peerStores] = await Promise.all([
-    RedisStore.open({ url, sentinels, name, cluster, keyPrefix: tuning.keyPrefix, commandTimeoutMs: tuning.commandTimeoutMs, connectTimeoutMs: tuning.connectTimeoutMs, log }),
+    RedisStore.open({ ...redisTarget(store.redis ?? {}), keyPrefix: tuning.keyPrefix, commandTimeoutMs: tuning.commandTimeoutMs, connectTimeoutMs: tuning.connectTimeoutMs, log }),
     ...peerUrls.map((peerUrl) => RedisStore.open({ url: peerUrl, keyPrefix: tuning.keyPrefix, commandTimeoutMs: tuning.peerTimeoutMs, connectTimeoutMs: tuning.connectTimeoutMs, log })),
   ])
   const guard = (s: RedisStore, label: string, timeoutMs: number) => new GuardedStore(s, { label, timeoutMs, resetTimeoutMs: BREAKER_RESET_MS, metrics, log })

@@ -7,6 +7,23 @@ export interface RedisTarget {
   sentinels?: Array<{ host: string, port: number }>
   name?: string
   cluster?: string[]
+  /** With sentinels: the master's and replicas' password (a URL carries its own). */
+  password?: string
+  /** With sentinels: the Sentinels' own password. */
+  sentinelPassword?: string
+}
+
+/** The target `store.redis` names (this region's Redis; peers are URLs of their own). */
+export function redisTarget (redis: RedisTarget): RedisTarget {
+  const { url, sentinels, name, cluster, password, sentinelPassword } = redis
+  return {
+    ...(url === undefined ? {} : { url }),
+    ...(sentinels === undefined ? {} : { sentinels }),
+    ...(name === undefined ? {} : { name }),
+    ...(cluster === undefined ? {} : { cluster }),
+    ...(password === undefined ? {} : { password }),
+    ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
+  }
 }
 
 /** How long the login path may wait on Redis. */
@@ -88,6 +105,8 @@ export function connectRedis (target: RedisTarget, timeouts: RedisTimeouts, log:
       ...options,
       sentinels: target.sentinels,
       name: target.name!,
+      ...(target.password === undefined ? {} : { password: target.password }),
+      ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
       role: 'master',
       failoverDetector: true,
       sentinelRetryStrategy: reconnectDelay,

@@ -333,9 +333,10 @@ t.test('the redis store needs a url, sentinels with a name, or a cluster', async
   t.same(paths(withStore({ kind: 'redis', redis: { peers: ['redis://peer:6379'] } })), ['/store/redis'])
   t.same(paths(withStore({ kind: 'redis', redis: { sentinels: [{ host: 's1', port: 26379 }] } })), ['/store/redis/name'])
   t.same(paths(withStore({ kind: 'redis', redis: { url: 'http://cache:6379' } })), ['/store/redis/url'])
-  for (const redis of [{ url: 'rediss://cache:6380' }, { sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster' }, { cluster: ['redis://a:7000', 'redis://b:7000'] }]) {
+  for (const redis of [{ url: 'rediss://cache:6380' }, { sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster' }, { cluster: ['redis://a:7000', 'redis://b:7000'] }, { sentinels: [{ host: 's1', port: 26379 }], name: 'mymaster', password: 'p', sentinelPassword: 's' }]) {
     t.equal(valid(withStore({ kind: 'redis', redis })).store.kind, 'redis', JSON.stringify(redis))
   }
+  t.same(paths(withStore({ kind: 'redis', redis: { url: 'redis://cache:6379', password: 'p', sentinelPassword: 's' } })), ['/store/redis/password', '/store/redis/sentinelPassword'], 'passwords apart from the URL are for sentinels only')
 })
 
 t.test('relative key and TLS paths resolve against the config file directory', async (t) => {

@@ -36,25 +36,29 @@ export class RedisServer {
   readonly url: string
   readonly #args: string[]
   readonly #dir: string
+  /** The password this process requires (requirepass), which `cli` then sends. */
+  readonly #password: string | undefined
   #child: ChildProcess | undefined
 
-  private constructor (port: number, args: string[], dir: string) {
+  private constructor (port: number, args: string[], dir: string, password?: string) {
     this.port = port
     this.url = `redis://127.0.0.1:${port}`
     this.#args = args
     this.#dir = dir
+    this.#password = password
   }
 
-  /** Starts a redis-server without persistence on a free port (or `port`), stopped in `t`'s teardown. */
-  static async start (t: Test, options: { port?: number, args?: string[] } = {}): Promise<RedisServer> {
+  /** Starts a redis-server without persistence on a free port (or `port`), stopped in `t`'s teardown; with `password`, it requires it and replicates with it. */
+  static async start (t: Test, options: { port?: number, args?: string[], password?: string } = {}): Promise<RedisServer> {
     const port = options.port ?? await freePort()
     const dir = await mkdtemp(join(tmpdir(), 'understudy-redis-'))
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(options.args ?? [])]
-    return RedisServer.#launch(t, new RedisServer(port, args, dir))
+    const auth = options.password === undefined ? [] : ['--requirepass', options.password, '--masterauth', options.password]
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...auth, ...(options.args ?? [])]
+    return RedisServer.#launch(t, new RedisServer(port, args, dir, options.password))
   }
 
-  /** Starts a Sentinel on a free port watching the master group `name` at `masterPort`. */
-  static async sentinel (t: Test, name: string, masterPort: number): Promise<RedisServer> {
+  /** Starts a Sentinel on a free port watching the master group `name` at `masterPort` (with the nodes' `password`, and its own `sentinelPassword`). */
+  static async sentinel (t: Test, name: string, masterPort: number, auth: { password?: string, sentinelPassword?: string } = {}): Promise<RedisServer> {
     const port = await freePort()
     const dir = await mkdtemp(join(tmpdir(), 'understudy-sentinel-'))
     const config = join(dir, 'sentinel.conf')
@@ -63,8 +67,10 @@ export class RedisServer {
       `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`,
       `sentinel down-after-milliseconds ${name} 1000`,
       `sentinel failover-timeout ${name} 3000`,
+      ...(auth.password === undefined ? [] : [`sentinel auth-pass ${name} ${auth.password}`]),
+      ...(auth.sentinelPassword === undefined ? [] : [`requirepass ${auth.sentinelPassword}`]),
     ].join('\n') + '\n')
-    return RedisServer.#launch(t, new RedisServer(port, [config, '--sentinel'], dir))
+    return RedisServer.#launch(t, new RedisServer(port, [config, '--sentinel'], dir, auth.sentinelPassword))
   }
 
   static async #launch (t: Test, server: RedisServer): Promise<RedisServer> {
@@ -105,7 +111,8 @@ export class RedisServer {
 
   /** Runs one redis-cli command against this process and returns its output. */
   async cli (...args: string[]): Promise<string> {
-    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(this.port), ...args])
+    const auth = this.#password === undefined ? [] : ['-a', this.#password, '--no-auth-warning']
+    const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(this.port), ...auth, ...args])
     return stdout
   }
 
@@ -138,13 +145,15 @@ export interface SentinelGroup {
 }
 
 /** Starts a Sentinel group whose replica is in sync and known to every Sentinel. */
-export async function startSentinelGroup (t: Test, options: { sentinels?: number } = {}): Promise<SentinelGroup> {
+export async function startSentinelGroup (t: Test, options: { sentinels?: number, password?: string, sentinelPassword?: string } = {}): Promise<SentinelGroup> {
   const name = 'understudy'
+  const { password, sentinelPassword } = options
+  const auth = password === undefined ? {} : { password }
   // Without the default 5 s wait for more replicas before a diskless sync.
-  const master = await RedisServer.start(t, { args: ['--repl-diskless-sync-delay', '0'] })
-  const replica = await RedisServer.start(t, { args: ['--replicaof', '127.0.0.1', String(master.port)] })
+  const master = await RedisServer.start(t, { args: ['--repl-diskless-sync-delay', '0'], ...auth })
+  const replica = await RedisServer.start(t, { args: ['--replicaof', '127.0.0.1', String(master.port)], ...auth })
   await until(async () => (await replica.cli('info', 'replication')).includes('master_link_status:up'), 10_000, 'the replica is in sync')
-  const sentinels = await Promise.all(Array.from({ length: options.sentinels ?? 1 }, () => RedisServer.sentinel(t, name, master.port)))
+  const sentinels = await Promise.all(Array.from({ length: options.sentinels ?? 1 }, () => RedisServer.sentinel(t, name, master.port, { ...auth, ...(sentinelPassword === undefined ? {} : { sentinelPassword }) })))
   for (const sentinel of sentinels) {
     await until(async () => (await sentinel.cli('sentinel', 'replicas', name)).includes(String(replica.port)), 15_000, 'the sentinel knows the replica')
   }
@@ -186,7 +195,8 @@ async function answersPing (port: number): Promise<boolean> {
     socket.setTimeout(500, () => done(false))
     socket.once('error', () => done(false))
     socket.once('connect', () => socket.write('PING\r\n'))
-    socket.once('data', (data) => done(String(data).startsWith('+PONG')))
+    // A server that requires a password answers NOAUTH: it is up all the same.
+    socket.once('data', (data) => done(/^(\+PONG|-NOAUTH)/.test(String(data))))
   })
 }
 

@@ -25,3 +25,23 @@ t.test('Redis Sentinel', { skip: noRedis }, async (t) => {
     t.equal(await store.isRevoked(before), true, 'what was replicated before the failover is still there')
   })
 })
+
+t.test('a Sentinel group with passwords: the nodes\' (password) and the Sentinels\' own (sentinelPassword)', { skip: noRedis }, async (t) => {
+  const auth = { password: 'node-secret', sentinelPassword: 'sentinel-secret' }
+  const group = await startSentinelGroup(t, auth)
+  const target = { sentinels: group.nodes, name: group.name }
+  const store = await RedisStore.open({ ...target, ...auth, ...TIMEOUTS, log: silentLogger })
+  t.teardown(() => store.close())
+  t.equal(store.ready, true, 'connected through the Sentinel to the master')
+  const id = randomUUID()
+  await store.revoke(id, 60)
+  t.equal(await store.isRevoked(id), true)
+  t.equal((await group.master.cli('exists', `understudy:revoked:{${id}}`)).trim(), '1', 'written to the master')
+
+  const withoutNodePassword = await RedisStore.open({ ...target, sentinelPassword: auth.sentinelPassword, ...TIMEOUTS, log: silentLogger })
+  t.teardown(() => withoutNodePassword.close())
+  await t.rejects(withoutNodePassword.isRevoked(id), 'without the nodes\' password the master refuses the store')
+  const withoutSentinelPassword = await RedisStore.open({ ...target, password: auth.password, ...TIMEOUTS, log: silentLogger })
+  t.teardown(() => withoutSentinelPassword.close())
+  t.equal(withoutSentinelPassword.ready, false, 'without the Sentinels\' password no master is found')
+})
