@@ -79,6 +79,9 @@ try {
   }
   const chains = users.map((u) => ({ token: u.refreshToken }))
   const shopSso = async (user: BenchUser) => { await ssoFlow(http, op, SHOP, user.shop); return 2 }
+  /** A scenario of the gateway's returning users, one per virtual user, each running `run` back to back. */
+  const returningUsers = (key: Scenario, name: string, run: (user: BenchUser) => Promise<number>): Definition =>
+    ({ key, name, unit: 'flows', server: () => gatewayProcess, flow: { setup: async (vu) => users[vu], run } })
   let notCached = 0
 
   const upstreamUp: Definition[] = [
@@ -111,13 +114,7 @@ try {
     // The ratios' pairs measured back to back in every round (report.ts takes the median of each round's ratio):
     // the ES256 ceiling, understudy's SSO flow, the peer's SSO flow.
     { key: 'es256', name: 'ceiling: Fastify + 1 ES256 ID token (gateway signer)', unit: 'requests', server: () => ceiling, url: () => `${ceilingUrl}/es256` },
-    {
-      key: 'sso',
-      name: 'understudy: SSO flow',
-      unit: 'flows',
-      server: () => gatewayProcess,
-      flow: { setup: async (vu) => users[vu], run: shopSso },
-    },
+    returningUsers('sso', 'understudy: SSO flow', shopSso),
     {
       key: 'peer-sso',
       name: 'peer: SSO flow',
@@ -136,27 +133,12 @@ try {
     },
   ]
   const upstreamDown: Definition[] = [
-    {
-      key: 'sso-outage',
-      name: 'understudy: SSO flow, upstream blackholed',
-      unit: 'flows',
-      server: () => gatewayProcess,
-      flow: { setup: async (vu) => users[vu], run: shopSso },
-    },
-    {
-      key: 'cached',
-      name: 'understudy: cached login, upstream blackholed',
-      unit: 'flows',
-      server: () => gatewayProcess,
-      flow: {
-        setup: async (vu) => users[vu],
-        run: async (user: BenchUser) => {
-          const tokens = parseTokens(await ssoFlow(http, op, CACHED, user.outage))
-          if (claimsOf(tokens.id_token).acr !== 'urn:understudy:acr:cached') notCached++
-          return 2
-        },
-      },
-    },
+    returningUsers('sso-outage', 'understudy: SSO flow, upstream blackholed', shopSso),
+    returningUsers('cached', 'understudy: cached login, upstream blackholed', async (user) => {
+      const tokens = parseTokens(await ssoFlow(http, op, CACHED, user.outage))
+      if (claimsOf(tokens.id_token).acr !== 'urn:understudy:acr:cached') notCached++
+      return 2
+    }),
   ]
 
   const rows: Partial<Record<Scenario, Row>> = await measureInterleaved(upstreamUp.filter((d) => only.has(d.key)))

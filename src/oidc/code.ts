@@ -1,6 +1,7 @@
 import type { Gateway } from '../gateway.js'
 import { seal } from '../sessions/seal.js'
-import { randomId, type Session } from '../sessions/session.js'
+import { randomId } from '../sessions/random.js'
+import type { Session } from '../sessions/session.js'
 import type { AuthorizationRequest } from './authorize.js'
 import type { GrantContext } from './tokens.js'
 

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { parseDuration } from '../config/duration.js'
 import { UnderstudyError } from '../errors.js'
-import { randomId } from '../sessions/session.js'
+import { randomId } from '../sessions/random.js'
 
 /** A fault request as the admin API takes it (only when `chaos.enabled`). */
 export const FaultSpecSchema = Type.Object({

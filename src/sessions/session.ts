@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto'
 
-export { randomId } from './random.js'
-
 /**
  * The gateway session: sealed into the browser's cookie, self-contained, so
  * any region can serve a returning user without a store lookup.

@@ -52,15 +52,14 @@ export class MemoryStore implements Store {
 
   async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
     // Only a family that moved past `generation` is a reuse; one that lags behind it lost a write (a restart) and catches up.
-    const current = this.#families.get(familyId)
-    if (current !== undefined && current.expiresAt > this.#clock() && current.generation > generation) return 'reused'
+    const current = this.#liveGeneration(familyId)
+    if (current !== undefined && current > generation) return 'reused'
     this.#put(this.#families, familyId, { generation: generation + 1, expiresAt: this.#expiry(ttlSec) })
     return 'rotated'
   }
 
   async familyGeneration (familyId: string): Promise<number | undefined> {
-    const family = this.#families.get(familyId)
-    return family !== undefined && family.expiresAt > this.#clock() ? family.generation : undefined
+    return this.#liveGeneration(familyId)
   }
 
   async ping (): Promise<void> {}
@@ -89,6 +88,12 @@ export class MemoryStore implements Store {
   /** The expiry of something that lives `ttlSec` from now, on the store's clock. */
   #expiry (ttlSec: number): number {
     return expiresIn(ttlSec, this.#now()) - this.#epoch
+  }
+
+  /** The current generation of an unexpired family. */
+  #liveGeneration (familyId: string): number | undefined {
+    const family = this.#families.get(familyId)
+    return family !== undefined && family.expiresAt > this.#clock() ? family.generation : undefined
   }
 
   /** Whether `key` holds an unexpired entry; an expired one is dropped. */
