@@ -66,7 +66,7 @@ t.test('Chaos Gorilla, through the CLI: upstream region 1 and region A\'s Redis 
 })
 
 t.test('Chaos Kong: the whole upstream down, then region A as well, then recovery', { skip: noRedis }, async (t) => {
-  const report = await runGameday({ scenarios: ['kong'], durationMs: 10_000, reportDir: await reportDir(t), ...SHORT })
+  const report = await runGameday({ scenarios: ['kong'], durationMs: 15_000, reportDir: await reportDir(t), ...SHORT })
   expectations(t, report, 'kong')
   const kong = report.scenarios[0]!
   t.ok(kong.cachedLogins > 0, 'returning users were served from cached logins')

@@ -87,6 +87,10 @@ t.test('writes to a peer that is down are queued, bounded, and reach it within 1
   const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
   const { store, metrics } = await open(t, local.url, [peer.url], { peerQueueLimit: 3 })
   await peer.kill()
+  // Once the peer is known down (its breaker open), every write is queued; a write sent to the dying
+  // connection instead could still be delivered when the client reconnects (ioredis resends it).
+  const endpoint = `127.0.0.1:${peer.port}`
+  await until(async () => (await store.health()).peers?.[endpoint] === 'unreachable', 5_000, 'the peer is known down')
   const ids = Array.from({ length: 5 }, () => randomUUID())
   for (const id of ids) await store.revoke(id, 60)
   t.equal(await counter(metrics.peerDropped, { peer: `127.0.0.1:${peer.port}` }), 2, 'the two oldest writes are dropped and counted')
