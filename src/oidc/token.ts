@@ -91,24 +91,29 @@ async function refreshTokenGrant (gw: Gateway, client: Client, params: Params, l
     log.warn({ client: client.clientId }, 'refresh token reused; its family is revoked')
     throw new OAuthError('invalid_grant', 'the refresh token was already used')
   }
-  const current = grantOf(payload, scope, ACR_UPSTREAM)
+  const current = grantOf(payload, payload.scope, ACR_UPSTREAM)
   const grant = state === 'fresh' ? current : await revalidate(gw, current, log)
-  return issueTokens(gw, client, grant, payload.generation + 1, payload.familyExpiresAt)
+  return issueTokens(gw, client, grant, payload.generation + 1, payload.familyExpiresAt, scope)
 }
 
-/** Mints the access token, ID token and next refresh token of a grant. */
-async function issueTokens (gw: Gateway, client: Client, grant: GrantContext, generation: number, familyExpiresAt: number): Promise<TokenResponse> {
+/**
+ * Mints the access token, ID token and next refresh token of a grant. The
+ * access and ID tokens carry `scope` (a refresh may narrow it); the refresh
+ * token keeps the grant's whole scope (RFC 6749 §6).
+ */
+async function issueTokens (gw: Gateway, client: Client, grant: GrantContext, generation: number, familyExpiresAt: number, scope = grant.scope): Promise<TokenResponse> {
   const { issuer, tokens } = gw.config
   const now = gw.now()
   const cached = grant.acr === ACR_CACHED
   const accessLifetime = cached ? Math.min(tokens.accessToken, tokens.degraded) : tokens.accessToken
   const idLifetime = cached ? Math.min(tokens.idToken, tokens.degraded) : tokens.idToken
+  const answered = scope === grant.scope ? grant : grantOf(grant, scope, grant.acr)
   const accessSigner = gw.keys.signer('ES256') ?? gw.keys.signer(client.idTokenSignedResponseAlg)!
-  const accessToken = await mintAccessToken(accessSigner, issuer, grant, randomId(), now, accessLifetime)
-  const idToken = await mintIdToken(gw.keys.signer(client.idTokenSignedResponseAlg)!, issuer, grant, now, idLifetime, accessToken)
+  const accessToken = await mintAccessToken(accessSigner, issuer, answered, randomId(), now, accessLifetime)
+  const idToken = await mintIdToken(gw.keys.signer(client.idTokenSignedResponseAlg)!, issuer, answered, now, idLifetime, accessToken)
   const refresh: RefreshPayload = { ...grantOf(grant, grant.scope, grant.acr), generation, familyExpiresAt }
   const refreshToken = seal(gw.keys, 'refresh', refresh, familyExpiresAt)
-  return { access_token: accessToken, token_type: 'Bearer', expires_in: accessLifetime, id_token: idToken, refresh_token: refreshToken, scope: grant.scope }
+  return { access_token: accessToken, token_type: 'Bearer', expires_in: accessLifetime, id_token: idToken, refresh_token: refreshToken, scope }
 }
 
 /** PKCE (RFC 7636) with downgrade protection: a challenge needs a verifier, and no challenge refuses one. */
@@ -194,5 +199,6 @@ function grantOf (source: GrantContext, scope: string, acr: string): GrantContex
     upstreamSub: source.upstreamSub,
   }
   if (source.upstreamRefreshToken !== undefined) grant.upstreamRefreshToken = source.upstreamRefreshToken
+  if (source.amr !== undefined) grant.amr = source.amr
   return grant
 }
