@@ -8,6 +8,7 @@ import { createGateway, type Gateway } from '../gateway.js'
 import { buildKeyring, loadKeyring, type Keyring } from '../keys/keyring.js'
 import { looseKeyFiles } from '../keys/permissions.js'
 import { Lifecycle } from '../lifecycle.js'
+import { buildInfo } from '../observability/build-info.js'
 import { Metrics } from '../observability/metrics.js'
 import { createRateLimitCounter } from '../rate-limit/counter.js'
 import { createStore } from '../store/create.js'
@@ -29,6 +30,8 @@ export interface StartOptions {
   logger: Logger
   /** Keys already in memory (the demo); otherwise read from `config.keys`. */
   keys?: { signing: { keys: object[] }, sealing: { keys: object[] } }
+  /** The gateway's clock, seconds since the epoch (tests that need a login to be old without waiting). */
+  now?: () => number
 }
 
 /** Builds and starts a gateway from a validated config, and logs the `listening` line. */
@@ -52,7 +55,7 @@ export async function startGateway (config: Config, options: StartOptions): Prom
       logger.warn({ err, provider, region, document }, 'upstream metadata fetch failed; serving the copy kept from before')
     },
   }))
-  const gateway = createGateway({ config, keys, store, connectors, metrics, log: logger })
+  const gateway = createGateway({ config, keys, store, connectors, metrics, log: logger, ...(options.now ? { now: options.now } : {}) })
   const lifecycle = new Lifecycle()
   const https = config.listen.tls ? { cert: await readFile(config.listen.tls.cert), key: await readFile(config.listen.tls.key) } : undefined
   const rateLimitCounter = createRateLimitCounter(config, { log: logger, metrics })
@@ -61,7 +64,7 @@ export async function startGateway (config: Config, options: StartOptions): Prom
   const url = await publicServer.listen({ host: config.listen.host, port: config.listen.port })
   const adminUrl = await adminServer.listen({ host: config.admin.host, port: config.admin.port })
   lifecycle.markReady()
-  logger.info({ url, adminUrl, issuer: config.issuer, region: config.region }, 'listening')
+  logger.info({ url, adminUrl, issuer: config.issuer, region: config.region, ...buildInfo() }, 'listening')
   return {
     gateway,
     lifecycle,

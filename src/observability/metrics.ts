@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { buildInfo } from './build-info.js'
+import type { SealingKey } from '../keys/keyring.js'
 
 export type LoginOutcome = 'upstream' | 'sso' | 'cached' | 'unavailable' | 'error'
 export type BreakerStateValue = 0 | 1 | 2
@@ -19,10 +21,27 @@ export class Metrics {
   readonly storeErrors = new Counter({ name: 'understudy_store_errors_total', help: 'Store operations that failed, by store (local, a peer, the in-process fallback).', labelNames: ['store'] as const, registers: [this.registry] })
   readonly revocationFailOpen = new Counter({ name: 'understudy_store_revocation_fail_open_total', help: 'Revocation checks answered "not revoked" because no store could be reached.', registers: [this.registry] })
   readonly rateLimited = new Counter({ name: 'understudy_rate_limited_total', help: 'Requests refused with 429 by a rate limit, by limit (token, authorize, admin) and route.', labelNames: ['limit', 'route'] as const, registers: [this.registry] })
+  readonly storeEvictions = new Counter({ name: 'understudy_store_evictions_total', help: 'Live entries the in-process store forgot before they expired because its bound for that kind (claims, tombstones, families, latest) was reached; the soonest to expire go first.', labelNames: ['kind'] as const, registers: [this.registry] })
   readonly peerDropped = new Counter({ name: 'understudy_store_peer_writes_dropped_total', help: 'Writes to an unreachable peer dropped because its queue was full.', labelNames: ['peer'] as const, registers: [this.registry] })
+  readonly documentsRejected = new Counter({ name: 'understudy_store_documents_rejected_total', help: 'Documents read back from the store (upstream discovery and JWKS backups, breaker policies, incident events) that failed their check and were ignored, by kind.', labelNames: ['kind'] as const, registers: [this.registry] })
+  #sealingKeys: readonly SealingKey[] = []
+  // Read at scrape time from the keyring's counts: sealing a token only bumps a number.
+  readonly seals = new Counter({ name: 'understudy_seals_total', help: 'Tokens this process sealed (AES-GCM, random IVs) under each sealing key; the fleet-wide sum per kid must stay far below 2^32.', labelNames: ['kid'] as const, registers: [this.registry], collect: () => this.#collectSeals() })
+  readonly build = new Gauge({ name: 'understudy_build_info', help: 'Always 1; its labels say what runs: the gateway version and the Node.js version.', labelNames: ['version', 'node'] as const, registers: [this.registry] })
 
   constructor (options: { defaults?: boolean } = {}) {
     if (options.defaults ?? true) collectDefaultMetrics({ register: this.registry })
+    this.build.set(buildInfo(), 1)
+  }
+
+  /** Exposes the seal counts of these keys as `understudy_seals_total{kid}`. */
+  countSeals (keys: readonly SealingKey[]): void {
+    this.#sealingKeys = keys
+  }
+
+  #collectSeals (): void {
+    this.seals.reset()
+    for (const key of this.#sealingKeys) this.seals.inc({ kid: key.kid }, key.seals)
   }
 
   /** The Prometheus text exposition. */

@@ -54,6 +54,21 @@ t.test('start --config prints the listening line, serves while the upstream is d
   t.equal(code, 0, 'exits 0 after draining')
 })
 
+t.test('the listening line and understudy_build_info name the gateway version and the Node.js that runs it', async (t) => {
+  const child = cli(['start', '--config', await configFile()], { IDP_SECRET: 'x' })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let listening: { adminUrl: string, version: string, node: string } | undefined
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const entry = JSON.parse(line)
+    if (entry.msg === 'listening') { listening = entry; break }
+  }
+  const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  t.equal(listening?.node, process.version, 'node is the running release, e.g. v24.22.3')
+  t.equal(listening?.version, version, 'version is the package version')
+  const metrics = await (await fetch(`${listening!.adminUrl}/metrics`)).text()
+  t.match(metrics, `\nunderstudy_build_info{version="${version}",node="${process.version}"} 1\n`)
+})
+
 t.test('start refuses an invalid config with the same report as check-config, exit 2', async (t) => {
   const file = await configFile({ clients: [{ clientId: 'shop', redirectUris: ['not a url'], providers: ['nope'] }] })
   const child = cli(['start', '--config', file], { IDP_SECRET: 'x' })
@@ -61,7 +76,7 @@ t.test('start refuses an invalid config with the same report as check-config, ex
   child.stderr!.on('data', (chunk) => { stderr += chunk })
   const [code] = await once(child, 'exit')
   t.equal(code, 2)
-  t.match(stderr, /\/clients\/0\/providers\/0: no provider with id "nope"/)
+  t.match(stderr, /\/clients\/0\/providers\/0: no provider with this id \(got "nope"\)/)
   t.match(stderr, /\/clients\/0\/redirectUris\/0: not an absolute URL/)
 })
 
