@@ -1,15 +1,19 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { Value } from '@sinclair/typebox/value'
-import { parse as parseYaml } from 'yaml'
+import { LineCounter, YAMLParseError, parse as parseYaml } from 'yaml'
 import { UnderstudyError } from '../errors.js'
 import { parseDuration } from './duration.js'
-import { substituteEnv } from './env.js'
+import { substituteEnv, type Substitution } from './env.js'
 import { ConfigSchema, type RawConfig } from './schema.js'
-import { resolveConfig, type Config } from './resolve.js'
+import { resolveConfig, type Config, type Problems } from './resolve.js'
 
-/** One problem in a config file: a JSON pointer into the file and what is wrong there. */
-export interface ConfigProblem { path: string, message: string }
+/**
+ * One problem in a config file: a JSON pointer into the file, the rule it
+ * breaks (never a config value), and the offending value when it may be shown
+ * (see `showable`).
+ */
+export interface ConfigProblem { path: string, message: string, value?: string | number | boolean | null }
 
 /** Thrown when a config is invalid; carries every problem at once. */
 export class ConfigError extends UnderstudyError {
@@ -21,7 +25,7 @@ export class ConfigError extends UnderstudyError {
 
   /** The report printed by `check-config` and at a refused start: one line per problem. */
   report (): string {
-    return [this.message, ...this.problems.map((p) => `  ${p.path || '/'}: ${p.message}`)].join('\n')
+    return [this.message, ...this.problems.map((p) => `  ${p.path || '/'}: ${p.message}${p.value === undefined ? '' : ` (got ${JSON.stringify(p.value)})`}`)].join('\n')
   }
 }
 
@@ -34,10 +38,13 @@ export async function loadConfigFile (file: string, env: NodeJS.ProcessEnv = pro
     throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(err as Error).message}` }])
   }
   let parsed: unknown
+  const lines = new LineCounter()
   try {
-    parsed = parseYaml(text, { prettyErrors: true })
+    parsed = parseYaml(text, { lineCounter: lines })
   } catch (err) {
-    throw new ConfigError(file, [{ path: '', message: `cannot parse YAML/JSON: ${(err as Error).message}` }])
+    // The position only: a pretty error quotes the line, which may hold a secret.
+    const at = err instanceof YAMLParseError ? lines.linePos(err.pos[0]) : undefined
+    throw new ConfigError(file, [{ path: '', message: `cannot parse YAML/JSON${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${(err as Error).message}` }])
   }
   return validateConfig(parsed, { source: file, baseDir: dirname(resolve(file)), env })
 }
@@ -46,12 +53,9 @@ export async function loadConfigFile (file: string, env: NodeJS.ProcessEnv = pro
 export function validateConfig (input: unknown, options: { source?: string, baseDir?: string, env?: NodeJS.ProcessEnv } = {}): Config {
   const source = options.source ?? 'config'
   const problems: ConfigProblem[] = []
-  const missing: string[] = []
-  const substituted = substituteEnv(input, options.env ?? process.env, missing)
-  for (const line of missing) {
-    const at = line.indexOf(': ')
-    problems.push({ path: line.slice(0, at), message: line.slice(at + 2) })
-  }
+  const found: Substitution = { missing: [], fromEnv: new Set() }
+  const substituted = substituteEnv(input, options.env ?? process.env, found)
+  for (const { path, name } of found.missing) problems.push({ path, message: `environment variable ${name} is not set` })
   if (substituted === null || typeof substituted !== 'object' || Array.isArray(substituted)) {
     throw new ConfigError(source, [...problems, { path: '', message: 'the config must be an object' }])
   }
@@ -59,11 +63,11 @@ export function validateConfig (input: unknown, options: { source?: string, base
   for (const error of Value.Errors(ConfigSchema, withDefaults)) {
     // Union members report one error each; keep the clearest one per path.
     if (problems.some((p) => p.path === error.path)) continue
-    problems.push({ path: error.path, message: describe(error.message, error.value) })
+    problems.push(showable({ path: error.path, message: error.message, value: error.value }, found.fromEnv))
   }
   // The semantic checks run even when the schema failed, so that one report
   // lists every problem; those at a path the schema already flagged are noise.
-  const semantic: ConfigProblem[] = []
+  const semantic: Problems = []
   let config: Config | undefined
   try {
     config = resolveConfig(withDefaults as RawConfig, options.baseDir ?? process.cwd(), semantic)
@@ -71,7 +75,7 @@ export function validateConfig (input: unknown, options: { source?: string, base
     // Only input that failed the schema can trip the resolver, and its problems are listed.
     if (problems.length === 0) throw err
   }
-  problems.push(...semantic.filter((s) => !problems.some((p) => overlaps(p.path, s.path))))
+  problems.push(...semantic.filter((s) => !problems.some((p) => overlaps(p.path, s.path))).map((s) => showable(s, found.fromEnv)))
   if (problems.length > 0 || config === undefined) throw new ConfigError(source, problems)
   return config
 }
@@ -80,9 +84,22 @@ function overlaps (a: string, b: string): boolean {
   return a === b || a === '' || b === '' || a.startsWith(`${b}/`) || b.startsWith(`${a}/`)
 }
 
-function describe (message: string, value: unknown): string {
-  const shown = typeof value === 'string' && value.length > 60 ? `${value.slice(0, 57)}...` : value
-  return value === undefined ? message : `${message} (got ${JSON.stringify(shown)})`
+/** Paths whose values are secrets whatever they hold (clientSecret, password, sentinelPassword, admin token, webhook secrets). */
+const SECRET_SEGMENT = /secret|password|passwd|credential|^token$/i
+
+/**
+ * The problem with its value kept only when a report may show it: a scalar
+ * written in the file itself, at no secret-bearing path, with a URL's
+ * user and password masked. A value that came from `${ENV}` is never shown:
+ * secrets live there.
+ */
+function showable (problem: { path: string, message: string, value?: unknown }, fromEnv: ReadonlySet<string>): ConfigProblem {
+  const { path, message, value } = problem
+  const hidden = fromEnv.has(path) || path.split('/').some((segment) => SECRET_SEGMENT.test(segment))
+  if (hidden || !(value === null || ['string', 'number', 'boolean'].includes(typeof value))) return { path, message }
+  if (typeof value !== 'string') return { path, message, value: value as number | boolean | null }
+  const masked = value.replace(/\/\/[^/?#\s]*@/, '//***@')
+  return { path, message, value: masked.length > 60 ? `${masked.slice(0, 57)}...` : masked }
 }
 
 export { parseDuration }

@@ -121,7 +121,8 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   admin: { max: 30, window: 10 },
 }
 
-type Problems = Array<{ path: string, message: string }>
+/** Problems found while resolving: the rule broken at a path, and the offending value (the loader decides whether a report may show it). */
+export type Problems = Array<{ path: string, message: string, value?: unknown }>
 
 /** Applies defaults and the checks a schema cannot express; appends problems instead of throwing. */
 export function resolveConfig (raw: RawConfig, baseDir: string, problems: Problems): Config {
@@ -223,7 +224,7 @@ function healthCheckInterval (raw: RawProvider): number {
 
 function client (raw: RawClient, at: string, defaults: Freshness, known: Set<string>, problems: Problems): ClientConfig {
   raw.providers.forEach((id, i) => {
-    if (!known.has(id)) problems.push({ path: `${at}/providers/${i}`, message: `no provider with id ${JSON.stringify(id)}` })
+    if (!known.has(id)) problems.push({ path: `${at}/providers/${i}`, message: 'no provider with this id', value: id })
   })
   raw.redirectUris.forEach((uri, i) => checkRedirectUri(uri, `${at}/redirectUris/${i}`, problems))
   const postLogout = raw.postLogoutRedirectUris ?? []
@@ -253,7 +254,7 @@ function checkRedirectUri (uri: string, at: string, problems: Problems): void {
   try {
     url = new URL(uri)
   } catch {
-    problems.push({ path: at, message: `not an absolute URL: ${JSON.stringify(uri)}` })
+    problems.push({ path: at, message: 'not an absolute URL', value: uri })
     return
   }
   if (FORBIDDEN_SCHEMES.has(url.protocol)) problems.push({ path: at, message: `the ${url.protocol} scheme is not allowed` })
@@ -263,7 +264,7 @@ function checkRedirectUri (uri: string, at: string, problems: Problems): void {
 function unique (values: string[], at: string, key: string, problems: Problems): void {
   const seen = new Set<string>()
   values.forEach((value, i) => {
-    if (seen.has(value)) problems.push({ path: `${at}/${i}/${key}`, message: `duplicate ${key} ${JSON.stringify(value)}` })
+    if (seen.has(value)) problems.push({ path: `${at}/${i}/${key}`, message: `duplicate ${key}`, value })
     seen.add(value)
   })
 }

@@ -51,10 +51,24 @@ t.test('an invalid config prints every problem with its path and answers 2', asy
   t.equal(lines[0], `${file}: 4 problem(s) in the config`)
   t.match(lines.slice(1).sort(), [
     /^ {2}\/clients\/0\/clientSecret: environment variable SHOP_SECRET is not set$/,
-    /^ {2}\/clients\/0\/providers\/1: no provider with id "google"$/,
+    /^ {2}\/clients\/0\/providers\/1: no provider with this id \(got "google"\)$/,
     /^ {2}\/clients\/0\/redirectUris\/0: .*fragment/,
     /^ {2}\/issuer: /,
   ])
+})
+
+t.test('a config whose ${ENV} secrets are invalid prints their paths and rules, and no secret', async (t) => {
+  const secrets = { REDIS_URL: 'http://:redis-pa55word-9d1e@redis:6379', HOOK_SECRET: 'hook-s3cret-7a', SHOP_SECRET: '' }
+  const config = `${EXAMPLE.replace('url: redis://127.0.0.1:6379', 'url: ${REDIS_URL}')}
+webhooks:
+  - { url: https://hooks.example/outage, events: [region.open], secret: "\${HOOK_SECRET}" }
+`
+  const { code, err } = await check(t, config, DEV_KEYS, { ...ENV, ...secrets })
+  t.equal(code, 2)
+  t.match(err, /^ {2}\/store\/redis\/url: Expected string to match '\^rediss\?:\/\/'$/m)
+  t.match(err, /^ {2}\/webhooks\/0\/secret: Expected string length greater or equal to 16$/m)
+  t.match(err, /^ {2}\/clients\/0\/clientSecret: Expected string length greater or equal to 1$/m)
+  for (const secret of [secrets.REDIS_URL, 'pa55word', secrets.HOOK_SECRET]) t.notOk(err.includes(secret), `no ${secret} in the report`)
 })
 
 t.test('an unusable key is reported at its key file path and answers 2', async (t) => {

@@ -136,6 +136,38 @@ t.test('an unset environment variable is a problem at its path', async (t) => {
   t.equal(problems.length, 2, 'the empty values left behind are not reported again')
 })
 
+t.test('a refused config shows no value that came from ${ENV} or sits at a secret path, and masks URL credentials', async (t) => {
+  const env = {
+    ISSUER: 'issuer-from-env-0f3c',
+    REDIS_URL: 'http://:redis-pa55word-9d1e@redis:6379',
+    HOOK_SECRET: 'hook-s3cret-7a',
+    SHOP_CALLBACK: 'shop-callback-token-5e8c',
+  }
+  const input = minimal()
+  input.issuer = '${ISSUER}'
+  input.store = { kind: 'redis', redis: { url: '${REDIS_URL}', peers: ['http://peer:literal-pa55-4c6d@peer.example:6379/0'] } }
+  input.webhooks = [
+    { url: 'https://hooks.example/a', events: ['region.open'], secret: '${HOOK_SECRET}' },
+    { url: 'https://hooks.example/b', events: ['region.open'], secret: 'literal-2b9f' },
+  ]
+  input.providers[0].clientSecret = 918273645
+  input.clients[0].redirectUris = ['${SHOP_CALLBACK}']
+  let error: unknown
+  try {
+    valid(input, env)
+  } catch (err) {
+    error = err
+  }
+  if (!(error instanceof ConfigError)) throw new Error('the config was accepted')
+  t.same(error.problems.map((p) => p.path).sort(), [
+    '/clients/0/redirectUris/0', '/issuer', '/providers/0/clientSecret', '/store/redis/peers/0', '/store/redis/url', '/webhooks/0/secret', '/webhooks/1/secret',
+  ], 'every problem is reported at its path')
+  const report = error.report()
+  for (const secret of [...Object.values(env), 'pa55word', 'literal-pa55-4c6d', 'literal-2b9f', '918273645']) t.notOk(report.includes(secret), `the report does not show ${secret}`)
+  t.same(error.problems.filter((p) => p.value !== undefined), [{ path: '/store/redis/peers/0', message: error.problems.find((p) => p.path === '/store/redis/peers/0')!.message, value: 'http://***@peer.example:6379/0' }], 'only a value written in the file is shown, its credentials masked')
+  t.match(report, /^ {2}\/webhooks\/0\/secret: [^"]+$/m, 'a rule without the value')
+})
+
 t.test('parseDuration reads numbers of seconds and 500ms, 90s, 10m, 8h, 7d', async (t) => {
   const cases: Array<[number | string, number]> = [
     [0, 0], [45, 45], [2.5, 2.5], ['45', 45], ['500ms', 0.5], ['90s', 90], ['10m', 600],
@@ -219,7 +251,7 @@ t.test('every problem is reported at once, each with its JSON pointer', async (t
   const report = err.report().split('\n')
   t.equal(report.length, 5, 'a headline and one line per problem')
   t.match(report[0], /config: 4 problem\(s\)/)
-  for (const p of err.problems) t.ok(report.includes(`  ${p.path}: ${p.message}`), `the report lists ${p.path}`)
+  for (const p of err.problems) t.ok(report.some((line) => line.startsWith(`  ${p.path}: ${p.message}`)), `the report lists ${p.path}`)
 })
 
 t.test('unknown properties and wrong types are reported where they are', async (t) => {
@@ -242,7 +274,7 @@ t.test('a config that is not an object, or lacks required parts, is refused', as
 t.test('a client naming an unknown provider is a problem', async (t) => {
   const input = minimal()
   input.clients[0].providers = ['kakao', 'naver']
-  t.match(problemsOf(input), [{ path: '/clients/0/providers/1', message: /no provider with id "naver"/ }])
+  t.match(problemsOf(input), [{ path: '/clients/0/providers/1', message: 'no provider with this id', value: 'naver' }])
 })
 
 t.test('an oauth2 provider needs claims.sub and all three endpoints in every region', async (t) => {
