@@ -141,21 +141,7 @@ export function resolveConfig (raw: RawConfig, baseDir: string, problems: Proble
   const known = new Set(providers.map((p) => p.id))
   const clients = raw.clients.map((c, i) => client(c, `/clients/${i}`, sessions, known, problems))
 
-  const store = raw.store ?? { kind: 'memory' as const }
-  if (store.kind === 'redis') {
-    const r = store.redis
-    if (!r || (!r.url && !r.sentinels && !r.cluster)) problems.push({ path: '/store/redis', message: 'store.kind redis needs store.redis.url, store.redis.sentinels (+ name) or store.redis.cluster' })
-    else if (r.sentinels && !r.name) problems.push({ path: '/store/redis/name', message: 'sentinels need the master group name' })
-    for (const key of ['password', 'sentinelPassword'] as const) {
-      if (r?.[key] !== undefined && !r.sentinels) problems.push({ path: `/store/redis/${key}`, message: `${key} is for sentinels; with url or cluster the password goes in the URL (redis://:password@host)` })
-    }
-    r?.peers?.forEach((peer, i) => {
-      if (peer === r.url || r.cluster?.includes(peer)) problems.push({ path: `/store/redis/peers/${i}`, message: 'a peer is another region\'s Redis, not this region\'s own' })
-    })
-    for (const key of ['commandTimeout', 'connectTimeout', 'peerTimeout'] as const) {
-      if (r?.[key] !== undefined && parseDuration(r[key]) <= 0) problems.push({ path: `/store/redis/${key}`, message: 'must be positive: a Redis call is never left without a timeout' })
-    }
-  }
+  const store = storeConfig(raw.store, path, problems)
   const listen = raw.listen ?? { host: '0.0.0.0', port: 8080 }
   return {
     issuer: raw.issuer.replace(/\/+$/, ''),
@@ -174,6 +160,42 @@ export function resolveConfig (raw: RawConfig, baseDir: string, problems: Proble
     rateLimits: rateLimits(raw.rateLimits, problems),
     trustProxy: raw.trustProxy ?? false,
   }
+}
+
+/** The store section with the Redis TLS files made absolute; appends what the schema cannot check. */
+function storeConfig (raw: RawConfig['store'], path: (p: string) => string, problems: Problems): Config['store'] {
+  const store = raw ?? { kind: 'memory' as const }
+  if (store.kind !== 'redis') return store
+  const r = store.redis
+  if (!r || (!r.url && !r.sentinels && !r.cluster)) problems.push({ path: '/store/redis', message: 'store.kind redis needs store.redis.url, store.redis.sentinels (+ name) or store.redis.cluster' })
+  else if (r.sentinels && !r.name) problems.push({ path: '/store/redis/name', message: 'sentinels need the master group name' })
+  if (!r) return store
+  for (const key of ['username', 'password', 'sentinelPassword'] as const) {
+    if (r[key] !== undefined && !r.sentinels) problems.push({ path: `/store/redis/${key}`, message: `${key} is for sentinels; with url or cluster the user and password go in the URL (redis://user:password@host)` })
+  }
+  if (r.username !== undefined && r.password === undefined) problems.push({ path: '/store/redis/username', message: 'a user needs its password' })
+  r.peers?.forEach((peer, i) => {
+    if (peer === r.url || r.cluster?.includes(peer)) problems.push({ path: `/store/redis/peers/${i}`, message: 'a peer is another region\'s Redis, not this region\'s own' })
+  })
+  for (const key of ['commandTimeout', 'connectTimeout', 'peerTimeout'] as const) {
+    if (r[key] !== undefined && parseDuration(r[key]) <= 0) problems.push({ path: `/store/redis/${key}`, message: 'must be positive: a Redis call is never left without a timeout' })
+  }
+  const urls = [
+    ...(r.url === undefined ? [] : [{ at: '/store/redis/url', url: r.url }]),
+    ...(r.cluster ?? []).map((url, i) => ({ at: `/store/redis/cluster/${i}`, url })),
+    ...(r.peers ?? []).map((url, i) => ({ at: `/store/redis/peers/${i}`, url })),
+  ]
+  for (const { at, url } of urls) {
+    // Never the URL itself in the message: it carries the password.
+    const parsed = URL.canParse(url) ? new URL(url) : undefined
+    if (!parsed?.hostname) problems.push({ path: at, message: 'not a Redis URL (redis://user:password@host:port)' })
+    else if (parsed.username && !parsed.password) problems.push({ path: at, message: 'names a user but no password (an unset or empty ${ENV}?)' })
+  }
+  if (!r.tls) return store
+  if (!urls.some(({ url }) => url.startsWith('rediss://'))) problems.push({ path: '/store/redis/tls', message: 'applies to rediss:// URLs (url, cluster, peers), and none is configured' })
+  if ((r.tls.cert === undefined) !== (r.tls.key === undefined)) problems.push({ path: '/store/redis/tls', message: 'a client certificate needs both cert and key' })
+  const files = Object.fromEntries((['ca', 'cert', 'key'] as const).flatMap((k) => (r.tls?.[k] === undefined ? [] : [[k, path(r.tls[k])]])))
+  return { ...store, redis: { ...r, tls: { ...r.tls, ...files } } }
 }
 
 function rateLimits (raw: RawConfig['rateLimits'], problems: Problems): RateLimits {

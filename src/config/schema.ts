@@ -73,6 +73,13 @@ const Client = Type.Object({
 
 const RedisNode = Type.Object({ host: Type.String(), port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false })
 
+const RedisTls = Type.Object({
+  ca: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CA certificates to trust instead of the system\'s (a private CA)' })),
+  servername: Type.Optional(Type.String({ minLength: 1, description: 'the name the server certificates must carry, when it is not the URL\'s host (an IP address, a load balancer); also sent as SNI' })),
+  cert: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of a client certificate, for a Redis that requires one (tls-auth-clients); with key' })),
+  key: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the client certificate\'s private key; with cert' })),
+}, { additionalProperties: false, description: 'TLS for every rediss:// connection (url, cluster, peers): server certificates are always verified' })
+
 const Store = Type.Object({
   kind: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory', description: 'memory: this process only; redis: shared by every instance of the region, with peers in other regions' }),
   redis: Type.Optional(Type.Object({
@@ -80,9 +87,11 @@ const Store = Type.Object({
     sentinels: Type.Optional(Type.Array(RedisNode, { minItems: 1, description: 'this region\'s Sentinels, instead of url (with name)' })),
     name: Type.Optional(Type.String({ description: 'the Sentinel master group name' })),
     password: Type.Optional(Type.String({ minLength: 1, description: 'with sentinels: the password (AUTH) of the master and replicas they name (use ${ENV}); with url or cluster, put it in the URL' })),
+    username: Type.Optional(Type.String({ minLength: 1, description: 'with sentinels: the ACL user of the master and replicas (with password); with url, cluster or peers, put it in the URL' })),
     sentinelPassword: Type.Optional(Type.String({ minLength: 1, description: 'with sentinels: the Sentinels\' own password, when they have one (requirepass; use ${ENV})' })),
     cluster: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { minItems: 1, description: 'seed URLs of this region\'s Redis Cluster, instead of url' })),
     peers: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { description: 'other regions\' Redis: tombstones and rotations are copied there, and read from there when this region\'s Redis misses or fails' })),
+    tls: Type.Optional(RedisTls),
     keyPrefix: Type.Optional(Type.String({ description: 'prepended to every key; default understudy:' })),
     commandTimeout: Type.Optional(duration('longest wait for one command to this region\'s Redis before the in-process fallback answers (default 500ms)')),
     connectTimeout: Type.Optional(duration('longest wait for a connection to a Redis (default 1s)')),

@@ -1,5 +1,16 @@
+import { readFileSync } from 'node:fs'
+import type { ConnectionOptions } from 'node:tls'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import { UnderstudyError } from '../errors.js'
 import type { Logger } from '../log.js'
+
+/** TLS for rediss:// connections as `store.redis.tls` gives it: PEM file paths and the name to verify. */
+export interface RedisTls {
+  ca?: string
+  cert?: string
+  key?: string
+  servername?: string
+}
 
 /** Where a Redis lives: a URL (redis:// or rediss://), a Sentinel group, or a Cluster's seed URLs. */
 export interface RedisTarget {
@@ -7,23 +18,51 @@ export interface RedisTarget {
   sentinels?: Array<{ host: string, port: number }>
   name?: string
   cluster?: string[]
+  /** With sentinels: the master's and replicas' ACL user (a URL carries its own). */
+  username?: string
   /** With sentinels: the master's and replicas' password (a URL carries its own). */
   password?: string
   /** With sentinels: the Sentinels' own password. */
   sentinelPassword?: string
+  /** For rediss:// URLs. */
+  tls?: RedisTls
 }
 
 /** The target `store.redis` names (this region's Redis; peers are URLs of their own). */
 export function redisTarget (redis: RedisTarget): RedisTarget {
-  const { url, sentinels, name, cluster, password, sentinelPassword } = redis
+  const { url, sentinels, name, cluster, username, password, sentinelPassword, tls } = redis
   return {
     ...(url === undefined ? {} : { url }),
     ...(sentinels === undefined ? {} : { sentinels }),
     ...(name === undefined ? {} : { name }),
     ...(cluster === undefined ? {} : { cluster }),
+    ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password }),
     ...(sentinelPassword === undefined ? {} : { sentinelPassword }),
+    ...(tls === undefined ? {} : { tls }),
   }
+}
+
+/** The target of one peer: its URL, with `store.redis.tls` should it be rediss://. */
+export function peerTarget (url: string, redis: RedisTarget): RedisTarget {
+  return { url, ...(redis.tls === undefined ? {} : { tls: redis.tls }) }
+}
+
+/**
+ * Node's TLS options for a rediss:// URL: the files read now (a missing one
+ * stops the start with its path), server certificates always verified.
+ */
+function tlsOptions (tls: RedisTls | undefined): ConnectionOptions {
+  const read = (key: 'ca' | 'cert' | 'key') => {
+    const file = tls?.[key]
+    if (file === undefined) return {}
+    try {
+      return { [key]: readFileSync(file) }
+    } catch (err) {
+      throw new UnderstudyError('US_ERR_CONFIG_INVALID', `store.redis.tls.${key}: cannot read ${file}`, { cause: err })
+    }
+  }
+  return { ...read('ca'), ...read('cert'), ...read('key'), ...(tls?.servername === undefined ? {} : { servername: tls.servername }), rejectUnauthorized: true }
 }
 
 /** How long the login path may wait on Redis. */
@@ -96,7 +135,7 @@ export function connectRedis (target: RedisTarget, timeouts: RedisTimeouts, log:
         maxRetriesPerRequest: 1,
         ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
         ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
-        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+        ...(first.protocol === 'rediss:' ? { tls: tlsOptions(target.tls) } : {}),
       },
     }
     client = new Cluster(seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })), clusterOptions)
@@ -105,6 +144,7 @@ export function connectRedis (target: RedisTarget, timeouts: RedisTimeouts, log:
       ...options,
       sentinels: target.sentinels,
       name: target.name!,
+      ...(target.username === undefined ? {} : { username: target.username }),
       ...(target.password === undefined ? {} : { password: target.password }),
       ...(target.sentinelPassword === undefined ? {} : { sentinelPassword: target.sentinelPassword }),
       role: 'master',
@@ -113,7 +153,7 @@ export function connectRedis (target: RedisTarget, timeouts: RedisTimeouts, log:
       sentinelCommandTimeout: timeouts.commandTimeoutMs,
     })
   } else {
-    client = new Redis(target.url!, options)
+    client = new Redis(target.url!, target.url!.startsWith('rediss://') ? { ...options, tls: tlsOptions(target.tls) } : options)
   }
   watchReachability(client, describeTarget(target), log)
   return client
