@@ -11,6 +11,8 @@ import { RedisStore } from './redis.js'
 import { ResilientStore } from './resilient.js'
 import type { Store } from './store.js'
 
+/** Writes of each kind the in-process fallback remembers (the most recent win); about 20 MB at most. */
+const IN_PROCESS_ENTRIES = 100_000
 /** How long a Redis breaker stays open before its background probe tries again (ms). */
 const BREAKER_RESET_MS = 1_000
 
@@ -22,7 +24,7 @@ export async function createStore (config: Config, deps: StoreDeps): Promise<Sto
   switch (config.store.kind) {
     case 'memory':
       log.info({ store: 'memory' }, 'using the in-memory store: single instance only')
-      return new MemoryStore({ metrics: deps.metrics, log })
+      return new MemoryStore()
     case 'redis':
       return createRedisStore(config.store, deps)
     default:
@@ -51,7 +53,7 @@ export async function createRedisStore (store: Config['store'], deps: StoreDeps)
   log.info({ store: 'redis', redis: local!.target, peers: peers.map((p) => p.endpoint) }, 'using the redis store')
   return new ResilientStore({
     local: guard(local!, 'local', tuning.commandTimeoutMs),
-    memory: new MemoryStore({ metrics, log }),
+    memory: new MemoryStore({ maxEntries: IN_PROCESS_ENTRIES }),
     peers,
     failOpen: new RevocationFailOpen({ boundMs: tuning.revocationFailOpenMs, metrics, log }),
     log,
