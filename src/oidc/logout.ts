@@ -1,21 +1,37 @@
+import { hash, timingSafeEqual } from 'node:crypto'
+import type { JWTPayload } from 'jose'
 import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
+import type { Session } from '../sessions/session.js'
 import { OAuthError } from './errors.js'
 import { Params, type RawParams } from './params.js'
 import { withQuery } from './redirect.js'
 import { readSession } from './session-cookie.js'
 import { verifyIdTokenHint } from './tokens.js'
 
-/** The result of a logout: a redirect to a registered URI, or the plain "signed out" page. */
+/**
+ * The result of a logout request: `signed-out` when this browser's session
+ * ended, `no-session` when the browser held none to end, `confirm` when the
+ * request names another user than the one signed in here and the user is
+ * asked first (RP-Initiated Logout §2).
+ */
 export interface LogoutOutcome {
+  result: 'signed-out' | 'no-session' | 'confirm'
+  /** A registered post_logout_redirect_uri with state: where the browser goes once nothing is left to ask. */
   location?: string
-  clearCookie: string
+  /** With `confirm`: the fields the confirmation form POSTs back to /logout, the proof of this browser among them. */
+  confirmation?: Record<string, string>
 }
 
+/** The parameters a confirmation form carries back, as the relying party sent them. */
+const CARRIED = ['id_token_hint', 'client_id', 'post_logout_redirect_uri', 'state'] as const
+
 /**
- * RP-initiated logout: ends the gateway session everywhere (a tombstone on its
- * sid, which also stops its refresh tokens) and redirects only to a
- * post_logout_redirect_uri registered for the client the hint names.
+ * RP-initiated logout. Ends only the session this browser's cookie holds (a
+ * tombstone on its sid in every region, which also stops its refresh
+ * tokens), never one an id_token_hint merely names: ID tokens leak, and a
+ * hint alone must not log its user out everywhere. Redirects only to a
+ * post_logout_redirect_uri registered for the client the hint (or client_id) names.
  */
 export async function logout (gw: Gateway, raw: RawParams, sessionCookie: string | undefined, log: Logger): Promise<LogoutOutcome> {
   const params = new Params(raw)
@@ -32,16 +48,44 @@ export async function logout (gw: Gateway, raw: RawParams, sessionCookie: string
     if (!client.postLogoutRedirectUris.includes(postLogout)) throw new OAuthError('invalid_request', 'post_logout_redirect_uri is not registered for this client')
     location = withQuery(postLogout, { state: params.get('state') })
   }
+  const at = location === undefined ? {} : { location }
   const session = await readSession(gw, sessionCookie, log)
-  const sids = new Set<string>()
-  if (session) sids.add(session.sid)
-  if (typeof hint?.sid === 'string' && (!session || session.sub === hint.sub)) sids.add(hint.sid)
-  for (const sid of sids) {
-    try {
-      await gw.store.revoke(sid, gw.sessionLifetime)
-    } catch (err) {
-      log.error({ err, store: gw.store.name }, 'could not record a logout; the session cookie is cleared but the session is not revoked')
+  if (!session) return { result: 'no-session', ...at }
+  const proof = confirmationOf(sessionCookie!)
+  if (!belongsTo(hint, session) && !matches(params.get('confirm'), proof)) {
+    log.info({ client: hintClient }, 'logout hint names another user than this browser\'s session; asking the user')
+    const confirmation: Record<string, string> = { confirm: proof }
+    for (const name of CARRIED) {
+      const value = params.get(name)
+      if (value !== undefined) confirmation[name] = value
     }
+    return { result: 'confirm', confirmation }
   }
-  return { ...(location ? { location } : {}), clearCookie: gw.cookies.session }
+  try {
+    await gw.store.revoke(session.sid, gw.sessionLifetime)
+  } catch (err) {
+    log.error({ err, store: gw.store.name }, 'could not record a logout; the session cookie is cleared but the session is not revoked')
+  }
+  return { result: 'signed-out', ...at }
+}
+
+/** Whether the request may end `session` without asking: no hint, or a hint of this session or of its user. */
+function belongsTo (hint: JWTPayload | undefined, session: Session): boolean {
+  return hint === undefined || hint.sid === session.sid || hint.sub === session.sub
+}
+
+/**
+ * The proof that a confirmation was POSTed from the gateway's own page in
+ * this browser: derived from the sealed session cookie, which no other site
+ * can read, so a page elsewhere cannot forge it (a CSRF token bound to the session).
+ */
+function confirmationOf (sessionCookie: string): string {
+  return hash('sha256', `understudy logout confirmation\u0000${sessionCookie}`, 'base64url')
+}
+
+function matches (given: string | undefined, expected: string): boolean {
+  if (given === undefined) return false
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
 }
