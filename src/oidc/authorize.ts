@@ -49,6 +49,8 @@ export interface Transaction {
 }
 
 export const TRANSACTION_LIFETIME = 600
+// Only for a provider with no breaker (gone from the config); every configured one has its own policy.
+const DEFAULT_RETRY_AFTER = 30
 const PROMPTS = new Set(['none', 'login', 'consent', 'select_account'])
 const CHALLENGE = /^[A-Za-z0-9_-]{43}$/
 
@@ -146,10 +148,14 @@ async function startUpstreamLogin (gw: Gateway, request: AuthorizationRequest, l
   return { location: routed.url, cookies: [{ name: gw.cookies.transaction(tx.state), value: sealed, maxAge: TRANSACTION_LIFETIME }] }
 }
 
-/** Seconds until the provider's breakers may let a trial through: the guidance given with temporarily_unavailable. */
+/**
+ * Seconds until the provider's breakers may let a trial through: the guidance
+ * given with temporarily_unavailable. It reads the live policies (a PATCH
+ * through the admin API changes them), and the soonest region wins.
+ */
 export function retryAfter (gw: Gateway, provider: string): number {
-  const config = gw.config.providers.find((p) => p.id === provider)
-  return Math.max(1, Math.ceil(config?.breaker.resetTimeout ?? 30))
+  const resetTimeouts = gw.breakers.forProvider(provider).map((breaker) => breaker.policy.resetTimeout)
+  return Math.max(1, Math.ceil(resetTimeouts.length === 0 ? DEFAULT_RETRY_AFTER : Math.min(...resetTimeouts)))
 }
 
 /**

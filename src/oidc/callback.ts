@@ -1,4 +1,4 @@
-import { isUnderstudyError, type UnderstudyError } from '../errors.js'
+import { isUnderstudyError } from '../errors.js'
 import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
 import type { LoginOutcome } from '../observability/metrics.js'
@@ -6,6 +6,7 @@ import { ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
 import { unseal } from '../sessions/seal.js'
 import { randomId } from '../sessions/random.js'
 import { subjectFor, type Session } from '../sessions/session.js'
+import { classifyUpstreamFailure } from '../upstream/failure.js'
 import { TRANSACTION_LIFETIME, answerWithCode, retryAfter, sessionStanding, type BrowserOutcome, type Transaction } from './authorize.js'
 import { issueCode } from './code.js'
 import { OAuthError, type OAuthErrorCode } from './errors.js'
@@ -13,7 +14,11 @@ import { Params, type RawParams } from './params.js'
 import { authorizationResponse } from './redirect.js'
 import { readSession, sealSession } from './session-cookie.js'
 
-/** Upstream errors that mean the same to the relying party and are passed on as they are. */
+/**
+ * Upstream errors that mean the same to the relying party and are passed on as
+ * they are. They come through the browser, so whoever holds the browser picks
+ * them: even `temporarily_unavailable` is passed on, never taken as an outage.
+ */
 const PASSED_ON = new Set<OAuthErrorCode>(['access_denied', 'login_required', 'interaction_required', 'consent_required', 'account_selection_required', 'temporarily_unavailable'])
 const STATE = /^[A-Za-z0-9_-]{32}$/
 
@@ -21,6 +26,8 @@ const STATE = /^[A-Za-z0-9_-]{32}$/
  * The upstream's redirect back to the gateway: checks the transaction is this
  * browser's and unused, redeems the upstream code in the region the browser
  * was sent to, starts a new session and answers the relying party with a code.
+ * Only a transient failure of that exchange (the gateway's own evidence) lets
+ * a returning user be served a cached login instead.
  */
 export async function callback (gw: Gateway, providerId: string, raw: RawParams, cookie: (name: string) => string | undefined, log: Logger): Promise<BrowserOutcome> {
   const params = new Params(raw)
@@ -41,31 +48,45 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
   const request = tx.request
   const target = { redirectUri: request.redirectUri, ...(request.state === undefined ? {} : { state: request.state }) }
   const count = (outcome: LoginOutcome) => gw.recordLogin(request.clientId, tx.provider, outcome)
+  let session: Session
   try {
-    const session = await redeem(gw, tx, params, log)
-    const code = issueCode(gw, request, session, ACR_UPSTREAM)
-    const cookieValue = await sealSession(gw, session)
-    count('upstream')
-    return {
-      location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }),
-      // The HTTP layer clears the transaction cookie whatever the outcome.
-      cookies: [{ name: gw.cookies.session, ...cookieValue }],
-    }
+    session = await redeem(gw, tx, params, log)
   } catch (err) {
-    if (!(err instanceof OAuthError)) throw err
-    if (err.error === 'temporarily_unavailable') {
-      // The upstream failed mid-login: a returning user is served from the cached session.
-      const session = await readSession(gw, cookie(gw.cookies.session), log)
-      const client = gw.clients.get(request.clientId)
-      if (client && sessionStanding(gw, client, request, session) !== 'none') {
-        count('cached')
-        return answerWithCode(gw, request, session!, ACR_CACHED)
-      }
-      count('unavailable')
-    } else {
+    if (err instanceof OAuthError) {
       count('error')
+      throw err.redirectTo(target)
     }
-    throw err.redirectTo(target)
+    if (!isUnderstudyError(err)) throw err
+    log.warn({ err, provider: tx.provider, region: tx.region }, 'upstream code exchange failed')
+    if (classifyUpstreamFailure(err) === 'fatal') {
+      count('error')
+      throw new OAuthError('access_denied', 'the login provider refused the login, or its answer failed validation', { cause: err }).redirectTo(target)
+    }
+    // The gateway's own call for this login failed: that, never an error the browser brings back, makes a cached login.
+    const cached = await readSession(gw, cookie(gw.cookies.session), log)
+    const client = gw.clients.get(request.clientId)
+    if (client && sessionStanding(gw, client, request, cached) !== 'none') {
+      count('cached')
+      return answerWithCode(gw, request, cached!, ACR_CACHED)
+    }
+    count('unavailable')
+    throw new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: retryAfter(gw, tx.provider) }).redirectTo(target)
+  }
+  if (request.hintSub !== undefined && session.sub !== request.hintSub) {
+    // OIDC Core §3.1.2.1: the hint named a user who is not the one who logged in, so the answer is
+    // login_required (that user is not logged in), not access_denied (nobody refused anything).
+    // No code and no new session: this browser keeps whatever session it had.
+    log.info({ provider: tx.provider, client: request.clientId }, 'the upstream login is not the user id_token_hint names')
+    count('error')
+    throw new OAuthError('login_required', 'the user who logged in is not the one the site asked for').redirectTo(target)
+  }
+  const code = issueCode(gw, request, session, ACR_UPSTREAM)
+  const cookieValue = await sealSession(gw, session)
+  count('upstream')
+  return {
+    location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }),
+    // The HTTP layer clears the transaction cookie whatever the outcome.
+    cookies: [{ name: gw.cookies.session, ...cookieValue }],
   }
 }
 
@@ -78,46 +99,23 @@ async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger
   }
   const router = gw.upstreams.get(tx.provider)!
   const iss = params.get('iss')
-  try {
-    const identity = await router.exchangeCode(tx.region, {
-      code: params.require('code'),
-      redirectUri: `${gw.config.issuer}/callback/${encodeURIComponent(tx.provider)}`,
-      nonce: tx.nonce,
-      ...(tx.verifier ? { codeVerifier: tx.verifier } : {}),
-      ...(iss === undefined ? {} : { iss }),
-    })
-    const now = gw.now()
-    return {
-      sid: randomId(),
-      sub: subjectFor(tx.provider, identity.sub),
-      upstreamSub: identity.sub,
-      provider: tx.provider,
-      claims: identity.claims,
-      authTime: now,
-      vouchedAt: now,
-      ...(identity.refreshToken ? { upstreamRefreshToken: identity.refreshToken } : {}),
-    }
-  } catch (err) {
-    if (!isUnderstudyError(err)) throw err
-    log.warn({ err, provider: tx.provider, region: tx.region }, 'upstream code exchange failed')
-    throw mapUpstreamError(err, retryAfter(gw, tx.provider))
-  }
-}
-
-/** What the relying party is told when the upstream exchange fails. */
-function mapUpstreamError (err: UnderstudyError, retry: number): OAuthError {
-  switch (err.code) {
-    case 'US_ERR_UPSTREAM_TIMEOUT':
-    case 'US_ERR_UPSTREAM_NETWORK':
-    case 'US_ERR_UPSTREAM_UNAVAILABLE':
-      return new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: retry })
-    case 'US_ERR_UPSTREAM_HTTP': {
-      const status = Number(err.details.status)
-      if (status >= 500 || status === 429) return new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: retry })
-      return new OAuthError('access_denied', 'the login provider refused the login', { cause: err })
-    }
-    default:
-      return new OAuthError('access_denied', 'the login provider\'s answer failed validation', { cause: err })
+  const identity = await router.exchangeCode(tx.region, {
+    code: params.require('code'),
+    redirectUri: `${gw.config.issuer}/callback/${encodeURIComponent(tx.provider)}`,
+    nonce: tx.nonce,
+    ...(tx.verifier ? { codeVerifier: tx.verifier } : {}),
+    ...(iss === undefined ? {} : { iss }),
+  })
+  const now = gw.now()
+  return {
+    sid: randomId(),
+    sub: subjectFor(tx.provider, identity.sub),
+    upstreamSub: identity.sub,
+    provider: tx.provider,
+    claims: identity.claims,
+    authTime: now,
+    vouchedAt: now,
+    ...(identity.refreshToken ? { upstreamRefreshToken: identity.refreshToken } : {}),
   }
 }
 

@@ -1,7 +1,7 @@
-import { isUnderstudyError } from '../errors.js'
 import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
 import { ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
+import { classifyUpstreamFailure } from '../upstream/failure.js'
 import { OAuthError } from './errors.js'
 import type { GrantContext } from './tokens.js'
 
@@ -9,13 +9,16 @@ import type { GrantContext } from './tokens.js'
  * A grant older than the client's maxStaleness asks the upstream again, with
  * the upstream refresh token, behind the breakers (so never longer than the
  * breaker timeout). The upstream vouching renews the grant (`acr` upstream);
- * an unavailable upstream leaves it a cached login (`acr` cached, short-lived
- * tokens); an upstream that refuses, or no way to ask it, ends the grant.
+ * an unavailable upstream (every breaker open, or a transient failure of this
+ * call) leaves it a cached login (`acr` cached, short-lived tokens); an
+ * upstream that refuses, or no way to ask it, ends the grant.
  */
 export async function revalidate (gw: Gateway, grant: GrantContext, log: Logger): Promise<GrantContext> {
   const router = gw.upstreams.get(grant.provider)
+  // A provider taken out of the config has no outage to wait out: nobody will ever vouch for this grant again.
+  if (!router) throw new OAuthError('invalid_grant', 'the login provider of this grant is no longer configured: log in again')
   const cached = { ...grant, acr: ACR_CACHED }
-  if (!router || !router.available()) return cached
+  if (!router.available()) return cached
   if (grant.upstreamRefreshToken === undefined) {
     throw new OAuthError('invalid_grant', 'the login is older than this client allows and the upstream must be asked again: log in again')
   }
@@ -31,7 +34,8 @@ export async function revalidate (gw: Gateway, grant: GrantContext, log: Logger)
       ...(identity.refreshToken === undefined ? {} : { upstreamRefreshToken: identity.refreshToken }),
     }
   } catch (err) {
-    if (isUnderstudyError(err) && (err.code === 'US_ERR_UPSTREAM_OAUTH' || err.code === 'US_ERR_UPSTREAM_INVALID')) {
+    // Only the gateway's own evidence of an outage earns a cached login; any refusal (a WAF's HTML 403 included) ends the grant.
+    if (classifyUpstreamFailure(err) === 'fatal') {
       gw.metrics.revalidations.inc({ provider: grant.provider, result: 'refused' })
       log.warn({ err, provider: grant.provider, client: grant.clientId }, 'upstream no longer vouches for the user; the grant ends')
       throw new OAuthError('invalid_grant', 'the login provider no longer vouches for this login: log in again', { cause: err })

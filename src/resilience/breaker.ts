@@ -1,7 +1,8 @@
 import CircuitBreaker from 'opossum'
 import type { BreakerPolicy } from '../config/resolve.js'
-import { UnderstudyError, isUnderstudyError } from '../errors.js'
+import { UnderstudyError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
+import { classifyUpstreamFailure } from '../upstream/failure.js'
 
 export type BreakerState = 'closed' | 'half-open' | 'open'
 
@@ -19,8 +20,8 @@ const STATE_VALUE: Record<BreakerState, 0 | 1 | 2> = { closed: 0, 'half-open': 1
 /**
  * One circuit breaker for one provider region (opossum). Every call gets a
  * fresh AbortSignal that fires at the policy timeout, so a timed-out request
- * is really cancelled. Upstream 4xx answers are the caller's problem, not the
- * region's, and do not count as failures; 5xx, 429, timeouts and network errors do.
+ * is really cancelled. Only transient failures (classifyUpstreamFailure) count:
+ * a fatal answer says the request was refused, not that the region is unhealthy.
  */
 export class RegionBreaker {
   readonly provider: string
@@ -125,7 +126,7 @@ export class RegionBreaker {
       resetTimeout: Math.max(1, Math.round(policy.resetTimeout * 1000)),
       rollingCountTimeout: Math.max(1, Math.round(policy.rollingCountTimeout * 1000)),
       capacity: DEFAULT_CAPACITY,
-      errorFilter: (err: unknown) => !countsAsFailure(err),
+      errorFilter: (err: unknown) => classifyUpstreamFailure(err) === 'fatal',
     })
     breaker.on('open', () => this.#setState('open', this.#pinnedOpen ? 'forced open by an operator' : 'failures over the threshold'))
     breaker.on('halfOpen', () => {
@@ -156,21 +157,5 @@ export class RegionBreaker {
     if (code === 'ESEMLOCKED') return new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `the ${this.provider}/${this.region} breaker is at capacity`, { details: { provider: this.provider, region: this.region, breaker: 'capacity' } })
     if (code === 'ETIMEDOUT') return new UnderstudyError('US_ERR_UPSTREAM_TIMEOUT', `the ${this.provider}/${this.region} call timed out`, { cause: err, details: { provider: this.provider, region: this.region } })
     return err
-  }
-}
-
-/** Whether an upstream error says the region is unhealthy (5xx, 429, timeout, network), rather than the request being bad. */
-export function countsAsFailure (err: unknown): boolean {
-  if (!isUnderstudyError(err)) return true
-  switch (err.code) {
-    case 'US_ERR_UPSTREAM_OAUTH':
-    case 'US_ERR_UPSTREAM_INVALID':
-      return false
-    case 'US_ERR_UPSTREAM_HTTP': {
-      const status = Number(err.details.status)
-      return !(status >= 400 && status < 500 && status !== 429)
-    }
-    default:
-      return true
   }
 }

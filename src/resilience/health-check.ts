@@ -1,11 +1,13 @@
 import type { Logger } from '../log.js'
+import { classifyUpstreamFailure } from '../upstream/failure.js'
 import type { UpstreamRouter } from '../upstream/router.js'
 
 /**
  * Active health checks: every `interval` each region is probed through its
- * breaker. A failed probe opens a closed breaker at once; an open breaker is
- * left alone until opossum moves it to half-open, when the next probe is the
- * trial that closes (or re-opens) it. A pinned (drill) breaker is not probed.
+ * breaker. A probe that fails transiently (classifyUpstreamFailure) opens a
+ * closed breaker at once; an open breaker is left alone until opossum moves it
+ * to half-open, when the next probe is the trial that closes (or re-opens) it.
+ * A pinned (drill) breaker is not probed.
  */
 export class HealthChecks {
   readonly #timers: NodeJS.Timeout[] = []
@@ -19,6 +21,11 @@ export class HealthChecks {
           if (lane.breaker.pinnedOpen || lane.breaker.state === 'open') return
           const wasClosed = lane.breaker.state === 'closed'
           const probe = router.probe(lane).catch((err) => {
+            // A region that answers, even with a refusal, is up: only a transient failure is evidence of an outage.
+            if (classifyUpstreamFailure(err) === 'fatal') {
+              log.warn({ err, provider: router.id, region: lane.region.name }, 'health probe answered with a refusal; the region counts as up')
+              return
+            }
             log.warn({ err, provider: router.id, region: lane.region.name }, 'health probe failed')
             if (wasClosed) lane.breaker.probeFailed()
           }).finally(() => this.#inFlight.delete(probe))

@@ -4,6 +4,7 @@ import type { Metrics } from '../observability/metrics.js'
 import type { RegionBreaker } from '../resilience/breaker.js'
 import type { FaultInjector } from '../resilience/fault-injector.js'
 import type { Connector, UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity, UpstreamRegion } from './connector.js'
+import { classifyUpstreamFailure } from './failure.js'
 
 interface Lane { region: UpstreamRegion, breaker: RegionBreaker }
 
@@ -106,11 +107,9 @@ export class UpstreamRouter {
   }
 }
 
-/** An error that another region might not have: unavailability, and for non-idempotent calls only when nothing was sent. */
+/** An error that another region might not have: a transient one, and for non-idempotent calls only when nothing was sent. */
 function retryable (err: unknown, idempotent: boolean): boolean {
-  if (!isUnderstudyError(err)) return false
-  if (err.code === 'US_ERR_UPSTREAM_UNAVAILABLE') return true
-  if (!idempotent) return err.code === 'US_ERR_UPSTREAM_NETWORK' && err.details.reason === 'ECONNREFUSED'
-  if (err.code === 'US_ERR_UPSTREAM_TIMEOUT' || err.code === 'US_ERR_UPSTREAM_NETWORK') return true
-  return err.code === 'US_ERR_UPSTREAM_HTTP' && (Number(err.details.status) >= 500 || Number(err.details.status) === 429)
+  if (classifyUpstreamFailure(err) !== 'transient' || !isUnderstudyError(err)) return false
+  if (idempotent || err.code === 'US_ERR_UPSTREAM_UNAVAILABLE') return true
+  return err.code === 'US_ERR_UPSTREAM_NETWORK' && err.details.reason === 'ECONNREFUSED'
 }

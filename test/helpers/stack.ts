@@ -51,9 +51,10 @@ export async function startStackUpstream (issuer: string): Promise<UpstreamIdp> 
  * 127.0.0.1. With `issuer` and `upstream` the gateway is a second region of
  * another stack: same issuer and upstream, its own port (`gateway.url`); the
  * shared upstream is not closed with it. `extraProviders` are configured
- * after `idp` (their upstreams are the caller's to start and stop).
+ * after `idp` (their upstreams are the caller's to start and stop). `now` is
+ * the gateway's clock (seconds), to make a login old without waiting.
  */
-export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, extraProviders?: Array<Record<string, unknown>>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp } = {}): Promise<Stack> {
+export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, extraProviders?: Array<Record<string, unknown>>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp, now?: () => number } = {}): Promise<Stack> {
   const port = await freePort()
   const issuer = overrides.issuer ?? `http://127.0.0.1:${port}`
   const upstream = overrides.upstream ?? await startStackUpstream(issuer)
@@ -84,7 +85,7 @@ export async function startStack (overrides: { config?: Record<string, unknown>,
   }, { env: {} })
   const logs: string[] = []
   const destination = new Writable({ write (chunk, _enc, done) { logs.push(...String(chunk).split('\n').filter(Boolean)); done() } })
-  const gateway = await startGateway(config, { logger: createLogger({ level: 'debug', destination }) })
+  const gateway = await startGateway(config, { logger: createLogger({ level: 'debug', destination }), ...(overrides.now ? { now: overrides.now } : {}) })
   return {
     issuer,
     gateway,
