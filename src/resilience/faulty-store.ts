@@ -1,4 +1,4 @@
-import type { Store, StoreHealth } from '../store/store.js'
+import type { Store, StoreHealth, Versioned } from '../store/store.js'
 import type { FaultInjector } from './fault-injector.js'
 
 // An injected store fault stands for a hung or failing Redis: calls give up as a command timeout would.
@@ -22,6 +22,8 @@ export class FaultInjectingStore implements Store {
   async isRevoked (id: string): Promise<boolean> { return this.#through(() => this.#inner.isRevoked(id)) }
   async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> { return this.#through(() => this.#inner.rotateFamily(familyId, generation, ttlSec)) }
   async familyGeneration (familyId: string): Promise<number | undefined> { return this.#through(() => this.#inner.familyGeneration(familyId)) }
+  async keepLatest (key: string, value: string, version: number, ttlSec: number): Promise<void> { return this.#through(() => this.#inner.keepLatest(key, value, version, ttlSec)) }
+  async latest (key: string): Promise<Versioned | undefined> { return this.#through(() => this.#inner.latest(key)) }
   async ping (): Promise<void> { return this.#through(() => this.#inner.ping()) }
   async health (): Promise<StoreHealth> {
     try {

@@ -11,8 +11,6 @@ import { RedisStore } from './redis.js'
 import { ResilientStore } from './resilient.js'
 import type { Store } from './store.js'
 
-/** Writes of each kind the in-process fallback remembers (the most recent win); about 20 MB at most. */
-const IN_PROCESS_ENTRIES = 100_000
 /** How long a Redis breaker stays open before its background probe tries again (ms). */
 const BREAKER_RESET_MS = 1_000
 
@@ -24,7 +22,7 @@ export async function createStore (config: Config, deps: StoreDeps): Promise<Sto
   switch (config.store.kind) {
     case 'memory':
       log.info({ store: 'memory' }, 'using the in-memory store: single instance only')
-      return new MemoryStore()
+      return new MemoryStore({ metrics: deps.metrics, log })
     case 'redis':
       return createRedisStore(config.store, deps)
     default:
@@ -53,7 +51,7 @@ export async function createRedisStore (store: Config['store'], deps: StoreDeps)
   log.info({ store: 'redis', redis: local!.target, peers: peers.map((p) => p.endpoint) }, 'using the redis store')
   return new ResilientStore({
     local: guard(local!, 'local', tuning.commandTimeoutMs),
-    memory: new MemoryStore({ maxEntries: IN_PROCESS_ENTRIES }),
+    memory: new MemoryStore({ metrics, log }),
     peers,
     failOpen: new RevocationFailOpen({ boundMs: tuning.revocationFailOpenMs, metrics, log }),
     log,

@@ -1,7 +1,7 @@
 import { Cluster, type Redis } from 'ioredis'
 import type { Logger } from '../log.js'
 import { connectRedis, describeTarget, waitUntilReady, type RedisClient, type RedisTarget, type RedisTimeouts } from './redis-connection.js'
-import type { SharedDocuments, Store } from './store.js'
+import type { SharedDocuments, Store, Versioned } from './store.js'
 import type { Write } from './write.js'
 
 export interface RedisStoreOptions extends RedisTarget, RedisTimeouts {
@@ -21,11 +21,28 @@ if current and tonumber(current) > tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], tonumber(ARGV[1]) + 1, 'PX', ARGV[2])
 return 1`
 
+/**
+ * Keeps ARGV[2] at version ARGV[1] unless the key holds a later version (on a
+ * tie, the greater value): `later` in write.ts, atomically. The value is
+ * stored as `<version>.<value>`, one string, so a SCAN copies it like any key.
+ */
+const KEEP_LATEST = `
+local offered = ARGV[1] .. '.' .. ARGV[2]
+local current = redis.call('GET', KEYS[1])
+if current then
+  local version = tonumber(string.match(current, '^(%d+)%.'))
+  local mine = tonumber(ARGV[1])
+  if version and (version > mine or (version == mine and current >= offered)) then return 0 end
+end
+redis.call('SET', KEYS[1], offered, 'PX', ARGV[3])
+return 1`
+
 /** Keys read per SCAN step when copying a store. */
 const SCAN_PAGE = 256
 
 interface Scripts {
   understudyRotateFamily (key: string, generation: number, ttlMs: number): Promise<number>
+  understudyKeepLatest (key: string, version: number, value: string, ttlMs: number): Promise<number>
 }
 
 /**
@@ -49,6 +66,7 @@ export class RedisStore implements Store {
     this.target = target
     this.#prefix = prefix
     client.defineCommand('understudyRotateFamily', { numberOfKeys: 1, lua: ROTATE_FAMILY })
+    client.defineCommand('understudyKeepLatest', { numberOfKeys: 1, lua: KEEP_LATEST })
     // A Redis that restarts between two commands is never seen down: the client just reconnects. Without
     // persistence it came back empty, so each (re)connection compares the server's run_id with the last one.
     // (A Cluster spreads keys over nodes with a run_id each: there a restart is noticed by failed commands only.)
@@ -112,6 +130,16 @@ export class RedisStore implements Store {
     return (await scripts.understudyRotateFamily(this.#key('family', familyId), generation, ms(ttlSec))) === 1 ? 'rotated' : 'reused'
   }
 
+  async keepLatest (key: string, value: string, version: number, ttlSec: number): Promise<void> {
+    const scripts = this.#client as unknown as Scripts
+    await scripts.understudyKeepLatest(this.#key('latest', key), version, value, ms(ttlSec))
+  }
+
+  async latest (key: string): Promise<Versioned | undefined> {
+    const stored = await this.#client.get(this.#key('latest', key))
+    return stored === null ? undefined : parseLatest(stored)
+  }
+
   async ping (): Promise<void> {
     await this.#client.ping()
   }
@@ -165,14 +193,23 @@ export class RedisStore implements Store {
   }
 }
 
-/** A key of this store (`once:{k}`, `revoked:{id}`, `family:{id}` after the prefix) and its value as a write. */
+/** A key of this store (`once:{k}`, `revoked:{id}`, `family:{id}`, `latest:{k}` after the prefix) and its value as a write. */
 function toWrite (key: string, value: string, expiresAt: number): Write | undefined {
-  const match = /^(once|revoked|family):\{(.*)\}$/.exec(key)
+  const match = /^(once|revoked|family|latest):\{(.*)\}$/.exec(key)
   if (!match) return undefined
   const id = match[2]!
   if (match[1] === 'once') return { op: 'claim', key: id, expiresAt }
   if (match[1] === 'revoked') return { op: 'revoke', id, expiresAt }
-  return { op: 'rotate', familyId: id, generation: Number(value) - 1, expiresAt }
+  if (match[1] === 'family') return { op: 'rotate', familyId: id, generation: Number(value) - 1, expiresAt }
+  const latest = parseLatest(value)
+  return latest && { op: 'latest', key: id, ...latest, expiresAt }
+}
+
+/** A `<version>.<value>` string as KEEP_LATEST stores it. */
+function parseLatest (stored: string): Versioned | undefined {
+  const dot = stored.indexOf('.')
+  const version = Number(stored.slice(0, dot))
+  return dot > 0 && Number.isSafeInteger(version) ? { value: stored.slice(dot + 1), version } : undefined
 }
 
 function ms (ttlSec: number): number {

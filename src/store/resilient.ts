@@ -3,8 +3,8 @@ import { RevocationFailOpen } from './fail-open.js'
 import type { GuardedStore } from './guarded.js'
 import type { MemoryStore } from './memory.js'
 import type { Peer } from './peer.js'
-import type { SharedDocuments, Store, StoreHealth } from './store.js'
-import { applyWrite, expiresIn, type Write } from './write.js'
+import type { SharedDocuments, Store, StoreHealth, Versioned } from './store.js'
+import { applyWrite, expiresIn, later, type Write } from './write.js'
 
 /** Writes replayed into the local Redis at once when it returns. */
 const REPLAY_BATCH = 256
@@ -26,13 +26,16 @@ export interface ResilientStoreParts {
  * all) logs nobody out and nothing revoked comes back to life.
  *
  * - Every write goes to the in-process store and the local Redis (awaited),
- *   and tombstones and rotations to every peer (queued, in the background).
+ *   and tombstones, rotations and latest values to every peer (queued, in
+ *   the background).
  * - Single-use guards answer from the local Redis, or from the in-process
  *   guard while it is down (then a replay can only be caught on this instance).
  * - Revocation reads: in-process, then local, then peers on a miss or error;
  *   when nothing answers, fail open (see RevocationFailOpen).
  * - Rotations decide in the local Redis, or, while it is down, in the peers
  *   and the in-process store together.
+ * - Latest values: the later of the in-process one and the local Redis's, or,
+ *   while it is down, of the in-process one and the peers'.
  * - When the local Redis answers again, everything the in-process store holds
  *   is written back to it (all writes converge), so a Redis that restarted
  *   empty learns again what it lost.
@@ -112,6 +115,22 @@ export class ResilientStore implements Store {
     ])
     const known = [here, local, ...fromPeers].filter((g) => g !== undefined)
     return known.length === 0 ? undefined : Math.max(...known)
+  }
+
+  async keepLatest (key: string, value: string, version: number, ttlSec: number): Promise<void> {
+    await this.#memory.keepLatest(key, value, version, ttlSec)
+    this.#toPeers({ op: 'latest', key, value, version, expiresAt: expiresIn(ttlSec) })
+    await this.#local.call((s) => s.keepLatest(key, value, version, ttlSec)).catch(() => undefined)
+  }
+
+  async latest (key: string): Promise<Versioned | undefined> {
+    const here = await this.#memory.latest(key)
+    try {
+      return later(here, await this.#local.call((s) => s.latest(key)))
+    } catch {
+      const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.latest(key))))
+      return fromPeers.reduce(later, here)
+    }
   }
 
   /** The local Redis's documents; while it is down, the in-process ones (so a restart of Redis loses nothing this instance knows). */

@@ -1,8 +1,9 @@
 /**
- * What gateway instances must share: single-use guards, revocation tombstones
- * and refresh-token families. Sessions, codes and refresh tokens themselves
- * travel sealed, so a store never holds a login; losing it logs nobody out.
- * Every implementation passes `test/store/conformance.ts`.
+ * What gateway instances must share: single-use guards, revocation tombstones,
+ * refresh-token families, and each user's current upstream refresh token
+ * (sealed). Sessions, codes and refresh tokens themselves travel sealed, so a
+ * store never holds a login; losing it logs nobody out. Every implementation
+ * passes `test/store/conformance.ts`.
  */
 export interface Store {
   /** A short name for logs and metrics (`memory`, `redis`). */
@@ -27,6 +28,15 @@ export interface Store {
    * refresh token of an older generation has been rotated away (introspection).
    */
   familyGeneration (familyId: string): Promise<number | undefined>
+  /**
+   * Keeps `value` under `key` unless the store already holds a later
+   * `version` (a non-negative integer; on a tie the greater value stays, so
+   * copies converge in any order). Replicated to peers like a rotation: the current upstream refresh
+   * token of a user, sealed, lives here (`src/oidc/upstream-grant.ts`).
+   */
+  keepLatest (key: string, value: string, version: number, ttlSec: number): Promise<void>
+  /** The value kept under `key` and its version, or undefined when there is none. */
+  latest (key: string): Promise<Versioned | undefined>
   /** Resolves when the store answers; rejects when it cannot be reached. */
   ping (): Promise<void>
   /** Reachability of the store and of each peer, for `/healthz`; stores without peers may omit it. */
@@ -53,6 +63,9 @@ export interface SharedDocuments {
   /** The last `limit` entries of a stream, oldest first. */
   tail (stream: string, limit: number): Promise<string[]>
 }
+
+/** A value that only moves forward: the later `version` wins (`later` in write.ts). */
+export interface Versioned { value: string, version: number }
 
 /** The `/healthz` store section. */
 export interface StoreHealth {

@@ -140,6 +140,40 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       t.equal(await store.familyGeneration(family), 2, 'a reuse does not move it')
     })
 
+    t.test('a latest value is kept, and only a later version replaces it', async (t) => {
+      const { store, key } = await open(t)
+      const k = key('latest')
+      t.equal(await store.latest(k), undefined, 'nothing before the first write')
+      await store.keepLatest(k, 'sealed.token.one', 100, 60)
+      t.same(await store.latest(k), { value: 'sealed.token.one', version: 100 })
+      await store.keepLatest(k, 'sealed.token.two', 101, 60)
+      t.same(await store.latest(k), { value: 'sealed.token.two', version: 101 })
+      await store.keepLatest(k, 'sealed.token.older', 99, 60)
+      t.same(await store.latest(k), { value: 'sealed.token.two', version: 101 }, 'an earlier version arriving late changes nothing')
+      t.equal(await store.latest(key('other')), undefined)
+    })
+
+    t.test('of two values with the same version the greater stays, in either order', async (t) => {
+      const { store, key } = await open(t)
+      const [a, b] = [key('tie-a'), key('tie-b')]
+      await store.keepLatest(a, 'x', 7, 60)
+      await store.keepLatest(a, 'y', 7, 60)
+      await store.keepLatest(b, 'y', 7, 60)
+      await store.keepLatest(b, 'x', 7, 60)
+      t.same([await store.latest(a), await store.latest(b)], [{ value: 'y', version: 7 }, { value: 'y', version: 7 }])
+    })
+
+    t.test('a latest value disappears after its TTL', async (t) => {
+      const { store, key } = await open(t)
+      const k = key('latest-ttl')
+      await store.keepLatest(k, 'v', 1, 1)
+      t.same(await store.latest(k), { value: 'v', version: 1 })
+      await sleep(PAST_TTL_MS)
+      t.equal(await store.latest(k), undefined)
+      await store.keepLatest(k, 'w', 0, 60)
+      t.same(await store.latest(k), { value: 'w', version: 0 }, 'an expired value holds back no version')
+    })
+
     t.test('ping resolves while the store is reachable', async (t) => {
       const { store } = await open(t)
       await t.resolves(store.ping())
