@@ -7,6 +7,8 @@ export const ErrorCodes = {
   US_ERR_CONFIG_INVALID: 'the config file is invalid',
   US_ERR_CONFIG_READ: 'the config file cannot be read or parsed',
   US_ERR_KEYS_INVALID: 'a key file is missing, unreadable or holds unusable keys',
+  US_ERR_KEYS_DEV: 'a key file holds the committed development keys and the issuer is not on localhost',
+  US_ERR_KEYS_EXPOSED: 'a key file is readable or writable by every user of the host',
   US_ERR_SEAL_INVALID: 'a sealed token is malformed, forged, expired or of the wrong kind',
   US_ERR_UPSTREAM_TIMEOUT: 'an upstream call timed out',
   US_ERR_UPSTREAM_NETWORK: 'an upstream call failed at the network level',

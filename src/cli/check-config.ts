@@ -2,6 +2,7 @@ import { ConfigError, loadConfigFile, type ConfigProblem } from '../config/load.
 import type { Config } from '../config/resolve.js'
 import { isUnderstudyError } from '../errors.js'
 import { loadKeyring, type Keyring } from '../keys/keyring.js'
+import { keyFileProblems } from '../keys/permissions.js'
 
 const USAGE = 'usage: understudy check-config FILE'
 
@@ -29,16 +30,20 @@ export async function checkConfigCommand (args: string[], out: NodeJS.WritableSt
   }
 }
 
-/** The problems with the key files a config names: unusable keys, or a client whose algorithm has no signing key. */
+/**
+ * The problems with the key files a config names, as start would find them:
+ * files it refuses (the committed dev keys for a real issuer, files every
+ * user may read), unusable keys, or a client whose algorithm has no signing key.
+ */
 async function keyProblems (config: Config): Promise<ConfigProblem[]> {
+  const problems: ConfigProblem[] = (await keyFileProblems(config)).map(({ path, message }) => ({ path, message }))
   let keyring: Keyring
   try {
     keyring = await loadKeyring(config.keys)
   } catch (error) {
     if (!isUnderstudyError(error, 'US_ERR_KEYS_INVALID')) throw error
-    return (error.details.problems as string[]).map((message) => ({ path: keyPath(config, message), message }))
+    return [...problems, ...(error.details.problems as string[]).map((message) => ({ path: keyPath(config, message), message }))]
   }
-  const problems: ConfigProblem[] = []
   config.clients.forEach((client, i) => {
     const alg = client.idTokenSignedResponseAlg
     if (!keyring.signer(alg)) problems.push({ path: `/clients/${i}/idTokenSignedResponseAlg`, message: `no ${alg} key in ${config.keys.signing}` })

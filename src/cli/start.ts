@@ -6,7 +6,7 @@ import { buildAdminServer, buildPublicServer } from '../../plugins/server.js'
 import type { Config } from '../config/resolve.js'
 import { createGateway, type Gateway } from '../gateway.js'
 import { buildKeyring, loadKeyring, type Keyring } from '../keys/keyring.js'
-import { looseKeyFiles } from '../keys/permissions.js'
+import { assertSafeKeyFiles } from '../keys/permissions.js'
 import { Lifecycle } from '../lifecycle.js'
 import { buildInfo } from '../observability/build-info.js'
 import { Metrics } from '../observability/metrics.js'
@@ -37,13 +37,8 @@ export interface StartOptions {
 /** Builds and starts a gateway from a validated config, and logs the `listening` line. */
 export async function startGateway (config: Config, options: StartOptions): Promise<RunningGateway> {
   const { logger } = options
+  if (!options.keys) await assertSafeKeyFiles(config)
   const keys: Keyring = options.keys ? await buildKeyring(options.keys.signing, options.keys.sealing) : await loadKeyring(config.keys)
-  if (!options.keys) {
-    // A warning, not a refusal: some platforms mount secrets group-readable, and refusing to start would be an outage of its own.
-    for (const { path, mode } of await looseKeyFiles([config.keys.signing, config.keys.sealing, ...(config.listen.tls ? [config.listen.tls.key] : [])])) {
-      logger.warn({ path, mode }, 'key file is readable or writable by group or others: restrict it to the gateway user (chmod 600)')
-    }
-  }
   const metrics = new Metrics()
   const store = await createStore(config, { log: logger, metrics })
   // The breaker's per-call signal is the real deadline; this only bounds calls made outside a breaker (background metadata fetches).
