@@ -56,11 +56,15 @@ function tlsOptions (tls: RedisTls | undefined): ConnectionOptions {
   const read = (key: 'ca' | 'cert' | 'key') => {
     const file = tls?.[key]
     if (file === undefined) return {}
+    let pem: Buffer
     try {
-      return { [key]: readFileSync(file) }
+      pem = readFileSync(file)
     } catch (err) {
       throw new UnderstudyError('US_ERR_CONFIG_INVALID', `store.redis.tls.${key}: cannot read ${file}`, { cause: err })
     }
+    // An empty file (a placeholder Secret) would otherwise fail each handshake later with a vaguer error.
+    if (!pem.includes('-----BEGIN ')) throw new UnderstudyError('US_ERR_CONFIG_INVALID', `store.redis.tls.${key}: ${file} holds no PEM`)
+    return { [key]: pem }
   }
   return { ...read('ca'), ...read('cert'), ...read('key'), ...(tls?.servername === undefined ? {} : { servername: tls.servername }), rejectUnauthorized: true }
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { ConfigError, validateConfig } from '../../src/config/load.js'
@@ -85,11 +86,15 @@ t.test('Redis over TLS', { skip: noRedis }, async (t) => {
     t.equal(await store.isRevoked(id), true)
   })
 
-  t.test('a missing tls file stops the connection with its path and a config error code', async (t) => {
+  t.test('a missing or empty tls file stops the connection with its path and a config error code', async (t) => {
     const missing = join(redis.ca.dir, 'no-such-ca.crt')
-    const err = await RedisStore.open({ url, tls: { ca: missing }, ...TIMEOUTS, log: silentLogger }).catch((e: unknown) => e)
-    t.ok(isUnderstudyError(err) && err.code === 'US_ERR_CONFIG_INVALID', 'US_ERR_CONFIG_INVALID')
-    t.match((err as Error).message, `store.redis.tls.ca: cannot read ${missing}`)
+    const empty = join(redis.ca.dir, 'empty-ca.crt')
+    await writeFile(empty, '')
+    for (const [file, message] of [[missing, `store.redis.tls.ca: cannot read ${missing}`], [empty, `store.redis.tls.ca: ${empty} holds no PEM`]] as const) {
+      const err = await RedisStore.open({ url, tls: { ca: file }, ...TIMEOUTS, log: silentLogger }).catch((e: unknown) => e)
+      t.ok(isUnderstudyError(err) && err.code === 'US_ERR_CONFIG_INVALID', 'US_ERR_CONFIG_INVALID')
+      t.equal((err as Error).message, message)
+    }
   })
 })
 
