@@ -129,6 +129,20 @@ t.test('the files init.sh writes keep no password in the clear in the ACL, and l
   t.match(sentinel, /^sentinel auth-user understudy internal$/m, 'and log in to Redis as internal')
 })
 
+t.test("during a rotation a user's previous password is accepted alongside the new one", { skip: noRedis }, async (t) => {
+  const { dir } = await initScript(t, { ...PASSWORDS, REDIS_GATEWAY_PASSWORD_PREVIOUS: 'gateway-previous-0123' })
+  t.notOk((await readFile(join(dir, 'users.acl'), 'utf8')).includes('gateway-previous-0123'), 'only its hash is written')
+  const port = await startRedis(t, dir)
+  for (const password of [PASSWORDS.REDIS_GATEWAY_PASSWORD, 'gateway-previous-0123']) {
+    const store = await RedisStore.open({ url: `redis://gateway:${password}@127.0.0.1:${port}`, ...TIMEOUTS, log: silentLogger })
+    t.teardown(() => store.close())
+    const id = randomUUID()
+    await store.revoke(id, 60)
+    t.equal(await store.isRevoked(id), true, `${password === PASSWORDS.REDIS_GATEWAY_PASSWORD ? 'the new' : 'the previous'} password logs in`)
+  }
+  t.match(await cli(port, ['--user', 'gateway', '--pass', 'neither', 'ping']), /WRONGPASS|AUTH failed|NOAUTH/, 'any other is refused')
+})
+
 t.test('the shipped Redis config', { skip: noRedis }, async (t) => {
   const { dir } = await initScript(t, PASSWORDS)
   const port = await startRedis(t, dir)

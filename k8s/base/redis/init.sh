@@ -9,18 +9,22 @@ set -eu
 config="${CONFIG_DIR:-/config}"
 run="${RUN_DIR:-/run/redis}"
 
-# Each user of the template gets the SHA-256 of its password, REDIS_<USER>_PASSWORD.
+hash() { printf %s "$1" | sha256sum | cut -d ' ' -f 1; }
+
+# Each user of the template gets the SHA-256 of its password, REDIS_<USER>_PASSWORD,
+# and during a rotation also of REDIS_<USER>_PASSWORD_PREVIOUS: both are accepted.
 grep '^user ' "$config/users.acl" | while read -r _ user rules; do
   if [ "$user" = default ]; then
     echo "user default $rules"
     continue
   fi
-  eval "password=\${REDIS_$(echo "$user" | tr a-z A-Z)_PASSWORD:-}"
+  variable="REDIS_$(echo "$user" | tr a-z A-Z)_PASSWORD"
+  eval "password=\${$variable:-} previous=\${${variable}_PREVIOUS:-}"
   if [ -z "$password" ]; then
-    echo "refusing to start: REDIS_$(echo "$user" | tr a-z A-Z)_PASSWORD is empty (set it in the understudy-redis Secret, see k8s/README.md)" >&2
+    echo "refusing to start: $variable is empty (set it in the understudy-redis Secret, see k8s/README.md)" >&2
     exit 1
   fi
-  echo "user $user $rules #$(printf %s "$password" | sha256sum | cut -d ' ' -f 1)"
+  echo "user $user $rules #$(hash "$password")${previous:+ #$(hash "$previous")}"
 done > "$run/users.acl"
 
 if [ -z "${REDIS_SENTINEL_PASSWORD:-}" ]; then
