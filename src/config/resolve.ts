@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path'
+import { PROTOCOL_PARAMETERS } from '../upstream/authorization-url.js'
 import { parseDuration } from './duration.js'
 import type { RawBreakerPolicy, RawClient, RawConfig, RawProvider } from './schema.js'
 
@@ -21,10 +22,11 @@ export interface RegionConfig {
   userinfoEndpoint?: string
 }
 
-export interface ProviderConfig extends Omit<RawProvider, 'breaker' | 'healthCheck' | 'regions' | 'scopes' | 'pkce'> {
+export interface ProviderConfig extends Omit<RawProvider, 'breaker' | 'healthCheck' | 'regions' | 'scopes' | 'pkce' | 'reauthenticate'> {
   regions: RegionConfig[]
   scopes: string[]
   pkce: boolean
+  reauthenticate: Record<string, string>
   breaker: BreakerPolicy
   healthCheck: { interval: number, url?: string }
 }
@@ -220,6 +222,9 @@ function provider (raw: RawProvider, at: string, problems: Problems): ProviderCo
   })
   if (raw.kind === 'oidc' && !raw.issuer) problems.push({ path: `${at}/issuer`, message: 'kind oidc needs the expected upstream issuer (mix-up defence)' })
   if (raw.kind === 'oauth2' && !raw.claims?.sub) problems.push({ path: `${at}/claims/sub`, message: 'kind oauth2 needs claims.sub: the dotted path of the user id in the userinfo response' })
+  for (const key of Object.keys(raw.reauthenticate ?? {})) {
+    if (PROTOCOL_PARAMETERS.includes(key)) problems.push({ path: `${at}/reauthenticate/${key}`, message: `${key} is set by the gateway itself; reauthenticate adds only the provider's own re-authentication parameters` })
+  }
   const breaker = { ...DEFAULT_BREAKER }
   for (const [key, value] of Object.entries(raw.breaker ?? {}) as Array<[keyof RawBreakerPolicy, number | string]>) {
     breaker[key] = typeof value === 'string' ? parseDuration(value) : value
@@ -227,11 +232,13 @@ function provider (raw: RawProvider, at: string, problems: Problems): ProviderCo
   problems.push(...breakerPolicyProblems(breaker, `${at}/breaker`))
   const interval = healthCheckInterval(raw)
   if (interval > MAX_TIMER_SECONDS) problems.push({ path: `${at}/healthCheck/interval`, message: timerMessage })
-  const { breaker: _b, healthCheck, scopes, pkce, ...rest } = raw
+  const { breaker: _b, healthCheck, scopes, pkce, reauthenticate, ...rest } = raw
   return {
     ...rest,
     scopes: scopes ?? (raw.kind === 'oidc' ? ['openid'] : []),
     pkce: pkce ?? true,
+    // OIDC Core §3.1.2.1 defines prompt=login; a plain OAuth 2.0 provider has its own parameter, if any, so none is guessed.
+    reauthenticate: reauthenticate ?? (raw.kind === 'oidc' ? { prompt: 'login' } : {}),
     breaker,
     healthCheck: {
       interval,

@@ -47,6 +47,7 @@ const Provider = Type.Object({
   scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'scopes asked of the upstream (oidc default [openid])' })),
   tokenEndpointAuthMethod: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post')], { description: 'default client_secret_post for oauth2; for oidc the first of discovery\'s methods the gateway supports' })),
   pkce: Type.Optional(Type.Boolean({ description: 'send PKCE (S256) to the upstream; default true' })),
+  reauthenticate: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'query parameters added to the upstream authorization request when fresh authentication is demanded (a relying party\'s prompt=login or max_age the upstream did not meet); default {prompt: login} for oidc, none for oauth2 (Naver: {auth_type: reauthenticate})' })),
   regions: Type.Array(Region, { minItems: 1 }),
   claims: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'claim name -> dotted path into the userinfo response' })),
   breaker: Type.Optional(Type.Partial(BreakerPolicySchema, { description: 'circuit breaker policy of each region; omitted keys take defaults; tunable live through the admin API' })),

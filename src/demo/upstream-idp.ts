@@ -24,6 +24,11 @@ export interface UpstreamIdpOptions {
   issuer?: string
   /** Where sessions, grants and tokens are kept (an oidc-provider adapter); default: oidc-provider's in-memory LRU of 1000 entries. */
   adapter?: new (model: string) => object
+  /**
+   * When a user signs in (seconds), as the upstream records it: the `auth_time` of the ID tokens of that
+   * session. Default: the system clock. Tests set it back to stand for a login made earlier.
+   */
+  loginClock?: () => number
 }
 
 export interface UpstreamIdpRegion { name: string, url: string }
@@ -86,10 +91,11 @@ export async function startUpstreamIdp (options: UpstreamIdpOptions): Promise<Up
   const [Provider, jwks] = await Promise.all([loadProviderClass(), signingKeys()])
   const provider = quietly(() => new Provider(issuer, { ...configuration(options.clients, jwks), ...(options.adapter ? { adapter: options.adapter } : {}) }))
   const callback = provider.callback()
+  const loginClock = options.loginClock ?? (() => Math.floor(Date.now() / 1000))
   handle = (req, res) => {
     const interaction = /^\/interaction\/([\w-]+)(\/login)?$/.exec(new URL(req.url ?? '/', 'http://localhost').pathname)
     if (interaction === null) return callback(req, res)
-    respondToInteraction(provider, req, res, interaction[1] as string, interaction[2] !== undefined).catch((err: unknown) => {
+    respondToInteraction(provider, req, res, interaction[1] as string, interaction[2] !== undefined, loginClock).catch((err: unknown) => {
       if (res.headersSent) return res.destroy()
       const expired = (err as { name?: string }).name === 'SessionNotFound'
       page(res, expired ? 400 : 500, expired ? 'This login has expired. Start again from the application.' : 'Something went wrong.')
@@ -162,11 +168,12 @@ function configuration (clients: UpstreamIdpClient[], jwks: { keys: JWK[] }): ob
     })),
     jwks,
     cookies: { keys: [randomBytes(32).toString('base64url')] },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    claims: { amr: null, openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     enabledJWA: { idTokenSigningAlgValues: ['RS256', 'ES256'] },
-    features: { devInteractions: { enabled: false } },
+    // The claims parameter lets a client ask for auth_time and amr in the ID token (OIDC Core §5.5), as the gateway does.
+    features: { devInteractions: { enabled: false }, claimsParameter: { enabled: true } },
     interactions: { url: async (_ctx: unknown, interaction: Interaction) => `/interaction/${interaction.uid}` },
     pkce: { required: () => true },
     findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => accountClaims(id) }),
@@ -200,7 +207,7 @@ async function loadExistingGrant (ctx: AuthorizationContext): Promise<Grant> {
   return grant
 }
 
-async function respondToInteraction (provider: OidcProvider, req: IncomingMessage, res: ServerResponse, uid: string, submitted: boolean): Promise<void> {
+async function respondToInteraction (provider: OidcProvider, req: IncomingMessage, res: ServerResponse, uid: string, submitted: boolean, loginClock: () => number): Promise<void> {
   const details = await provider.interactionDetails(req, res)
   if (details.uid !== uid) return page(res, 400, 'This login belongs to another window. Start again from the application.')
   if (details.prompt.name !== 'login') {
@@ -210,7 +217,8 @@ async function respondToInteraction (provider: OidcProvider, req: IncomingMessag
   if (req.method !== 'POST') return page(res, 405, 'Submit the login form.')
   const login = new URLSearchParams(await readBody(req)).get('login')?.trim() ?? ''
   if (login.length === 0 || login.length > 64) return page(res, 400, loginForm(uid, 'Enter a login name of at most 64 characters.'))
-  await provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false })
+  // The login form is a password form, whatever is typed: amr `pwd` (RFC 8176), as a real upstream would say.
+  await provider.interactionFinished(req, res, { login: { accountId: login, ts: loginClock(), amr: ['pwd'] } }, { mergeWithLastSubmission: false })
 }
 
 function loginForm (uid: string, problem?: string): string {

@@ -12,6 +12,7 @@ import { issueCode } from './code.js'
 import { OAuthError } from './errors.js'
 import { normalizeScope } from './claims.js'
 import { Params, type RawParams } from './params.js'
+import { reauthenticateUpFront } from './fresh-authentication.js'
 import { authorizationResponse } from './redirect.js'
 import { readSession } from './session-cookie.js'
 import { verifyIdTokenHint } from './tokens.js'
@@ -46,6 +47,10 @@ export interface Transaction {
   provider: string
   region: string
   request: AuthorizationRequest
+  /** When the browser was sent to the upstream (seconds): a login there since then is as fresh as any request can ask. */
+  startedAt: number
+  /** The upstream was told to re-authenticate the user (the provider's `reauthenticate` parameters). */
+  reauthenticated?: true
 }
 
 export const TRANSACTION_LIFETIME = 600
@@ -121,12 +126,19 @@ export function answerWithCode (gw: Gateway, request: AuthorizationRequest, sess
   return { location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }), cookies: [] }
 }
 
-async function startUpstreamLogin (gw: Gateway, request: AuthorizationRequest, log: Logger): Promise<BrowserOutcome> {
+/**
+ * Sends the browser to the upstream in a new transaction; `reauthenticate`
+ * demands fresh authentication there (default: when the request does, see
+ * reauthenticateUpFront).
+ */
+export async function startUpstreamLogin (gw: Gateway, request: AuthorizationRequest, log: Logger, reauthenticate?: boolean): Promise<BrowserOutcome> {
   const router = gw.upstreams.get(request.provider)!
   const providerConfig = gw.config.providers.find((p) => p.id === router.id)!
-  const tx: Omit<Transaction, 'region'> = { state: randomId(24), nonce: randomId(24), provider: router.id, request }
+  const forced = reauthenticate ?? reauthenticateUpFront(request, providerConfig.kind)
+  const now = gw.now()
+  const tx: Omit<Transaction, 'region'> = { state: randomId(24), nonce: randomId(24), provider: router.id, request, startedAt: now }
   if (providerConfig.pkce) tx.verifier = randomId(32)
-  const forceLogin = request.prompt.includes('login') || request.maxAge !== undefined
+  if (forced) tx.reauthenticated = true
   let routed: { region: string, url: string }
   try {
     routed = await router.authorizationUrl({
@@ -134,7 +146,7 @@ async function startUpstreamLogin (gw: Gateway, request: AuthorizationRequest, l
       state: tx.state,
       nonce: tx.nonce,
       ...(tx.verifier ? { codeChallenge: hash('sha256', tx.verifier, 'base64url') } : {}),
-      ...(forceLogin ? { prompt: 'login' } : {}),
+      ...(forced ? { reauthenticate: true } : {}),
       ...(request.maxAge !== undefined ? { maxAge: request.maxAge } : {}),
       ...(request.loginHint ? { loginHint: request.loginHint } : {}),
     })
@@ -143,7 +155,6 @@ async function startUpstreamLogin (gw: Gateway, request: AuthorizationRequest, l
     log.warn({ err, provider: router.id }, 'upstream cannot start a login')
     throw new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: retryAfter(gw, router.id) })
   }
-  const now = gw.now()
   const sealed = seal(gw.keys, 'tx', { ...tx, region: routed.region }, now + TRANSACTION_LIFETIME)
   return { location: routed.url, cookies: [{ name: gw.cookies.transaction(tx.state), value: sealed, maxAge: TRANSACTION_LIFETIME }] }
 }

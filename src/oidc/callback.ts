@@ -7,9 +7,10 @@ import { unseal } from '../sessions/seal.js'
 import { randomId } from '../sessions/random.js'
 import { subjectFor, type Session } from '../sessions/session.js'
 import { classifyUpstreamFailure } from '../upstream/failure.js'
-import { TRANSACTION_LIFETIME, answerWithCode, retryAfter, sessionStanding, type BrowserOutcome, type Transaction } from './authorize.js'
+import { TRANSACTION_LIFETIME, answerWithCode, retryAfter, sessionStanding, startUpstreamLogin, type BrowserOutcome, type Transaction } from './authorize.js'
 import { issueCode } from './code.js'
 import { OAuthError, type OAuthErrorCode } from './errors.js'
+import { freshEnough } from './fresh-authentication.js'
 import { Params, type RawParams } from './params.js'
 import { authorizationResponse } from './redirect.js'
 import { readSession, sealSession } from './session-cookie.js'
@@ -49,8 +50,9 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
   const target = { redirectUri: request.redirectUri, ...(request.state === undefined ? {} : { state: request.state }) }
   const count = (outcome: LoginOutcome) => gw.recordLogin(request.clientId, tx.provider, outcome)
   let session: Session
+  let upstreamAuthTime: number | undefined
   try {
-    session = await redeem(gw, tx, params, log)
+    ({ session, upstreamAuthTime } = await redeem(gw, tx, params, log))
   } catch (err) {
     if (err instanceof OAuthError) {
       count('error')
@@ -80,6 +82,9 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
     count('error')
     throw new OAuthError('login_required', 'the user who logged in is not the one the site asked for').redirectTo(target)
   }
+  if (!freshEnough(request, tx, upstreamAuthTime, gw.now())) {
+    return reauthenticate(gw, tx, count, log).catch((err: unknown) => { throw err instanceof OAuthError ? err.redirectTo(target) : err })
+  }
   const code = issueCode(gw, request, session, ACR_UPSTREAM)
   const cookieValue = await sealSession(gw, session)
   count('upstream')
@@ -90,7 +95,8 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
   }
 }
 
-async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger): Promise<Session> {
+/** The new session from the upstream's answer, and the upstream's own `auth_time` when it gave one. */
+async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger): Promise<{ session: Session, upstreamAuthTime: number | undefined }> {
   const upstreamError = params.get('error')
   if (upstreamError !== undefined) {
     log.info({ provider: tx.provider, region: tx.region, upstreamError }, 'upstream declined the login')
@@ -107,15 +113,41 @@ async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger
     ...(iss === undefined ? {} : { iss }),
   })
   const now = gw.now()
-  return {
+  const session: Session = {
     sid: randomId(),
     sub: subjectFor(tx.provider, identity.sub),
     upstreamSub: identity.sub,
     provider: tx.provider,
     claims: identity.claims,
-    authTime: now,
+    // The upstream's own auth_time: it may have signed the user in from its session long ago. An upstream that
+    // gives none (plain OAuth 2.0) vouches only for now. Never later than now on the gateway's clock.
+    authTime: Math.min(identity.authTime ?? now, now),
     vouchedAt: now,
+    ...(identity.amr ? { amr: identity.amr } : {}),
     ...(identity.refreshToken ? { upstreamRefreshToken: identity.refreshToken } : {}),
+  }
+  return { session, upstreamAuthTime: identity.authTime }
+}
+
+/**
+ * The upstream's login is older than the relying party allows: the browser
+ * goes back once more, in a new transaction, with the provider's
+ * `reauthenticate` parameters. A login still too old after that is
+ * `login_required`, never a code whose auth_time the site did not ask for.
+ */
+async function reauthenticate (gw: Gateway, tx: Transaction, count: (outcome: LoginOutcome) => void, log: Logger): Promise<BrowserOutcome> {
+  const context = { provider: tx.provider, client: tx.request.clientId }
+  if (tx.reauthenticated === true) {
+    log.warn(context, 'the upstream did not re-authenticate the user as demanded')
+    count('error')
+    throw new OAuthError('login_required', 'the login provider did not authenticate the user as recently as the site asked')
+  }
+  log.info(context, 'the upstream login is older than the site allows; asking the upstream to re-authenticate')
+  try {
+    return await startUpstreamLogin(gw, tx.request, log, true)
+  } catch (err) {
+    if (err instanceof OAuthError && err.error === 'temporarily_unavailable') count('unavailable')
+    throw err
   }
 }
 

@@ -28,6 +28,7 @@ export function issueCode (gw: Gateway, request: AuthorizationRequest, session: 
     scope: request.scope,
     claims: session.claims,
     authTime: session.authTime,
+    ...(session.amr === undefined ? {} : { amr: session.amr }),
     vouchedAt: session.vouchedAt,
     acr,
     ...(request.nonce === undefined ? {} : { nonce: request.nonce }),

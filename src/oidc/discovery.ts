@@ -24,7 +24,7 @@ export function discoveryDocument (gw: Gateway): Record<string, unknown> {
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     code_challenge_methods_supported: ['S256'],
-    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'azp', 'sid', 'at_hash', ...Object.values(SCOPE_CLAIMS).flat()],
+    claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'sid', 'at_hash', ...Object.values(SCOPE_CLAIMS).flat()],
     acr_values_supported: ['urn:understudy:acr:upstream', 'urn:understudy:acr:cached'],
     claims_parameter_supported: false,
     request_parameter_supported: false,

@@ -16,6 +16,8 @@ export interface GrantContext {
   scope: string
   claims: Record<string, unknown>
   authTime: number
+  /** The upstream's `amr`, passed on in ID tokens when it sent one. */
+  amr?: string[]
   vouchedAt: number
   acr: string
   nonce?: string
@@ -44,6 +46,7 @@ export async function mintIdToken (signer: SigningKey, issuer: string, grant: Gr
   payload.azp = grant.clientId
   payload.auth_time = grant.authTime
   payload.acr = grant.acr
+  if (grant.amr !== undefined) payload.amr = grant.amr
   payload.sid = grant.sid
   if (grant.nonce !== undefined) payload.nonce = grant.nonce
   if (accessToken !== undefined) payload.at_hash = halfHash(accessToken, signer.alg)

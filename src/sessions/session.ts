@@ -14,11 +14,13 @@ export interface Session {
   upstreamSub: string
   /** Claims the upstream released, under OIDC names. */
   claims: Record<string, unknown>
-  /** When the user last authenticated interactively at the upstream (seconds). */
+  /** When the user last authenticated at the upstream (seconds): the upstream's own `auth_time`, or the login through it when it gives none. */
   authTime: number
+  /** How the upstream authenticated the user (RFC 8176), when it said. */
+  amr?: string[]
   /** When the upstream last vouched for the user: a login or a successful revalidation (seconds). */
   vouchedAt: number
-  /** The upstream's refresh token, for background revalidation. */
+  /** The upstream refresh token this login got; revalidation prefers the user's current one in the store (oidc/upstream-grant.ts). */
   upstreamRefreshToken?: string
 }
 

@@ -11,6 +11,10 @@ export interface UpstreamIdentity {
   refreshToken?: string
   /** The upstream access token, when it issued one (used for userinfo revalidation). */
   accessToken?: string
+  /** When the upstream says the user last authenticated (its ID token's `auth_time`, seconds, never later than now); absent when it does not say. */
+  authTime?: number
+  /** How the upstream authenticated the user (its ID token's `amr`, RFC 8176), when it says. */
+  amr?: string[]
 }
 
 /** What the gateway asks of the upstream when it sends a browser there. */
@@ -21,8 +25,9 @@ export interface UpstreamAuthorization {
   nonce: string
   /** S256 challenge of a verifier the gateway keeps; omitted when the provider has `pkce: false`. */
   codeChallenge?: string
-  /** Passed on when the relying party demanded fresh authentication (`login`) or no UI (`none`). */
-  prompt?: string
+  /** Demand fresh authentication: the provider's `reauthenticate` parameters are added (e.g. `prompt=login`). */
+  reauthenticate?: boolean
+  /** The relying party's `max_age`, passed on. */
   maxAge?: number
   loginHint?: string
 }

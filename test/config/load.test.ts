@@ -301,6 +301,21 @@ t.test('a complete oauth2 provider is valid and has no default scopes', async (t
   t.equal(config.providers[0]!.claims?.sub, 'response.id')
 })
 
+t.test('reauthenticate defaults to prompt=login for oidc and to nothing for oauth2, and a given one is kept', async (t) => {
+  const input = minimal()
+  input.providers.push(naver(), { ...naver(), id: 'naver-reauth', reauthenticate: { auth_type: 'reauthenticate' } })
+  const [kakao, plain, reauth] = valid(input).providers
+  t.same(kakao!.reauthenticate, { prompt: 'login' })
+  t.same(plain!.reauthenticate, {})
+  t.same(reauth!.reauthenticate, { auth_type: 'reauthenticate' })
+})
+
+t.test('reauthenticate may not set a parameter the gateway sets itself', async (t) => {
+  const input = minimal()
+  input.providers[0].reauthenticate = { prompt: 'login', state: 'fixed', redirect_uri: 'https://evil.example/' }
+  t.same(paths(input), ['/providers/0/reauthenticate/state', '/providers/0/reauthenticate/redirect_uri'])
+})
+
 t.test('an oidc provider needs an issuer and a url in every region', async (t) => {
   const input = minimal()
   delete input.providers[0].issuer

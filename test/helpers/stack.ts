@@ -4,7 +4,7 @@ import { createLogger } from '../../src/cli/logger.js'
 import { freePort } from '../../src/gameday/free-port.js'
 import { startGateway, type RunningGateway } from '../../src/cli/start.js'
 import { validateConfig } from '../../src/config/load.js'
-import { startUpstreamIdp, type UpstreamIdp } from '../../src/demo/upstream-idp.js'
+import { startUpstreamIdp, type UpstreamIdp, type UpstreamIdpOptions } from '../../src/demo/upstream-idp.js'
 import { startFaultProxy, type FaultProxy } from '../../src/resilience/fault-proxy.js'
 import { Browser, type BrowserResponse } from './browser.js'
 
@@ -40,9 +40,10 @@ export interface Stack {
 }
 
 /** The upstream IdP of a stack, with the gateway of `issuer` registered as its client. */
-export async function startStackUpstream (issuer: string): Promise<UpstreamIdp> {
+export async function startStackUpstream (issuer: string, options: Pick<UpstreamIdpOptions, 'loginClock'> = {}): Promise<UpstreamIdp> {
   return startUpstreamIdp({
     clients: [{ client_id: 'understudy', client_secret: 'upstream-secret', redirect_uris: [`${issuer}/callback/idp`] }],
+    ...options,
   })
 }
 
@@ -52,12 +53,13 @@ export async function startStackUpstream (issuer: string): Promise<UpstreamIdp> 
  * another stack: same issuer and upstream, its own port (`gateway.url`); the
  * shared upstream is not closed with it. `extraProviders` are configured
  * after `idp` (their upstreams are the caller's to start and stop). `now` is
- * the gateway's clock (seconds), to make a login old without waiting.
+ * the gateway's clock (seconds), to make a login old without waiting;
+ * `loginClock` the upstream's record of when a user signs in there.
  */
-export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, extraProviders?: Array<Record<string, unknown>>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp, now?: () => number } = {}): Promise<Stack> {
+export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, extraProviders?: Array<Record<string, unknown>>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp, now?: () => number, loginClock?: () => number } = {}): Promise<Stack> {
   const port = await freePort()
   const issuer = overrides.issuer ?? `http://127.0.0.1:${port}`
-  const upstream = overrides.upstream ?? await startStackUpstream(issuer)
+  const upstream = overrides.upstream ?? await startStackUpstream(issuer, overrides.loginClock ? { loginClock: overrides.loginClock } : {})
   const proxies = overrides.proxied
     ? await Promise.all(upstream.regions.map((r) => { const u = new URL(r.url); return startFaultProxy({ target: { host: u.hostname, port: Number(u.port) }, name: r.name }) }))
     : []

@@ -98,6 +98,35 @@ t.test('an expired ID token, or one without sub, is rejected', async (t) => {
   await rejected(t, sign(claims({ sub: undefined })))
 })
 
+/** An ID token issued at `at` on an injected clock, verified at the same instant. */
+const CLOCK = 2_000_000_000
+async function signedAt (extra: JWTPayload, at = CLOCK): Promise<string> {
+  return new SignJWT(claims(extra)).setProtectedHeader({ alg: 'RS256', kid: upstream.kid }).setIssuedAt(at).setExpirationTime(at + 300).sign(upstream.privateKey)
+}
+const AT_CLOCK: IdTokenExpectations = { ...EXPECTED, now: CLOCK }
+
+t.test('auth_time is the upstream\'s, in whole seconds, and one a little ahead of the clock counts as now', async (t) => {
+  t.equal((await verifyIdToken(await signedAt({ auth_time: CLOCK - 7200 }), keys, AT_CLOCK)).auth_time, CLOCK - 7200, 'two hours ago stays two hours ago')
+  t.equal((await verifyIdToken(await signedAt({ auth_time: CLOCK - 60.75 }), keys, AT_CLOCK)).auth_time, CLOCK - 61)
+  t.equal((await verifyIdToken(await signedAt({ auth_time: CLOCK + 20 }), keys, AT_CLOCK)).auth_time, CLOCK, 'clock skew: never later than now')
+  t.equal((await verifyIdToken(await signedAt({}), keys, AT_CLOCK)).auth_time, undefined, 'absent when the upstream gives none')
+})
+
+t.test('an auth_time that is not a time, or lies in the future beyond clock skew, is rejected', async (t) => {
+  for (const authTime of ['1700000000', null, -5, CLOCK + 31, CLOCK + 86_400, [CLOCK], true]) {
+    const err = await rejected(t, signedAt({ auth_time: authTime as never }), AT_CLOCK)
+    t.match(err.message, /auth_time/, JSON.stringify(authTime))
+  }
+})
+
+t.test('amr is a list of strings, passed as it is; any other amr is rejected', async (t) => {
+  t.same((await verifyIdToken(await signedAt({ amr: ['pwd', 'mfa'] }), keys, AT_CLOCK)).amr, ['pwd', 'mfa'])
+  t.equal((await verifyIdToken(await signedAt({}), keys, AT_CLOCK)).amr, undefined)
+  for (const amr of ['pwd', [1], [''], { 0: 'pwd' }, null]) {
+    t.match((await rejected(t, signedAt({ amr: amr as never }), AT_CLOCK)).message, /amr/, JSON.stringify(amr))
+  }
+})
+
 t.test('only asymmetric advertised algorithms are pinned, RS256 when none are advertised', async (t) => {
   t.same(idTokenAlgorithms(['none', 'HS256', 'RS256', 'ES256', 'EdDSA']), ['RS256', 'ES256', 'EdDSA'])
   t.same(idTokenAlgorithms(undefined), ['RS256'])

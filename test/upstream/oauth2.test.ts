@@ -20,6 +20,7 @@ function region (overrides: Partial<ProviderConfig> = {}): UpstreamRegion {
     ...CLIENT,
     scopes: [],
     pkce: true,
+    reauthenticate: {},
     regions: [{ name: 'primary', authorizationEndpoint: naver.authorizationEndpoint, tokenEndpoint: naver.tokenEndpoint, userinfoEndpoint: naver.userinfoEndpoint }],
     claims: { sub: 'response.id', email: 'response.email', name: 'response.nickname' },
     breaker: DEFAULT_BREAKER,
@@ -41,11 +42,22 @@ async function authorize (upstream: UpstreamRegion, verifier = randomBytes(32).t
 }
 
 t.test('the authorization URL has the code flow parameters and PKCE, and no nonce', async (t) => {
-  const url = new URL(await region({ scopes: ['profile'] }).authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n', codeChallenge: 'c', prompt: 'login' }))
+  const url = new URL(await region({ scopes: ['profile'] }).authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n', codeChallenge: 'c' }))
   t.equal(`${url.origin}${url.pathname}`, naver.authorizationEndpoint)
   t.same(Object.fromEntries(url.searchParams), {
-    response_type: 'code', client_id: CLIENT.clientId, redirect_uri: CALLBACK, scope: 'profile', state: 's', code_challenge: 'c', code_challenge_method: 'S256', prompt: 'login',
+    response_type: 'code', client_id: CLIENT.clientId, redirect_uri: CALLBACK, scope: 'profile', state: 's', code_challenge: 'c', code_challenge_method: 'S256',
   })
+})
+
+t.test('a demand for fresh authentication adds the provider\'s reauthenticate parameters, and only then', async (t) => {
+  const naverStyle = region({ reauthenticate: { auth_type: 'reauthenticate' } })
+  const fresh = new URL(await naverStyle.authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n', reauthenticate: true }))
+  t.equal(fresh.searchParams.get('auth_type'), 'reauthenticate')
+  t.equal(fresh.searchParams.has('prompt'), false, 'no OIDC prompt for a plain OAuth 2.0 provider')
+  const plain = new URL(await naverStyle.authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n' }))
+  t.equal(plain.searchParams.has('auth_type'), false)
+  const none = new URL(await region().authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n', reauthenticate: true }))
+  t.same([...none.searchParams.keys()].sort(), ['client_id', 'redirect_uri', 'response_type', 'state'], 'a provider without reauthenticate gets nothing added')
 })
 
 t.test('PKCE is left out when the provider has pkce: false', async (t) => {

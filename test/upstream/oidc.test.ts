@@ -29,6 +29,7 @@ function providerConfig (overrides: Partial<ProviderConfig> = {}): ProviderConfi
     clientSecret: SECRET,
     scopes: ['openid', 'email', 'profile'],
     pkce: true,
+    reauthenticate: { prompt: 'login' },
     regions: idp.regions.map(({ name, url }) => ({ name, url })),
     breaker: DEFAULT_BREAKER,
     healthCheck: { interval: 5 },
@@ -42,7 +43,7 @@ function regions (overrides: Partial<ProviderConfig> = {}): readonly UpstreamReg
 
 const [primary, secondary] = regions() as [UpstreamRegion, UpstreamRegion]
 
-interface LoginOptions { login?: string, browser?: Browser, prompt?: string, maxAge?: number }
+interface LoginOptions { login?: string, browser?: Browser, reauthenticate?: boolean, maxAge?: number }
 
 /** Drives a browser through the upstream login; returns the callback parameters, the login's secrets and whether the form was shown. */
 async function login (region: UpstreamRegion, options: LoginOptions = {}): Promise<{ code: string, iss: string | undefined, nonce: string, verifier: string, sawForm: boolean }> {
@@ -52,7 +53,7 @@ async function login (region: UpstreamRegion, options: LoginOptions = {}): Promi
   const codeChallenge = createHash('sha256').update(verifier).digest('base64url')
   const browser = options.browser ?? new Browser()
   const stopAt = (url: URL): boolean => url.href.startsWith(CALLBACK)
-  let landed = await browser.follow(await region.authorizationUrl({ redirectUri: CALLBACK, state, nonce, codeChallenge, prompt: options.prompt, maxAge: options.maxAge }), { stopAt })
+  let landed = await browser.follow(await region.authorizationUrl({ redirectUri: CALLBACK, state, nonce, codeChallenge, reauthenticate: options.reauthenticate, maxAge: options.maxAge }), { stopAt })
   const sawForm = landed.status === 200
   if (sawForm) landed = await browser.submitForm(landed.text, landed.url, { login: options.login ?? 'alice' }, { stopAt })
   if (landed.location === undefined) throw new Error(`expected a redirect to the callback, got ${landed.status} at ${landed.url}`)
@@ -83,7 +84,7 @@ t.test('each region serves the same issuer with its own endpoints in discovery',
 })
 
 t.test('the authorization URL carries every parameter, on the region\'s own endpoint', async (t) => {
-  const href = await secondary.authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n', codeChallenge: 'c', prompt: 'login', maxAge: 0, loginHint: 'alice' })
+  const href = await secondary.authorizationUrl({ redirectUri: CALLBACK, state: 's', nonce: 'n', codeChallenge: 'c', reauthenticate: true, maxAge: 0, loginHint: 'alice' })
   const url = new URL(href)
   t.equal(url.origin, idp.regions[1]?.url)
   t.same(Object.fromEntries(url.searchParams), {
@@ -95,6 +96,7 @@ t.test('the authorization URL carries every parameter, on the region\'s own endp
     nonce: 'n',
     code_challenge: 'c',
     code_challenge_method: 'S256',
+    claims: JSON.stringify({ id_token: { auth_time: { essential: true }, amr: null } }),
     prompt: 'login',
     max_age: '0',
     login_hint: 'alice',
@@ -107,6 +109,8 @@ t.test('a full login exchanges the code for alice\'s identity', async (t) => {
   const identity = await primary.exchangeCode({ code, iss, nonce, codeVerifier: verifier, redirectUri: CALLBACK })
   t.equal(identity.sub, 'alice')
   t.same(identity.claims, { email: 'alice@example.com', email_verified: true, name: 'Alice' })
+  t.type(identity.authTime, 'number', 'the upstream\'s auth_time, asked for with the claims parameter')
+  t.same(identity.amr, ['pwd'])
   t.type(identity.accessToken, 'string')
   t.type(identity.refreshToken, 'string', 'a refresh token comes back without offline_access')
 })
@@ -193,7 +197,7 @@ t.test('the upstream remembers its session, and prompt=login or max_age=0 asks f
   const browser = new Browser()
   t.equal((await login(primary, { browser })).sawForm, true)
   t.equal((await login(primary, { browser })).sawForm, false, 'single sign-on at the upstream')
-  const fresh = await login(primary, { browser, prompt: 'login' })
+  const fresh = await login(primary, { browser, reauthenticate: true })
   t.equal(fresh.sawForm, true, 'prompt=login')
   t.equal((await primary.exchangeCode({ ...fresh, codeVerifier: fresh.verifier, redirectUri: CALLBACK })).sub, 'alice')
   t.equal((await login(primary, { browser, maxAge: 0 })).sawForm, true, 'max_age=0')

@@ -42,7 +42,7 @@ class OAuth2Region implements UpstreamRegion {
   }
 
   async authorizationUrl (request: UpstreamAuthorization): Promise<string> {
-    return buildAuthorizationUrl(this.#endpoints.authorization, request, { clientId: this.#config.clientId, scopes: this.#config.scopes, pkce: this.#config.pkce, nonce: false })
+    return buildAuthorizationUrl(this.#endpoints.authorization, request, { clientId: this.#config.clientId, scopes: this.#config.scopes, pkce: this.#config.pkce, nonce: false, reauthenticate: this.#config.reauthenticate })
   }
 
   async exchangeCode (exchange: UpstreamCodeExchange): Promise<UpstreamIdentity> {

@@ -11,6 +11,7 @@ export interface OidcMetadata {
   token_endpoint_auth_methods_supported?: string[]
   id_token_signing_alg_values_supported?: string[]
   authorization_response_iss_parameter_supported?: boolean
+  claims_parameter_supported?: boolean
 }
 
 /** Where a region's discovery document lives (OIDC Discovery §4: the path is appended to the region URL). */
@@ -33,8 +34,9 @@ export async function fetchDiscovery (regionUrl: string, expectedIssuer: string,
     const value = doc[key]
     if (value !== undefined && !(Array.isArray(value) && value.every((item) => typeof item === 'string'))) throw invalid(`has a malformed ${key}`)
   }
-  const iss = doc.authorization_response_iss_parameter_supported
-  if (iss !== undefined && typeof iss !== 'boolean') throw invalid('has a malformed authorization_response_iss_parameter_supported')
+  for (const key of ['authorization_response_iss_parameter_supported', 'claims_parameter_supported'] as const) {
+    if (doc[key] !== undefined && typeof doc[key] !== 'boolean') throw invalid(`has a malformed ${key}`)
+  }
   return doc as unknown as OidcMetadata
 }
 

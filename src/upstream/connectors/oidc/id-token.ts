@@ -15,10 +15,19 @@ export interface IdTokenExpectations {
   /** The login's nonce; a refreshed ID token may omit it (OIDC Core §12.2). */
   nonce?: string
   algorithms: readonly string[]
+  /** The clock (seconds) for expiry and `auth_time`; default the system clock. */
+  now?: number
 }
 
-/** An ID token's payload once verified: `sub` is known to be a non-empty string. */
-export type VerifiedIdToken = JWTPayload & { sub: string }
+/**
+ * An ID token's payload once verified: `sub` is a non-empty string, and
+ * `auth_time` (when present) a whole number of seconds no later than now,
+ * `amr` (when present) a list of strings.
+ */
+export type VerifiedIdToken = JWTPayload & { sub: string, auth_time?: number, amr?: string[] }
+
+// Clocks of the upstream and the gateway differ a little; jose and the auth_time check allow the same.
+const CLOCK_TOLERANCE = 30
 
 /**
  * Verifies an upstream ID token (OIDC Core §3.1.3.7): signature by a key of the
@@ -26,6 +35,7 @@ export type VerifiedIdToken = JWTPayload & { sub: string }
  */
 export async function verifyIdToken (token: string, keys: JWTVerifyGetKey, expected: IdTokenExpectations): Promise<VerifiedIdToken> {
   if (expected.algorithms.length === 0) throw invalid('the upstream advertises no ID token algorithm we accept')
+  const now = expected.now ?? Math.floor(Date.now() / 1000)
   let payload: JWTPayload
   try {
     ({ payload } = await jwtVerify(token, keys, {
@@ -33,7 +43,8 @@ export async function verifyIdToken (token: string, keys: JWTVerifyGetKey, expec
       issuer: expected.issuer,
       audience: expected.clientId,
       requiredClaims: ['iat', 'exp', 'sub'],
-      clockTolerance: 30,
+      clockTolerance: CLOCK_TOLERANCE,
+      currentDate: new Date(now * 1000),
     }))
   } catch (err) {
     // A failure to fetch the keys keeps its own code (timeout, network): it says nothing about the token.
@@ -44,7 +55,26 @@ export async function verifyIdToken (token: string, keys: JWTVerifyGetKey, expec
   if (expected.nonce !== undefined && payload.nonce !== expected.nonce) throw invalid('the ID token nonce does not match this login')
   if (Array.isArray(payload.aud) && payload.aud.length > 1 && payload.azp === undefined) throw invalid('the ID token has several audiences but no azp')
   if (payload.azp !== undefined && payload.azp !== expected.clientId) throw invalid('the ID token azp is not our client')
-  return payload as VerifiedIdToken
+  return { ...payload, ...authentication(payload, now) } as VerifiedIdToken
+}
+
+/**
+ * `auth_time` and `amr` checked (OIDC Core §2): the gateway passes both on to
+ * relying parties, which decide on them, so a malformed value fails the login
+ * rather than being guessed at. An `auth_time` a little ahead (clock skew) is
+ * taken as now: the user cannot have authenticated later than that.
+ */
+function authentication (payload: JWTPayload, now: number): Pick<VerifiedIdToken, 'auth_time' | 'amr'> {
+  const { auth_time: authTime, amr } = payload
+  if (authTime !== undefined) {
+    if (typeof authTime !== 'number' || !Number.isFinite(authTime) || authTime < 0) throw invalid('the ID token auth_time is not a time')
+    if (authTime > now + CLOCK_TOLERANCE) throw invalid('the ID token auth_time is in the future')
+  }
+  if (amr !== undefined && !(Array.isArray(amr) && amr.every((value) => typeof value === 'string' && value.length > 0))) throw invalid('the ID token amr is not a list of strings')
+  return {
+    ...(authTime === undefined ? {} : { auth_time: Math.min(Math.floor(authTime), now) }),
+    ...(amr === undefined ? {} : { amr: amr as string[] }),
+  }
 }
 
 function invalid (message: string, cause?: unknown): UnderstudyError {

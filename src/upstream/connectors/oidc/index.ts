@@ -13,6 +13,9 @@ import { KEY_SET_CODEC, UpstreamKeys } from './keys.js'
 
 // Discovery documents and key sets change rarely; an hour bounds how long a rotation goes unnoticed.
 const METADATA_TTL_MS = 60 * 60 * 1000
+// The session's auth_time must be the upstream's, which an OP includes only when asked (OIDC Core §5.5.1);
+// amr is asked for too, to be passed on. An upstream without the claims parameter is asked through max_age only.
+const AUTHENTICATION_CLAIMS = JSON.stringify({ id_token: { auth_time: { essential: true }, amr: null } })
 
 /** Builds a `kind: oidc` connector: every region reads its own discovery document and JWKS. */
 export const createOidcConnector: ConnectorFactory = (config, options) => {
@@ -67,7 +70,14 @@ class OidcRegion implements UpstreamRegion {
 
   async authorizationUrl (request: UpstreamAuthorization, signal?: AbortSignal): Promise<string> {
     const metadata = await this.#discovery.get(signal)
-    return buildAuthorizationUrl(metadata.authorization_endpoint, request, { clientId: this.#config.clientId, scopes: this.#config.scopes, pkce: this.#config.pkce, nonce: true })
+    return buildAuthorizationUrl(metadata.authorization_endpoint, request, {
+      clientId: this.#config.clientId,
+      scopes: this.#config.scopes,
+      pkce: this.#config.pkce,
+      nonce: true,
+      reauthenticate: this.#config.reauthenticate,
+      ...(metadata.claims_parameter_supported === true ? { claims: AUTHENTICATION_CLAIMS } : {}),
+    })
   }
 
   async exchangeCode (exchange: UpstreamCodeExchange): Promise<UpstreamIdentity> {
@@ -87,6 +97,8 @@ class OidcRegion implements UpstreamRegion {
       claims: { ...pickStandardClaims(idToken), ...pickStandardClaims(userinfo) },
       refreshToken: tokens.refreshToken,
       accessToken: tokens.accessToken,
+      ...(idToken.auth_time === undefined ? {} : { authTime: idToken.auth_time }),
+      ...(idToken.amr === undefined ? {} : { amr: idToken.amr }),
     }
   }
 
