@@ -186,13 +186,18 @@ t.test('the shipped Redis config', { skip: noRedis }, async (t) => {
   t.test('a replica syncs as user internal, and a Sentinel watches both and serves the gateway its master', async (t) => {
     const replica = await startRedis(t, dir, ['--replicaof', '127.0.0.1', String(port), '--replica-announce-ip', '127.0.0.1'])
     await until(async () => (await cli(replica, ['info', 'replication'], 'probe')).includes('master_link_status:up'), 10_000, 'the replica is in sync')
-    const sentinelPort = await freeTcpPort()
-    const sentinelConf = join(dir, 'sentinel-test.conf')
     const shipped = await readFile(join(dir, 'sentinel.conf'), 'utf8')
-    await writeFile(sentinelConf, shipped.replaceAll(POD, '127.0.0.1').replace(/^port .*$/m, `port ${sentinelPort}`).replace(/^(sentinel monitor understudy 127\.0\.0\.1) 6379/m, `$1 ${port}`))
-    await launch(t, 'redis-server', [sentinelConf, '--sentinel'], sentinelPort)
+    // Two Sentinels: they find each other through the master and log in to each other with requirepass.
+    const [sentinelPort, otherSentinelPort] = [await freeTcpPort(), await freeTcpPort()]
+    for (const p of [sentinelPort, otherSentinelPort]) {
+      const conf = join(dir, `sentinel-${p}.conf`)
+      await writeFile(conf, shipped.replaceAll(POD, '127.0.0.1').replace(/^port .*$/m, `port ${p}`).replace(/^(sentinel monitor understudy 127\.0\.0\.1) 6379/m, `$1 ${port}`))
+      await launch(t, 'redis-server', [conf, '--sentinel'], p)
+    }
     t.match(await cli(sentinelPort, ['ping']), /NOAUTH/, 'the Sentinel wants its password')
-    await until(async () => /num-slaves\n1/.test(await cli(sentinelPort, ['sentinel', 'master', 'understudy'], 'sentinel')), 15_000, 'the Sentinel found the replica through the master (INFO as internal)')
+    await until(async () => /num-slaves\n1\n/.test(await cli(sentinelPort, ['sentinel', 'master', 'understudy'], 'sentinel')), 15_000, 'the Sentinel found the replica through the master (INFO as internal)')
+    await until(async () => /num-other-sentinels\n1\n/.test(await cli(sentinelPort, ['sentinel', 'master', 'understudy'], 'sentinel')), 15_000, 'the Sentinels found each other (hello messages through the master as internal)')
+    t.match(await cli(sentinelPort, ['sentinel', 'ckquorum', 'understudy'], 'sentinel'), /^OK/, 'SENTINEL CKQUORUM counts two usable Sentinels, the quorum')
     t.notMatch(await cli(sentinelPort, ['sentinel', 'master', 'understudy'], 'sentinel'), /s_down|disconnected/, 'the master is up for the Sentinel')
     const store = await RedisStore.open({
       sentinels: [{ host: '127.0.0.1', port: sentinelPort }],
