@@ -29,6 +29,11 @@ export interface UpstreamIdpOptions {
    * session. Default: the system clock. Tests set it back to stand for a login made earlier.
    */
   loginClock?: () => number
+  /**
+   * Rotate the refresh token at every refresh, with reuse detection (an old one presented again ends the
+   * grant), as Kakao rotates. Default: oidc-provider's policy (confidential clients rotate late in a token's life).
+   */
+  rotateRefreshToken?: boolean
 }
 
 export interface UpstreamIdpRegion { name: string, url: string }
@@ -89,7 +94,7 @@ export async function startUpstreamIdp (options: UpstreamIdpOptions): Promise<Up
   const regions = listeners.map(({ name, url }) => ({ name, url }))
   const issuer = options.issuer ?? (regions[0] as UpstreamIdpRegion).url
   const [Provider, jwks] = await Promise.all([loadProviderClass(), signingKeys()])
-  const provider = quietly(() => new Provider(issuer, { ...configuration(options.clients, jwks), ...(options.adapter ? { adapter: options.adapter } : {}) }))
+  const provider = quietly(() => new Provider(issuer, { ...configuration(options.clients, jwks), ...(options.adapter ? { adapter: options.adapter } : {}), ...(options.rotateRefreshToken === undefined ? {} : { rotateRefreshToken: options.rotateRefreshToken }) }))
   const callback = provider.callback()
   const loginClock = options.loginClock ?? (() => Math.floor(Date.now() / 1000))
   handle = (req, res) => {

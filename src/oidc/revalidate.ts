@@ -4,11 +4,12 @@ import { ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
 import { classifyUpstreamFailure } from '../upstream/failure.js'
 import { OAuthError } from './errors.js'
 import type { GrantContext } from './tokens.js'
+import { refreshUpstream } from './upstream-grant.js'
 
 /**
  * A grant older than the client's maxStaleness asks the upstream again, with
- * the upstream refresh token, behind the breakers (so never longer than the
- * breaker timeout). The upstream vouching renews the grant (`acr` upstream);
+ * the user's current upstream refresh token (upstream-grant.ts), behind the
+ * breakers (so never longer than the breaker timeout). The upstream vouching renews the grant (`acr` upstream);
  * an unavailable upstream (every breaker open, or a transient failure of this
  * call) leaves it a cached login (`acr` cached, short-lived tokens); an
  * upstream that refuses, or no way to ask it, ends the grant.
@@ -23,7 +24,7 @@ export async function revalidate (gw: Gateway, grant: GrantContext, log: Logger)
     throw new OAuthError('invalid_grant', 'the login is older than this client allows and the upstream must be asked again: log in again')
   }
   try {
-    const identity = await router.refresh(grant.upstreamRefreshToken, grant.upstreamSub)
+    const { identity, refreshToken } = await refreshUpstream(gw, router, grant, grant.upstreamRefreshToken, log)
     gw.metrics.revalidations.inc({ provider: grant.provider, result: 'vouched' })
     log.info({ provider: grant.provider, client: grant.clientId }, 'upstream revalidated a stale grant')
     return {
@@ -31,7 +32,7 @@ export async function revalidate (gw: Gateway, grant: GrantContext, log: Logger)
       acr: ACR_UPSTREAM,
       vouchedAt: gw.now(),
       claims: { ...grant.claims, ...identity.claims },
-      ...(identity.refreshToken === undefined ? {} : { upstreamRefreshToken: identity.refreshToken }),
+      upstreamRefreshToken: refreshToken,
     }
   } catch (err) {
     // Only the gateway's own evidence of an outage earns a cached login; any refusal (a WAF's HTML 403 included) ends the grant.

@@ -40,7 +40,7 @@ export interface Stack {
 }
 
 /** The upstream IdP of a stack, with the gateway of `issuer` registered as its client. */
-export async function startStackUpstream (issuer: string, options: Pick<UpstreamIdpOptions, 'loginClock'> = {}): Promise<UpstreamIdp> {
+export async function startStackUpstream (issuer: string, options: Pick<UpstreamIdpOptions, 'loginClock' | 'rotateRefreshToken'> = {}): Promise<UpstreamIdp> {
   return startUpstreamIdp({
     clients: [{ client_id: 'understudy', client_secret: 'upstream-secret', redirect_uris: [`${issuer}/callback/idp`] }],
     ...options,
@@ -54,12 +54,16 @@ export async function startStackUpstream (issuer: string, options: Pick<Upstream
  * shared upstream is not closed with it. `extraProviders` are configured
  * after `idp` (their upstreams are the caller's to start and stop). `now` is
  * the gateway's clock (seconds), to make a login old without waiting;
- * `loginClock` the upstream's record of when a user signs in there.
+ * `loginClock` the upstream's record of when a user signs in there;
+ * `rotateRefreshToken` makes the upstream rotate refresh tokens, as Kakao does.
  */
-export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, extraProviders?: Array<Record<string, unknown>>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp, now?: () => number, loginClock?: () => number } = {}): Promise<Stack> {
+export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, extraProviders?: Array<Record<string, unknown>>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp, now?: () => number, loginClock?: () => number, rotateRefreshToken?: boolean } = {}): Promise<Stack> {
   const port = await freePort()
   const issuer = overrides.issuer ?? `http://127.0.0.1:${port}`
-  const upstream = overrides.upstream ?? await startStackUpstream(issuer, overrides.loginClock ? { loginClock: overrides.loginClock } : {})
+  const upstream = overrides.upstream ?? await startStackUpstream(issuer, {
+    ...(overrides.loginClock ? { loginClock: overrides.loginClock } : {}),
+    ...(overrides.rotateRefreshToken === undefined ? {} : { rotateRefreshToken: overrides.rotateRefreshToken }),
+  })
   const proxies = overrides.proxied
     ? await Promise.all(upstream.regions.map((r) => { const u = new URL(r.url); return startFaultProxy({ target: { host: u.hostname, port: Number(u.port) }, name: r.name }) }))
     : []

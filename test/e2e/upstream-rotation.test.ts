@@ -1,0 +1,96 @@
+import t, { type Test } from 'tap'
+import { unseal } from '../../src/sessions/seal.js'
+import { subjectFor } from '../../src/sessions/session.js'
+import { Browser } from '../helpers/browser.js'
+import { claimsOf, login, refresh, type Reply, type TokenSet } from '../helpers/oidc.js'
+import { startStack, type Stack } from '../helpers/stack.js'
+
+// An upstream that rotates refresh tokens with reuse detection, as Kakao does: a refresh returns a new
+// one, and the old one presented again ends the whole upstream grant (oidc-provider's rotateRefreshToken).
+const MAX_STALENESS = 60
+const CONFIG = { sessions: { maxStaleness: MAX_STALENESS, outageMaxStaleness: '1d' }, chaos: { enabled: true } }
+const ACR_UPSTREAM = 'urn:understudy:acr:upstream'
+
+interface Rotating { s: Stack, later (): void }
+
+/** A stack on a rotating upstream, with the gateway's clock under the test's control. */
+async function rotatingStack (t: Test): Promise<Rotating> {
+  let offset = 0
+  const s = await startStack({ config: CONFIG, rotateRefreshToken: true, now: () => Math.floor(Date.now() / 1000) + offset })
+  t.teardown(() => s.close())
+  return { s, later: () => { offset += MAX_STALENESS + 1 } }
+}
+
+/** One user logged in at shop through the upstream, then at news by SSO: two refresh families from one upstream grant. */
+async function loginAtShopAndNews (s: Stack, user: string): Promise<{ shop: TokenSet, news: TokenSet }> {
+  const browser = new Browser()
+  const shop = await login(s, 'shop', {}, { browser, user })
+  const news = await login(s, 'news', {}, { browser, user })
+  return { shop: shop.tokens, news: news.tokens }
+}
+
+/** Upstream refresh calls made so far (the duration histogram's count). */
+async function upstreamRefreshes (s: Stack): Promise<number> {
+  const { values } = await s.gateway.gateway.metrics.upstreamDuration.get()
+  return values.filter((v) => v.metricName?.endsWith('_count') && v.labels.operation === 'refresh').reduce((sum, v) => sum + v.value, 0)
+}
+
+function vouched (t: Test, reply: Reply, who: string): void {
+  t.equal(reply.status, 200, `${who}: ${reply.text.slice(0, 200)}`)
+  if (reply.status === 200) t.equal(claimsOf(reply.json.id_token).acr, ACR_UPSTREAM, `${who} is vouched for by the upstream`)
+}
+
+t.test('after one relying party\'s refresh rotates the upstream token, another\'s refresh is still vouched for', async (t) => {
+  const { s, later } = await rotatingStack(t)
+  const { shop, news } = await loginAtShopAndNews(s, 'rotating')
+  later()
+  const shopRefreshed = await refresh(s, 'shop', shop.refresh_token)
+  vouched(t, shopRefreshed, 'shop')
+  later()
+  const newsRefreshed = await refresh(s, 'news', news.refresh_token)
+  vouched(t, newsRefreshed, 'news, whose refresh token carries the rotated-away upstream token')
+  later()
+  vouched(t, await refresh(s, 'shop', shopRefreshed.json.refresh_token), 'shop again, after news rotated the upstream token')
+  vouched(t, await refresh(s, 'news', newsRefreshed.json.refresh_token), 'news again')
+  t.equal(await upstreamRefreshes(s), 4, 'each stale refresh asked the upstream')
+})
+
+t.test('the store keeps the current upstream token sealed, for that user only', async (t) => {
+  const { s, later } = await rotatingStack(t)
+  const { shop } = await loginAtShopAndNews(s, 'sealed')
+  later()
+  vouched(t, await refresh(s, 'shop', shop.refresh_token), 'shop')
+  const gw = s.gateway.gateway
+  const user = subjectFor('idp', 'sealed')
+  const kept = await gw.store.latest(`upstream:${user}`)
+  t.ok(kept, 'the rotated token is kept')
+  const opened = unseal<{ user: string, refreshToken: string }>(gw.keys, 'upstream', kept!.value, gw.now())
+  t.equal(opened.user, user)
+  t.notOk(kept!.value.includes(opened.refreshToken), 'the store never holds the token readable')
+  t.throws(() => unseal(gw.keys, 'refresh', kept!.value, gw.now()), 'nor anything that opens as a refresh token of the gateway')
+})
+
+t.test('concurrent revalidations of one user at two relying parties share one upstream refresh', async (t) => {
+  const { s, later } = await rotatingStack(t)
+  const { shop, news } = await loginAtShopAndNews(s, 'concurrent')
+  later()
+  const [shopRefreshed, newsRefreshed] = await Promise.all([refresh(s, 'shop', shop.refresh_token), refresh(s, 'news', news.refresh_token)])
+  vouched(t, shopRefreshed, 'shop')
+  vouched(t, newsRefreshed, 'news')
+  t.equal(await upstreamRefreshes(s), 1, 'one upstream call, so the upstream saw no reuse')
+  later()
+  vouched(t, await refresh(s, 'news', newsRefreshed.json.refresh_token), 'the shared rotation is current for news')
+})
+
+t.test('while the store cannot answer, revalidation uses the upstream token sealed in the refresh token', async (t) => {
+  const { s, later } = await rotatingStack(t)
+  const { shop } = await loginAtShopAndNews(s, 'store-down')
+  later()
+  s.gateway.gateway.faults!.add({ target: { store: 'local' }, kind: 'error', duration: 60 })
+  const refreshed = await refresh(s, 'shop', shop.refresh_token)
+  vouched(t, refreshed, 'shop')
+  t.ok(s.logs.some((line) => line.includes('the current upstream refresh token cannot be read')), 'the fallback is logged')
+  s.gateway.gateway.faults!.clear()
+  later()
+  vouched(t, await refresh(s, 'shop', refreshed.json.refresh_token), 'the rotated token travelled in the new refresh token')
+})
