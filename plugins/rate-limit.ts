@@ -1,12 +1,23 @@
-import rateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
-import type { FastifyPluginAsync, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { RateLimits } from '../src/config/resolve.js'
 import { OAuthError } from '../src/oidc/errors.js'
-import type { RateLimitCounter } from '../src/rate-limit/counter.js'
+import { addressKey } from '../src/rate-limit/address.js'
+import type { Hit, RateLimitCounter } from '../src/rate-limit/counter.js'
 import { authenticatedClient } from './oidc/client-auth.js'
 
 type Limit = 'token' | 'authorize' | 'admin'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Charges a new upstream transaction to the request's client address (the
+     * `authorize` limit); a 429 OAuthError once the address is over it. Called
+     * by a route once it knows the request is about to send the browser upstream.
+     */
+    chargeUpstreamTransaction (request: FastifyRequest, reply: FastifyReply): Promise<void>
+  }
+}
 
 export interface RateLimitPluginOptions {
   limits: RateLimits
@@ -15,78 +26,90 @@ export interface RateLimitPluginOptions {
   surface: 'public' | 'admin'
 }
 
-/** Which limit guards a route, by its URL pattern; routes that match none (probes, discovery, /metrics, userinfo) are not limited. */
-function limitFor (surface: RateLimitPluginOptions['surface'], url: string): Limit | undefined {
-  if (surface === 'admin') return url.startsWith('/admin/') ? 'admin' : undefined
-  if (/^\/(token|revoke|introspect)$/.test(url)) return 'token'
-  if (/^\/(authorize|logout)$/.test(url) || url.startsWith('/callback/')) return 'authorize'
-  return undefined
-}
+/** The one budget failed client authentications spend, whichever back-channel route they hit. */
+const CLIENT_AUTHENTICATION = 'client-authentication'
 
 /**
- * Rate limits (@fastify/rate-limit) on the routes that take credentials or
- * start work upstream. Over a limit the answer is 429 with Retry-After, shaped
- * by the one error handler: OAuth JSON on back-channel and admin routes, an
- * HTML page on browser routes. Must be registered before the routes it guards.
+ * Per-address rate limits on what costs the upstream or guesses a secret, and
+ * on nothing else, so that a carrier NAT with thousands of phones behind one
+ * address is never locked out (SECURITY.md, "Rate limits"):
+ * - `authorize`: each new upstream transaction at /authorize (charged by the
+ *   route, see chargeUpstreamTransaction) and each /callback/:provider; an SSO or
+ *   cached login, which needs no upstream call, is not counted;
+ * - `token`: failed client authentications at /token, /revoke, /introspect;
+ *   once an address is over, no confidential client authenticates from it until
+ *   the window ends, so a right guess is refused like the wrong ones;
+ * - `admin`: every /admin/* request on the admin port, before the token check.
+ * Addresses are keyed per IPv4 address and per IPv6 /64 (addressKey). Over a
+ * limit the answer is 429 with Retry-After, shaped by the one error handler.
  */
 const rateLimitPlugin: FastifyPluginAsync<RateLimitPluginOptions> = async (app, options) => {
   const { limits, counter, surface } = options
   if (!limits.enabled) {
     app.log.warn({ surface }, 'rate limits are disabled (rateLimits.enabled: false)')
+    app.decorate('chargeUpstreamTransaction', async () => undefined)
     return
   }
-  // A counter that fails lets the request through: the Redis counter already falls back to this process, so this is the last resort.
-  // The X-RateLimit-* headers go only on the 429 (with Retry-After): on every other answer they were
-  // three headers per request that no OAuth client reads (bench/README.md, "Profile findings").
-  const quiet = { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false }
-  await app.register(rateLimit, { global: false, store: storeOf(counter), skipOnError: true, addHeadersOnExceeding: quiet })
+  const metrics = app.gateway.metrics
+
+  /** Counts (or, with `peek`, reads) the address's hits on `bucket`; a counter that fails lets the request through (the Redis counter already falls back to this process). */
+  const hits = async (request: FastifyRequest, limit: Limit, bucket: string, peek = false): Promise<Hit | undefined> => {
+    const key = `${limit}:${bucket}:${addressKey(request.ip)}`
+    try {
+      return peek ? await counter.peek(key) : await counter.incr(key, limits[limit].window * 1000)
+    } catch (err) {
+      request.log.warn({ err, limit }, 'rate-limit counter failed; the request is let through')
+      return undefined
+    }
+  }
+
+  /** The 429: Retry-After and X-RateLimit-* on it only (on every other answer they were headers no OAuth client reads). */
+  const refuse = (request: FastifyRequest, reply: FastifyReply, limit: Limit, hit: Hit): never => {
+    metrics.rateLimited.inc({ limit, route: request.routeOptions.url ?? '' })
+    const seconds = Math.max(1, Math.ceil(hit.ttlMs / 1000))
+    reply.headers({ 'x-ratelimit-limit': String(limits[limit].max), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(seconds) })
+    throw new OAuthError('invalid_request', `too many requests; retry after ${seconds} seconds`, { status: 429, retryAfter: seconds })
+  }
+
+  /** Charges every request of the route to its address. */
+  const perRequest = (limit: Limit) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const hit = await hits(request, limit, request.routeOptions.url ?? '')
+    if (hit !== undefined && hit.current > limits[limit].max) refuse(request, reply, limit, hit)
+  }
+
+  /** Charges failed client authentications to the address, and refuses any authentication from an address over its budget. */
+  const clientAuthentication = async (request: FastifyRequest, reply: FastifyReply) => {
+    let confidential: boolean
+    try {
+      confidential = !authenticatedClient(request).public
+    } catch {
+      // The route answers the failure itself (invalid_client); here it only spends the address's budget.
+      const hit = await hits(request, 'token', CLIENT_AUTHENTICATION)
+      if (hit !== undefined && hit.current > limits.token.max) refuse(request, reply, 'token', hit)
+      return
+    }
+    // A public client authenticates with nothing secret: nothing to guess, nothing to count.
+    if (!confidential) return
+    const hit = await hits(request, 'token', CLIENT_AUTHENTICATION, true)
+    if (hit !== undefined && hit.current >= limits.token.max) refuse(request, reply, 'token', hit)
+  }
+
+  app.decorate('chargeUpstreamTransaction', async (request: FastifyRequest, reply: FastifyReply) => {
+    const hit = await hits(request, 'authorize', request.routeOptions.url ?? '')
+    if (hit !== undefined && hit.current > limits.authorize.max) refuse(request, reply, 'authorize', hit)
+  })
+
   app.addHook('onRoute', (route: RouteOptions) => {
-    const limit = limitFor(surface, route.url ?? '')
-    if (limit === undefined) return
-    const { max, window } = limits[limit]
-    const hook = app.rateLimit({
-      max,
-      timeWindow: window * 1000,
-      keyGenerator: (request) => `${limit}:${route.url}:${limit === 'token' ? clientKey(request) : `ip:${request.ip}`}`,
-      onExceeded: () => app.gateway.metrics.rateLimited.inc({ limit, route: route.url ?? '' }),
-      errorResponseBuilder: (_request, context) => {
-        const seconds = Math.max(1, Math.ceil(context.ttl / 1000))
-        return new OAuthError('invalid_request', `too many requests; retry after ${seconds} seconds`, { status: 429, retryAfter: seconds })
-      },
-    }) as unknown as onRequestHookHandler
-    // The token limit keys on the authenticated client, so it runs once the body is parsed; the others run before any work.
-    const stage = limit === 'token' ? 'preHandler' : 'onRequest'
-    route[stage] = [...[route[stage] ?? []].flat() as onRequestHookHandler[], hook]
+    const url = route.url ?? ''
+    if (surface === 'admin') {
+      if (url.startsWith('/admin/')) route.onRequest = [...[route.onRequest ?? []].flat(), perRequest('admin')]
+      return
+    }
+    if (url.startsWith('/callback/')) route.onRequest = [...[route.onRequest ?? []].flat(), perRequest('authorize')]
+    // Client authentication needs the parsed body: a preHandler.
+    if (/^\/(token|revoke|introspect)$/.test(url)) route.preHandler = [...[route.preHandler ?? []].flat(), clientAuthentication]
   })
 }
 
-/**
- * A confidential client that authenticates is limited as itself; anything
- * else (a public client, a wrong secret, no client) by its IP address, so
- * that guessing a client's secret never uses up that client's own budget.
- */
-function clientKey (request: FastifyRequest): string {
-  try {
-    const client = authenticatedClient(request)
-    if (!client.public) return `client:${client.clientId}`
-  } catch {
-    // Failed authentication is answered by the route itself; here it only decides the key.
-  }
-  return `ip:${request.ip}`
-}
-
-/** Adapts a counter to @fastify/rate-limit's store interface; keys already name their limit and route. */
-function storeOf (counter: RateLimitCounter): FastifyRateLimitStoreCtor {
-  return class CounterStore implements FastifyRateLimitStore {
-    incr (key: string, callback: (error: Error | null, result?: { current: number, ttl: number }) => void, timeWindow: number): void {
-      counter.incr(key, timeWindow).then(({ current, ttlMs }) => callback(null, { current, ttl: ttlMs }), (err: Error) => callback(err))
-    }
-
-    child (): FastifyRateLimitStore {
-      return this
-    }
-  }
-}
-
-/** Rate limits for one listener (DESIGN §9 limits, issue 8). */
+/** Rate limits for one listener (DESIGN §9 limits). */
 export default fp(rateLimitPlugin, { name: 'understudy-rate-limit', fastify: '5.x', dependencies: ['understudy-gateway'] })

@@ -11,6 +11,8 @@ const authorizeRoutes: FastifyPluginAsync = async (app) => {
 
   const handleAuthorize = async (request: FastifyRequest, reply: FastifyReply, params: RawParams) => {
     const outcome = await authorize(gw, params, request.cookies[gw.cookies.session], request.log)
+    // Only a new upstream transaction spends the address's budget: an SSO or cached login costs the upstream nothing.
+    if (outcome.upstream) await app.chargeUpstreamTransaction(request, reply)
     return send(request, reply, outcome)
   }
   app.get('/authorize', html, async (request, reply) => handleAuthorize(request, reply, request.query as RawParams))

@@ -53,7 +53,7 @@ export async function startGateway (config: Config, options: StartOptions): Prom
   const gateway = createGateway({ config, keys, store, connectors, metrics, log: logger, ...(options.now ? { now: options.now } : {}) })
   const lifecycle = new Lifecycle()
   const https = config.listen.tls ? { cert: await readFile(config.listen.tls.cert), key: await readFile(config.listen.tls.key) } : undefined
-  const rateLimitCounter = createRateLimitCounter(config, { log: logger, metrics })
+  const rateLimitCounter = createRateLimitCounter(config, { log: logger, metrics, ...(options.now ? { now: () => options.now!() * 1000 } : {}) })
   const publicServer = await buildPublicServer(gateway, lifecycle, { logger, rateLimitCounter, ...(https ? { https } : {}) })
   const adminServer = await buildAdminServer(gateway, lifecycle, { logger, rateLimitCounter })
   const url = await publicServer.listen({ host: config.listen.host, port: config.listen.port })

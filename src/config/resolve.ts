@@ -112,9 +112,10 @@ export function breakerPolicyProblems (policy: BreakerPolicy, at: string): Array
   return problems
 }
 /**
- * Generous enough that one busy relying party's backend (per client) or one
- * carrier-grade NAT full of phones (per IP) is not throttled at a peak, tight
- * enough to stop secret guessing and floods; tune per deployment.
+ * Per client address, and only on what costs the upstream or guesses a secret
+ * (SECURITY.md, "Rate limits"): generous enough that a carrier-grade NAT full
+ * of phones coming back after an outage starts its new logins, tight enough to
+ * stop secret guessing and floods; tune per deployment.
  */
 export const DEFAULT_RATE_LIMITS: RateLimits = {
   enabled: true,

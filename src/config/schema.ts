@@ -109,10 +109,10 @@ const RateLimit = (what: string, max: number, window: string) => Type.Object({
 
 const RateLimits = Type.Object({
   enabled: Type.Optional(Type.Boolean({ default: true, description: 'false turns every limit off (logged as a warning at start)' })),
-  token: Type.Optional(RateLimit('/token, /revoke, /introspect: per authenticated confidential client; per IP for public clients and failed authentication', 1000, '10s')),
-  authorize: Type.Optional(RateLimit('/authorize, /callback/:provider, /logout: per IP', 300, '10s')),
-  admin: Type.Optional(RateLimit('/admin/* on the admin port, before the token is checked: per IP (probes and /metrics are never limited)', 30, '10s')),
-}, { additionalProperties: false, description: 'request rate limits (429 with Retry-After); shared through Redis when store.kind is redis, per instance otherwise' })
+  token: Type.Optional(RateLimit('failed client authentications at /token, /revoke, /introspect, per client address (IPv6: per /64); over it, no confidential client authenticates from that address until the window ends. Successful requests are not counted', 1000, '10s')),
+  authorize: Type.Optional(RateLimit('new upstream transactions (an /authorize that sends the browser upstream) and /callback/:provider, each per client address (IPv6: per /64); an SSO or cached login is not counted', 300, '10s')),
+  admin: Type.Optional(RateLimit('/admin/* on the admin port, before the token is checked: per client address (probes and /metrics are never limited)', 30, '10s')),
+}, { additionalProperties: false, description: 'per-address rate limits on what costs the upstream or guesses a secret (429 with Retry-After); shared through Redis when store.kind is redis, per instance otherwise' })
 
 export const ConfigSchema = Type.Object({
   issuer: Type.String({ pattern: '^https?://[^\\s?#]+$', description: 'public issuer URL; same in every region; no query or fragment' }),

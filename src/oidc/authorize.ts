@@ -37,6 +37,8 @@ export interface AuthorizationRequest {
 export interface BrowserOutcome {
   location: string
   cookies: Array<{ name: string, value: string, maxAge: number }>
+  /** The browser is sent to the upstream in a new transaction: what per-address rate limits charge (an SSO or cached answer costs the upstream nothing). */
+  upstream?: true
 }
 
 /** Transaction kept in a sealed, browser-bound cookie while the user is at the upstream. */
@@ -156,7 +158,7 @@ export async function startUpstreamLogin (gw: Gateway, request: AuthorizationReq
     throw new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: retryAfter(gw, router.id) })
   }
   const sealed = seal(gw.keys, 'tx', { ...tx, region: routed.region }, now + TRANSACTION_LIFETIME)
-  return { location: routed.url, cookies: [{ name: gw.cookies.transaction(tx.state), value: sealed, maxAge: TRANSACTION_LIFETIME }] }
+  return { location: routed.url, cookies: [{ name: gw.cookies.transaction(tx.state), value: sealed, maxAge: TRANSACTION_LIFETIME }], upstream: true }
 }
 
 /**

@@ -13,24 +13,31 @@ export interface RateLimitCounter {
   readonly name: string
   /** Counts one request for `key` in a window of `windowMs`. */
   incr (key: string, windowMs: number): Promise<Hit>
+  /** How many requests `key`'s current window has counted, without counting one (0 and ttlMs 0 when no window is open). */
+  peek (key: string): Promise<Hit>
   close (): Promise<void>
 }
 
 // Each distinct key costs about 150 bytes; an attacker cycling keys evicts the oldest instead of growing the heap.
 const DEFAULT_MAX_KEYS = 100_000
 
-/** Fixed-window counters in this process; beyond `maxKeys`, the keys whose window started longest ago are evicted. */
+/**
+ * Fixed-window counters in this process; beyond `maxKeys`, the keys whose window started longest ago are evicted.
+ * `now` is the clock in milliseconds (tests hold it still, so that a flood falls in one window however slow the machine).
+ */
 export class MemoryCounter implements RateLimitCounter {
   readonly name = 'memory'
   readonly #windows = new Map<string, { count: number, endsAt: number }>()
   readonly #maxKeys: number
+  readonly #now: () => number
 
-  constructor (options: { maxKeys?: number } = {}) {
+  constructor (options: { maxKeys?: number, now?: () => number } = {}) {
     this.#maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS
+    this.#now = options.now ?? Date.now
   }
 
   async incr (key: string, windowMs: number): Promise<Hit> {
-    const now = Date.now()
+    const now = this.#now()
     let window = this.#windows.get(key)
     if (window === undefined || window.endsAt <= now) {
       // A new window goes to the end, so the Map's first key is the window that started longest ago:
@@ -44,13 +51,27 @@ export class MemoryCounter implements RateLimitCounter {
     return { current: window.count, ttlMs: window.endsAt - now }
   }
 
+  async peek (key: string): Promise<Hit> {
+    const now = this.#now()
+    const window = this.#windows.get(key)
+    return window === undefined || window.endsAt <= now ? { current: 0, ttlMs: 0 } : { current: window.count, ttlMs: window.endsAt - now }
+  }
+
   async close (): Promise<void> {
     this.#windows.clear()
   }
 }
 
-/** INCR with the window set on the first hit (and repaired if a key ever lost its TTL); answers the count and the TTL. */
+/**
+ * INCR with the window set on the first hit (and repaired if a key ever lost its TTL); answers the count and the TTL.
+ * With ARGV[2] '0' it only reads them, and creates nothing.
+ */
 const INCR_WINDOW = `
+if ARGV[2] == '0' then
+  local counted = redis.call('GET', KEYS[1])
+  if not counted then return {0, 0} end
+  return {tonumber(counted), math.max(0, redis.call('PTTL', KEYS[1]))}
+end
 local current = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if current == 1 or ttl < 0 then
@@ -59,7 +80,7 @@ if current == 1 or ttl < 0 then
 end
 return {current, ttl}`
 
-interface Scripts { understudyRateLimit (key: string, windowMs: number): Promise<[number, number]> }
+interface Scripts { understudyRateLimit (key: string, windowMs: number, count: 0 | 1): Promise<[number, number]> }
 
 /**
  * Counters in Redis, so every instance of a region shares one limit. Behind
@@ -71,7 +92,7 @@ export class RedisCounter implements RateLimitCounter {
   readonly name = 'redis'
   readonly #client: RedisClient
   readonly #prefix: string
-  readonly #breaker: CircuitBreaker<[string, number], Hit>
+  readonly #breaker: CircuitBreaker<[string, number, 0 | 1], Hit>
 
   constructor (client: RedisClient, options: { prefix: string, timeoutMs: number, fallback: MemoryCounter, log: Logger, metrics?: Metrics, target?: string }) {
     const { log, metrics, fallback } = options
@@ -79,7 +100,7 @@ export class RedisCounter implements RateLimitCounter {
     this.#prefix = options.prefix
     client.defineCommand('understudyRateLimit', { numberOfKeys: 1, lua: INCR_WINDOW })
     // errorThresholdPercentage 0 with volumeThreshold 0: the first failure opens the breaker, as for the store.
-    this.#breaker = new CircuitBreaker(async (key: string, windowMs: number) => this.#incr(key, windowMs), {
+    this.#breaker = new CircuitBreaker(async (key: string, windowMs: number, count: 0 | 1) => this.#hit(key, windowMs, count), {
       name: 'rate-limit',
       timeout: options.timeoutMs,
       resetTimeout: 1_000,
@@ -87,7 +108,7 @@ export class RedisCounter implements RateLimitCounter {
       volumeThreshold: 0,
       rollingCountTimeout: 10_000,
     })
-    this.#breaker.fallback(async (key: string, windowMs: number) => fallback.incr(key, windowMs))
+    this.#breaker.fallback(async (key: string, windowMs: number, count: 0 | 1) => (count === 0 ? fallback.peek(key) : fallback.incr(key, windowMs)))
     this.#breaker.on('failure', () => metrics?.storeErrors.inc({ store: 'rate-limit' }))
     // A failed half-open trial reopens the breaker; only the first opening of an outage is news.
     let down = false
@@ -102,11 +123,15 @@ export class RedisCounter implements RateLimitCounter {
   }
 
   async incr (key: string, windowMs: number): Promise<Hit> {
-    return this.#breaker.fire(key, windowMs)
+    return this.#breaker.fire(key, windowMs, 1)
   }
 
-  async #incr (key: string, windowMs: number): Promise<Hit> {
-    const [current, ttlMs] = await (this.#client as unknown as Scripts).understudyRateLimit(`${this.#prefix}${key}`, Math.max(1, Math.round(windowMs)))
+  async peek (key: string): Promise<Hit> {
+    return this.#breaker.fire(key, 1, 0)
+  }
+
+  async #hit (key: string, windowMs: number, count: 0 | 1): Promise<Hit> {
+    const [current, ttlMs] = await (this.#client as unknown as Scripts).understudyRateLimit(`${this.#prefix}${key}`, Math.max(1, Math.round(windowMs)), count)
     return { current, ttlMs }
   }
 
@@ -121,9 +146,10 @@ export class RedisCounter implements RateLimitCounter {
  * The counter for this config: Redis when `store.kind` is redis, memory otherwise.
  * TODO: share the store's own ioredis client once src/store exposes it; until
  * then the counters use a dedicated connection with the store's target and timeouts.
+ * `now` (milliseconds) is the in-process windows' clock; Redis keeps its own time.
  */
-export function createRateLimitCounter (config: Config, deps: { log: Logger, metrics?: Metrics }): RateLimitCounter {
-  const fallback = new MemoryCounter()
+export function createRateLimitCounter (config: Config, deps: { log: Logger, metrics?: Metrics, now?: () => number }): RateLimitCounter {
+  const fallback = new MemoryCounter(deps.now ? { now: deps.now } : {})
   const redis = config.store.redis
   if (config.store.kind !== 'redis' || redis === undefined) return fallback
   const tuning = redisTuning(config.store)

@@ -25,6 +25,13 @@ t.test('the client address is the one the trusted proxy appended, not what the c
   t.equal((await request(stack, url(), from('10.9.9.200, 198.51.100.9'))).status, 429, 'a new forged hop does not buy a new budget')
 })
 
+t.test('IPv6 clients are keyed per /64: every address of one subscriber\'s prefix shares a budget, the next prefix has its own', async (t) => {
+  const prefix = ['2001:db8:1:2::1', '2001:db8:1:2::2', '2001:0db8:0001:0002:ffff:ffff:ffff:ffff']
+  for (const address of prefix) t.equal((await request(stack, url(), from(address))).status, 302, address)
+  t.equal((await request(stack, url(), from('2001:db8:1:2:abcd::77'))).status, 429, 'another address of the same /64 is over the limit')
+  t.equal((await request(stack, url(), from('2001:db8:1:3::1'))).status, 302, 'the neighbouring /64 is not')
+})
+
 t.test('the client address reaches the request log', async (t) => {
   await request(stack, url(), from('192.0.2.44'))
   t.ok(stack.logs.some((line) => line.includes('"remoteAddress":"192.0.2.44"')), 'logged as the remote address')

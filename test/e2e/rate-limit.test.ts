@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { assertHtmlHeaders } from '../helpers/assertions.js'
-import { basic, request, type Reply } from '../helpers/oidc.js'
+import { basic, login, request, type Reply } from '../helpers/oidc.js'
 import { authorizeUrl, startStack, type Stack } from '../helpers/stack.js'
 
 // Small limits, so each is reached in a few requests; long windows, except admin's, whose reset is tested.
@@ -38,14 +38,16 @@ async function admin (path: string, token = ADMIN_TOKEN): Promise<Response> {
   return fetch(`${stack.adminUrl}${path}`, { headers: { authorization: `Bearer ${token}` } })
 }
 
-t.test('/token answers 429 with Retry-After and an RFC 6749 error body once a client is over its limit', async (t) => {
-  const auth = { authorization: basic('shop', 'shop-secret') }
-  t.same(await statuses(LIMIT - 1, () => request(stack, '/token', { form: garbageRefresh, headers: auth })), Array(LIMIT - 1).fill(400), 'within the limit the grant itself is judged')
-  const last = await request(stack, '/token', { form: garbageRefresh, headers: auth })
-  t.equal(last.status, 400, 'the last request within the limit too')
-  t.equal(last.headers.get('x-ratelimit-limit'), null, 'no X-RateLimit-* headers within the limit: only a 429 carries them')
-  const over = await request(stack, '/token', { form: garbageRefresh, headers: auth })
-  tooMany(t, over, 60, 'the next request')
+// Each back-channel test comes from its own local address: failed client authentications spend one budget per address.
+t.test('/token: over an address\'s budget of failed client authentications, even the right secret gets 429 with Retry-After and an RFC 6749 error body', async (t) => {
+  const from = '127.0.0.2'
+  const wrong = { authorization: basic('shop', 'wrong-secret') }
+  const failed = await statuses(LIMIT, () => request(stack, '/token', { form: garbageRefresh, headers: wrong, from }))
+  t.same(failed, Array(LIMIT).fill(401), 'within the budget a wrong secret is invalid_client')
+  const last = await request(stack, '/token', { form: garbageRefresh, headers: { authorization: basic('shop', 'shop-secret') }, from })
+  tooMany(t, last, 60, 'the right secret, once the address is over its budget: a right guess is refused like the wrong ones')
+  const over = await request(stack, '/token', { form: garbageRefresh, headers: wrong, from })
+  tooMany(t, over, 60, 'the next wrong secret')
   t.match(over.headers.get('content-type'), /^application\/json/)
   t.same(Object.keys(over.json).sort(), ['error', 'error_description'])
   t.equal(over.json.error, 'invalid_request', 'a registered token-endpoint error code (RFC 6749 §5.2); the status and Retry-After say "later"')
@@ -53,50 +55,73 @@ t.test('/token answers 429 with Retry-After and an RFC 6749 error body once a cl
   t.equal(over.headers.get('x-ratelimit-limit'), String(LIMIT))
 })
 
-t.test('another client keeps its own /token budget', async (t) => {
-  const reply = await request(stack, '/token', { form: garbageRefresh, headers: { authorization: basic('news', 'news-secret') } })
-  t.equal(reply.status, 400, 'news is judged on its grant, not throttled for shop\'s traffic')
+t.test('successful client authentications are not counted: a client is never throttled by its own traffic', async (t) => {
+  const auth = { authorization: basic('shop', 'shop-secret') }
+  const judged = await statuses(LIMIT * 4, () => request(stack, '/token', { form: garbageRefresh, headers: auth, from: '127.0.0.3' }))
+  t.same(judged, Array(LIMIT * 4).fill(400), 'every request is judged on its grant')
+  const reply = await request(stack, '/token', { form: garbageRefresh, headers: auth, from: '127.0.0.3' })
+  t.equal(reply.headers.get('x-ratelimit-limit'), null, 'no X-RateLimit-* headers within the limit: only a 429 carries them')
 })
 
-t.test('guessing a client\'s secret is limited per IP and never spends that client\'s own budget', async (t) => {
-  const guess = (i: number) => request(stack, '/introspect', { form: { token: 'x', client_id: 'news', client_secret: `guess-${i}` } })
+t.test('guessing a client\'s secret spends the guesser\'s address budget, shared by the back-channel routes, never the client\'s own', async (t) => {
+  const from = '127.0.0.4'
+  const guess = (i: number, path = '/introspect') => request(stack, path, { form: { token: 'x', client_id: 'news', client_secret: `guess-${i}` }, from })
   const guesses: number[] = []
   for (let i = 0; i < LIMIT; i++) guesses.push((await guess(i)).status)
   t.same(guesses, Array(LIMIT).fill(401), 'wrong secrets are invalid_client')
   tooMany(t, await guess(LIMIT), 60, 'the next guess')
-  const genuine = await request(stack, '/introspect', { form: { token: 'x' }, headers: { authorization: basic('news', 'news-secret') } })
-  t.equal(genuine.status, 200, 'news itself still introspects')
+  tooMany(t, await guess(LIMIT + 1, '/revoke'), 60, 'a guess at another back-channel route')
+  const genuine = await request(stack, '/introspect', { form: { token: 'x' }, headers: { authorization: basic('news', 'news-secret') }, from: '127.0.0.5' })
+  t.equal(genuine.status, 200, 'news itself still introspects from its own address')
   t.same(genuine.json, { active: false })
 })
 
-t.test('a public client is limited per IP', async (t) => {
-  const revoke = () => request(stack, '/revoke', { form: { token: 'x', client_id: 'spa' } })
-  t.same(await statuses(LIMIT, revoke), Array(LIMIT).fill(200))
-  tooMany(t, await revoke(), 60, 'the next revocation')
+t.test('a public client, which has no secret to guess, is not limited per address', async (t) => {
+  const revoke = () => request(stack, '/revoke', { form: { token: 'x', client_id: 'spa' }, from: '127.0.0.6' })
+  t.same(await statuses(LIMIT * 4, revoke), Array(LIMIT * 4).fill(200))
 })
 
-t.test('/authorize answers a 429 HTML page with Retry-After once an IP is over its limit, whatever X-Forwarded-For says', async (t) => {
+t.test('/authorize answers a 429 HTML page with Retry-After once an address is over its budget of new upstream transactions, whatever X-Forwarded-For says', async (t) => {
   const url = authorizeUrl(stack.issuer, 'shop')
-  const started = await statuses(LIMIT, async () => request(stack, url))
+  const from = '127.0.0.7'
+  const started = await statuses(LIMIT, async () => request(stack, url, { from }))
   t.same(started, Array(LIMIT).fill(302), 'within the limit the browser is sent on to the upstream')
   for (const forwarded of ['203.0.113.7', '198.51.100.1, 127.0.0.1']) {
-    const over = await request(stack, url, { headers: { 'x-forwarded-for': forwarded } })
+    const over = await request(stack, url, { headers: { 'x-forwarded-for': forwarded }, from })
     tooMany(t, over, 60, `with X-Forwarded-For ${forwarded} (trustProxy is off)`)
     t.notOk(over.location, 'no redirect')
+    t.notOk(over.headers.getSetCookie().length, 'no transaction cookie')
     assertHtmlHeaders(t, { ...over }, 'the 429 page')
     t.match(over.text, /Too many requests/)
     t.match(over.text, /try again in about \d+ seconds/)
   }
 })
 
-t.test('/callback/:provider and /logout have their own per-IP limits with the same page', async (t) => {
-  for (const path of ['/callback/idp?state=x', '/logout']) {
-    const within = await statuses(LIMIT, async () => request(stack, path))
-    t.ok(within.every((s) => s !== 429), `${path}: not limited within the limit (${within.join(' ')})`)
-    const over = await request(stack, path)
-    tooMany(t, over, 60, path)
-    assertHtmlHeaders(t, { ...over }, `${path} 429 page`)
+t.test('SSO logins are never counted, not even from an address over its budget of new upstream transactions', async (t) => {
+  const { browser } = await login(stack, 'shop')
+  const url = authorizeUrl(stack.issuer, 'shop')
+  const sso = async () => {
+    const answer = await browser.fetch(url)
+    return answer.location !== undefined && new URL(answer.location).searchParams.has('code') ? 'code' : String(answer.status)
   }
+  const first: string[] = []
+  for (let i = 0; i < LIMIT * 4; i++) first.push(await sso())
+  t.same(first, Array(LIMIT * 4).fill('code'), 'every SSO login is answered with a code')
+  const fresh = await statuses(LIMIT, async () => request(stack, url))
+  t.equal(fresh.at(-1), 429, `new upstream transactions from this address are limited (${fresh.join(' ')})`)
+  t.equal(await sso(), 'code', 'while SSO from the same address still answers with a code')
+})
+
+t.test('/callback/:provider has its own per-address limit with the same page; /logout has none', async (t) => {
+  const path = '/callback/idp?state=x'
+  const from = '127.0.0.8'
+  const within = await statuses(LIMIT, async () => request(stack, path, { from }))
+  t.ok(within.every((s) => s !== 429), `${path}: not limited within the limit (${within.join(' ')})`)
+  const over = await request(stack, path, { from })
+  tooMany(t, over, 60, path)
+  assertHtmlHeaders(t, { ...over }, `${path} 429 page`)
+  const logouts = await statuses(LIMIT * 4, async () => request(stack, '/logout', { from }))
+  t.notOk(logouts.includes(429), '/logout ends only the caller\'s own session: it costs the upstream nothing and guesses nothing')
 })
 
 t.test('discovery, JWKS, userinfo and probes are not limited', async (t) => {
@@ -122,7 +147,9 @@ t.test('admin routes are limited per IP before the token is checked, and the lim
 
 t.test('refused requests are counted in understudy_rate_limited_total', async (t) => {
   const text = await (await fetch(`${stack.adminUrl}/metrics`)).text()
-  t.match(text, /understudy_rate_limited_total\{limit="token",route="\/token"\} 1\b/)
-  t.match(text, /understudy_rate_limited_total\{limit="authorize",route="\/authorize"\} 2\b/)
+  t.match(text, /understudy_rate_limited_total\{limit="token",route="\/token"\} 2\b/)
+  t.match(text, /understudy_rate_limited_total\{limit="token",route="\/introspect"\} 1\b/)
+  t.match(text, /understudy_rate_limited_total\{limit="authorize",route="\/authorize"\} 3\b/)
+  t.match(text, /understudy_rate_limited_total\{limit="authorize",route="\/callback\/:provider"\} 1\b/)
   t.match(text, /understudy_rate_limited_total\{limit="admin",route="\/admin\/breakers"\} 1\b/)
 })

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
+import { Agent, fetch as fetchFrom } from 'undici'
 import { Browser, type BrowserResponse } from './browser.js'
 import { authorizeUrl, browserLogin, CLIENTS, redirectParams, type Stack } from './stack.js'
 
@@ -22,7 +23,11 @@ export interface RequestOptions {
   form?: Record<string, string>
   body?: string | Buffer
   headers?: Record<string, string>
+  /** The local address the request leaves from (any of 127.0.0.0/8 on Linux), so that one test can be several clients. */
+  from?: string
 }
+
+const agents = new Map<string, Agent>()
 
 /** One request to the gateway over real HTTP; redirects are not followed. */
 export async function request (stack: Stack, path: string, options: RequestOptions = {}): Promise<Reply> {
@@ -33,7 +38,15 @@ export async function request (stack: Stack, path: string, options: RequestOptio
     headers['content-type'] ??= 'application/x-www-form-urlencoded'
   }
   const method = options.method ?? (body === undefined ? 'GET' : 'POST')
-  const response = await fetch(new URL(path, stack.issuer), { method, headers, ...(body === undefined ? {} : { body }), redirect: 'manual' })
+  const init = { method, headers, ...(body === undefined ? {} : { body }), redirect: 'manual' as const }
+  let response: Response
+  if (options.from === undefined) {
+    response = await fetch(new URL(path, stack.issuer), init)
+  } else {
+    let agent = agents.get(options.from)
+    if (agent === undefined) agents.set(options.from, (agent = new Agent({ localAddress: options.from })))
+    response = await fetchFrom(new URL(path, stack.issuer), { ...init, dispatcher: agent }) as unknown as Response
+  }
   const text = await response.text()
   let json: any
   try {

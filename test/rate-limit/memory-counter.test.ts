@@ -22,3 +22,18 @@ t.test('beyond maxKeys the window that started longest ago is forgotten, however
   t.equal((await counter.incr('newer', 60_000)).current, 2, 'the newer window is kept')
   t.equal((await counter.incr('old', 60_000)).current, 1, 'the oldest window was evicted and starts again')
 })
+
+t.test('peek reads the count of the current window without counting, and opens none', async (t) => {
+  let now = 1_000_000
+  const counter = new MemoryCounter({ now: () => now })
+  t.same(await counter.peek('a'), { current: 0, ttlMs: 0 }, 'no window yet')
+  t.same(await counter.peek('a'), { current: 0, ttlMs: 0 }, 'peeking opened none')
+  await counter.incr('a', 1_000)
+  await counter.incr('a', 1_000)
+  now += 400
+  t.same(await counter.peek('a'), { current: 2, ttlMs: 600 })
+  t.same(await counter.peek('a'), { current: 2, ttlMs: 600 }, 'peeking counted nothing')
+  now += 600
+  t.same(await counter.peek('a'), { current: 0, ttlMs: 0 }, 'the window has ended')
+  t.equal((await counter.incr('a', 1_000)).current, 1, 'the next hit opens a new one')
+})
