@@ -3,7 +3,8 @@ import { unseal } from '../../src/sessions/seal.js'
 import { subjectFor } from '../../src/sessions/session.js'
 import { Browser } from '../helpers/browser.js'
 import { claimsOf, login, refresh, type Reply, type TokenSet } from '../helpers/oidc.js'
-import { startStack, type Stack } from '../helpers/stack.js'
+import { noRedis, RedisServer, until } from '../helpers/redis.js'
+import { freePort, startStack, startStackUpstream, type Stack } from '../helpers/stack.js'
 
 // An upstream that rotates refresh tokens with reuse detection, as Kakao does: a refresh returns a new
 // one, and the old one presented again ends the whole upstream grant (oidc-provider's rotateRefreshToken).
@@ -11,14 +12,18 @@ const MAX_STALENESS = 60
 const CONFIG = { sessions: { maxStaleness: MAX_STALENESS, outageMaxStaleness: '1d' }, chaos: { enabled: true } }
 const ACR_UPSTREAM = 'urn:understudy:acr:upstream'
 
-interface Rotating { s: Stack, later (): void }
+/** The gateways' clock, moved on past maxStaleness by the test instead of waiting. */
+function testClock (): { now: () => number, later: () => void } {
+  let offset = 0
+  return { now: () => Math.floor(Date.now() / 1000) + offset, later: () => { offset += MAX_STALENESS + 1 } }
+}
 
 /** A stack on a rotating upstream, with the gateway's clock under the test's control. */
-async function rotatingStack (t: Test): Promise<Rotating> {
-  let offset = 0
-  const s = await startStack({ config: CONFIG, rotateRefreshToken: true, now: () => Math.floor(Date.now() / 1000) + offset })
+async function rotatingStack (t: Test): Promise<{ s: Stack, later (): void }> {
+  const { now, later } = testClock()
+  const s = await startStack({ config: CONFIG, rotateRefreshToken: true, now })
   t.teardown(() => s.close())
-  return { s, later: () => { offset += MAX_STALENESS + 1 } }
+  return { s, later }
 }
 
 /** One user logged in at shop through the upstream, then at news by SSO: two refresh families from one upstream grant. */
@@ -93,4 +98,26 @@ t.test('while the store cannot answer, revalidation uses the upstream token seal
   s.gateway.gateway.faults!.clear()
   later()
   vouched(t, await refresh(s, 'shop', refreshed.json.refresh_token), 'the rotated token travelled in the new refresh token')
+})
+
+t.test('a rotation made in one gateway region is used by a revalidation in the other', { skip: noRedis }, async (t) => {
+  const [redisA, redisB] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  const portA = await freePort()
+  const issuer = `http://127.0.0.1:${portA}`
+  const upstream = await startStackUpstream(issuer, { rotateRefreshToken: true })
+  t.teardown(() => upstream.close())
+  const { now, later } = testClock()
+  const region = async (name: string, redis: RedisServer, peer: RedisServer, listen: object) => {
+    const stack = await startStack({ issuer, upstream, now, config: { ...CONFIG, region: name, ...listen, store: { kind: 'redis', redis: { url: redis.url, peers: [peer.url] } } } })
+    t.teardown(() => stack.close())
+    return stack
+  }
+  const regionA = await region('a', redisA, redisB, { listen: { host: '127.0.0.1', port: portA } })
+  const regionB = await region('b', redisB, redisA, {})
+  const { shop, news } = await loginAtShopAndNews(regionA, 'traveller')
+  later()
+  vouched(t, await refresh(regionA, 'shop', shop.refresh_token), 'shop, in region A')
+  const key = `upstream:${subjectFor('idp', 'traveller')}`
+  await until(async () => (await redisB.cli('exists', `understudy:latest:{${key}}`)).trim() === '1', 2_000, 'the rotation reaches region B\'s Redis')
+  vouched(t, await refresh({ ...regionB, issuer: regionB.gateway.url }, 'news', news.refresh_token), 'news, in region B')
 })
