@@ -86,6 +86,8 @@ function overlaps (a: string, b: string): boolean {
 
 /** Paths whose values are secrets whatever they hold (clientSecret, password, sentinelPassword, admin token, webhook secrets). */
 const SECRET_SEGMENT = /secret|password|passwd|credential|^token$/i
+/** A webhook receiver's URL often is a credential itself (a token in its path or query). */
+const SECRET_PATH = /^\/webhooks\/\d+\/url$/
 
 /**
  * The problem with its value kept only when a report may show it: a scalar
@@ -95,7 +97,7 @@ const SECRET_SEGMENT = /secret|password|passwd|credential|^token$/i
  */
 function showable (problem: { path: string, message: string, value?: unknown }, fromEnv: ReadonlySet<string>): ConfigProblem {
   const { path, message, value } = problem
-  const hidden = fromEnv.has(path) || path.split('/').some((segment) => SECRET_SEGMENT.test(segment))
+  const hidden = fromEnv.has(path) || SECRET_PATH.test(path) || path.split('/').some((segment) => SECRET_SEGMENT.test(segment))
   if (hidden || !(value === null || ['string', 'number', 'boolean'].includes(typeof value))) return { path, message }
   if (typeof value !== 'string') return { path, message, value: value as number | boolean | null }
   const masked = value.replace(/\/\/[^/?#\s]*@/, '//***@')

@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from 'node:path'
+import { refusedReceiverHost } from '../notify/receiver-address.js'
 import { PROTOCOL_PARAMETERS } from '../upstream/authorization-url.js'
 import { parseDuration } from './duration.js'
 import type { RawBreakerPolicy, RawClient, RawConfig, RawProvider } from './schema.js'
@@ -158,7 +159,7 @@ export function resolveConfig (raw: RawConfig, baseDir: string, problems: Proble
     sessions,
     tokens,
     chaos: { enabled: raw.chaos?.enabled ?? false },
-    webhooks: raw.webhooks ?? [],
+    webhooks: webhooks(raw.webhooks ?? [], problems),
     shutdown: { drainDelay: raw.shutdown?.drainDelay === undefined ? 0 : parseDuration(raw.shutdown.drainDelay) },
     rateLimits: rateLimits(raw.rateLimits, problems),
     trustProxy: raw.trustProxy ?? false,
@@ -199,6 +200,23 @@ function storeConfig (raw: RawConfig['store'], path: (p: string) => string, prob
   if ((r.tls.cert === undefined) !== (r.tls.key === undefined)) problems.push({ path: '/store/redis/tls', message: 'a client certificate needs both cert and key' })
   const files = Object.fromEntries((['ca', 'cert', 'key'] as const).flatMap((k) => (r.tls?.[k] === undefined ? [] : [[k, path(r.tls[k])]])))
   return { ...store, redis: { ...r, tls: { ...r.tls, ...files } } }
+}
+
+/** Receivers are checked here, where a bad one stops the start, rather than at the first outage. */
+function webhooks (hooks: NonNullable<RawConfig['webhooks']>, problems: Problems): Config['webhooks'] {
+  hooks.forEach((hook, i) => {
+    // Never the URL in a message: receivers' URLs often carry a token.
+    const at = `/webhooks/${i}/url`
+    const url = URL.canParse(hook.url) ? new URL(hook.url) : undefined
+    if (!url) {
+      problems.push({ path: at, message: 'not a URL' })
+      return
+    }
+    if (url.protocol === 'http:' && hook.allowHttp !== true) problems.push({ path: at, message: 'a receiver must be https; allowHttp: true lets a development receiver use http' })
+    const refused = refusedReceiverHost(url.hostname)
+    if (refused) problems.push({ path: at, message: `refused: ${refused}` })
+  })
+  return hooks
 }
 
 function rateLimits (raw: RawConfig['rateLimits'], problems: Problems): RateLimits {

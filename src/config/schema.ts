@@ -142,9 +142,11 @@ export const ConfigSchema = Type.Object({
     drainDelay: Type.Optional(duration('how long /readyz answers 503 before the listeners close (default 0s)')),
   }, { additionalProperties: false, description: 'on SIGTERM, /readyz answers 503 for drainDelay before the listeners close, so load balancers stop sending traffic first' })),
   webhooks: Type.Optional(Type.Array(Type.Object({
-    url: { ...HttpUrl, description: 'the receiver' },
+    url: { ...HttpUrl, description: 'the receiver: https (http only with allowHttp); never a link-local or cloud metadata address' },
+    allowHttp: Type.Optional(Type.Boolean({ description: 'allow a plain http receiver (development only: the events travel unencrypted); default false' })),
     events: Type.Array(Type.Union([Type.Literal('provider.degraded'), Type.Literal('provider.recovered'), Type.Literal('region.open'), Type.Literal('region.closed')]), { minItems: 1, uniqueItems: true, description: 'provider.degraded, provider.recovered, region.open, region.closed' }),
-    secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 key for the understudy-signature header' }),
+    secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 key for the understudy-signature header (use ${ENV})' }),
+    previousSecret: Type.Optional(Type.String({ minLength: 16, description: 'during a rotation, the secret being replaced: deliveries carry a signature with each, so the receiver may switch at its own pace (use ${ENV})' })),
   }, { additionalProperties: false }), { description: 'outage notifications, signed and retried; never in the way of a login' })),
   rateLimits: Type.Optional(RateLimits),
   trustProxy: Type.Optional(Type.Union([

@@ -1,8 +1,10 @@
-import { createHmac, randomUUID } from 'node:crypto'
-import { request } from 'undici'
+import { createHmac } from 'node:crypto'
+import { Agent, request } from 'undici'
 import type { Config } from '../config/resolve.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
+import { webhookEventId } from './event-id.js'
+import { guardedLookup } from './receiver-address.js'
 
 export type WebhookEventType = 'provider.degraded' | 'provider.recovered' | 'region.open' | 'region.closed'
 
@@ -24,13 +26,28 @@ export interface WebhookOptions {
   timeoutMs?: number
   /** Most deliveries waiting per receiver; more are dropped and counted. */
   queueLimit?: number
+  /** The clock (ms since the epoch) and the source of retry jitter (tests). */
+  now?: () => number
+  random?: () => number
+  /** How receiver names are resolved (tests); every address is checked against the refused ones. */
+  lookup?: Parameters<typeof guardedLookup>[0]
 }
 
 const DEFAULT_DELAYS = [1_000, 2_000, 4_000, 8_000, 16_000]
 
-/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`: the timestamp is signed too, so a receiver can refuse replays. */
-export function signWebhook (secret: string, body: string, at = Math.floor(Date.now() / 1000)): string {
-  return `t=${at},v1=${createHmac('sha256', secret).update(`${at}.${body}`).digest('hex')}`
+/**
+ * `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`, one `v1` per secret
+ * (the current one first, then the one being rotated out), so a receiver
+ * holding either accepts it. The timestamp is signed too, so a receiver can
+ * refuse replays.
+ */
+export function signWebhook (secrets: readonly string[], body: string, at = Math.floor(Date.now() / 1000)): string {
+  return [`t=${at}`, ...secrets.map((secret) => `v1=${createHmac('sha256', secret).update(`${at}.${body}`).digest('hex')}`)].join(',')
+}
+
+/** A retry delay with jitter (half to all of `delayMs`), so that pods which failed together do not retry together. */
+export function jittered (delayMs: number, random: () => number = Math.random): number {
+  return Math.round(delayMs * (0.5 + random() / 2))
 }
 
 /**
@@ -42,7 +59,9 @@ export class Webhooks {
   readonly #hooks: Config['webhooks']
   readonly #metrics: Metrics
   readonly #log: Logger
-  readonly #options: Required<WebhookOptions>
+  readonly #options: Required<Omit<WebhookOptions, 'lookup'>>
+  /** Connects only to addresses that are not refused, whatever DNS answers. */
+  readonly #dispatcher: Agent
   readonly #pending = new Map<number, number>()
   readonly #timers = new Set<NodeJS.Timeout>()
   #closed = false
@@ -51,13 +70,15 @@ export class Webhooks {
     this.#hooks = hooks
     this.#metrics = deps.metrics
     this.#log = deps.log
-    this.#options = { retryDelaysMs: options.retryDelaysMs ?? DEFAULT_DELAYS, timeoutMs: options.timeoutMs ?? 5_000, queueLimit: options.queueLimit ?? 1_000 }
+    this.#options = { retryDelaysMs: options.retryDelaysMs ?? DEFAULT_DELAYS, timeoutMs: options.timeoutMs ?? 5_000, queueLimit: options.queueLimit ?? 1_000, now: options.now ?? Date.now, random: options.random ?? Math.random }
+    this.#dispatcher = new Agent({ connect: { lookup: guardedLookup(options.lookup) } })
   }
 
   /** Queues `event` for every receiver subscribed to its type. */
   emit (event: Omit<WebhookEvent, 'id' | 'at'>): void {
     if (this.#closed) return
-    const full: WebhookEvent = { id: randomUUID(), at: new Date().toISOString(), ...event }
+    const at = this.#options.now()
+    const full: WebhookEvent = { id: webhookEventId(event, at), at: new Date(at).toISOString(), ...event }
     const body = JSON.stringify(full)
     this.#hooks.forEach((hook, index) => {
       if (!hook.events.includes(full.type)) return
@@ -76,6 +97,7 @@ export class Webhooks {
     this.#closed = true
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
+    this.#dispatcher.close().catch(() => {})
   }
 
   #deliver (index: number, type: WebhookEventType, body: string, attempt: number): void {
@@ -84,7 +106,7 @@ export class Webhooks {
       this.#metrics.webhookDeliveries.inc({ event: type, outcome })
       this.#pending.set(index, (this.#pending.get(index) ?? 1) - 1)
     }
-    this.#send(hook.url, hook.secret, body).then(() => done('delivered'), (err: unknown) => {
+    this.#send(hook.url, [hook.secret, ...(hook.previousSecret ? [hook.previousSecret] : [])], body).then(() => done('delivered'), (err: unknown) => {
       const delay = this.#options.retryDelaysMs[attempt]
       if (delay === undefined || this.#closed) {
         this.#log.warn({ err, event: type, url: new URL(hook.url).origin, attempts: attempt + 1 }, 'webhook delivery failed for good')
@@ -94,17 +116,18 @@ export class Webhooks {
       const timer = setTimeout(() => {
         this.#timers.delete(timer)
         this.#deliver(index, type, body, attempt + 1)
-      }, delay)
+      }, jittered(delay, this.#options.random))
       timer.unref()
       this.#timers.add(timer)
     })
   }
 
-  async #send (url: string, secret: string, body: string): Promise<void> {
+  async #send (url: string, secrets: string[], body: string): Promise<void> {
     const response = await request(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'understudy-webhooks', 'understudy-signature': signWebhook(secret, body) },
+      headers: { 'content-type': 'application/json', 'user-agent': 'understudy-webhooks', 'understudy-signature': signWebhook(secrets, body, Math.floor(this.#options.now() / 1000)) },
       body,
+      dispatcher: this.#dispatcher,
       signal: AbortSignal.timeout(this.#options.timeoutMs),
     })
     await response.body.dump()

@@ -30,9 +30,9 @@ t.before(async () => {
       admin: { host: '127.0.0.1', port: 0, token: ADMIN_TOKEN },
       chaos: { enabled: true },
       webhooks: [
-        { url: `http://hook:${URL_PASSWORD}@127.0.0.1:${port}/hook?token=${URL_TOKEN}`, events: ['region.open', 'region.closed'], secret: WEBHOOK_SECRET },
+        { url: `http://hook:${URL_PASSWORD}@127.0.0.1:${port}/hook?token=${URL_TOKEN}`, allowHttp: true, events: ['region.open', 'region.closed'], secret: WEBHOOK_SECRET },
         // Nobody listens on port 1: deliveries fail and are retried, so the failure path logs too.
-        { url: `http://hook:${URL_PASSWORD}@127.0.0.1:1/hook?token=${URL_TOKEN}`, events: ['region.open'], secret: WEBHOOK_SECRET },
+        { url: `http://hook:${URL_PASSWORD}@127.0.0.1:1/hook?token=${URL_TOKEN}`, allowHttp: true, events: ['region.open'], secret: WEBHOOK_SECRET },
       ],
     },
   })

@@ -2,6 +2,11 @@ import { createHmac } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
+import { ConfigError, validateConfig } from '../../src/config/load.js'
+import type { Config } from '../../src/config/resolve.js'
+import { silentLogger } from '../../src/log.js'
+import { jittered, Webhooks, type WebhookOptions } from '../../src/notify/webhooks.js'
+import { Metrics } from '../../src/observability/metrics.js'
 import { ADMIN, admin, waitFor } from '../helpers/admin.js'
 import { Browser } from '../helpers/browser.js'
 import { authorizeUrl, startStack, type Stack } from '../helpers/stack.js'
@@ -43,8 +48,8 @@ t.test('outage events reach subscribed receivers, signed with HMAC-SHA256', asyn
     config: {
       admin: ADMIN,
       webhooks: [
-        { url: all.url, events: ['region.open', 'region.closed', 'provider.degraded', 'provider.recovered'], secret: SECRET },
-        { url: providerOnly.url, events: ['provider.degraded', 'provider.recovered'], secret: 'another-secret-0123456789' },
+        { url: all.url, allowHttp: true, events: ['region.open', 'region.closed', 'provider.degraded', 'provider.recovered'], secret: SECRET },
+        { url: providerOnly.url, allowHttp: true, events: ['provider.degraded', 'provider.recovered'], secret: 'another-secret-0123456789' },
       ],
     },
   })
@@ -71,7 +76,7 @@ t.test('outage events reach subscribed receivers, signed with HMAC-SHA256', asyn
 
 t.test('a failing receiver gets retries with backoff until it answers', async (t) => {
   const flaky = await receiver(t, (n, res) => { res.writeHead(n < 3 ? 503 : 200).end() })
-  const s = await startStack({ provider: QUIET, config: { admin: ADMIN, webhooks: [{ url: flaky.url, events: ['region.open'], secret: SECRET }] } })
+  const s = await startStack({ provider: QUIET, config: { admin: ADMIN, webhooks: [{ url: flaky.url, allowHttp: true, events: ['region.open'], secret: SECRET }] } })
   t.teardown(() => s.close())
   await post(s, '/admin/breakers/idp/primary/open')
   await waitFor(() => flaky.attempts() === 3, 'the third attempt')
@@ -83,7 +88,7 @@ t.test('a failing receiver gets retries with backoff until it answers', async (t
 
 t.test('a receiver that never answers is never in the way of a login', async (t) => {
   const hung = await receiver(t, () => {})
-  const s = await startStack({ provider: QUIET, config: { admin: ADMIN, webhooks: [{ url: hung.url, events: ['region.open', 'provider.degraded'], secret: SECRET }] } })
+  const s = await startStack({ provider: QUIET, config: { admin: ADMIN, webhooks: [{ url: hung.url, allowHttp: true, events: ['region.open', 'provider.degraded'], secret: SECRET }] } })
   t.teardown(() => s.close())
   await post(s, '/admin/breakers/idp/primary/open')
   await post(s, '/admin/breakers/idp/secondary/open')
@@ -92,4 +97,112 @@ t.test('a receiver that never answers is never in the way of a login', async (t)
   const answer = await new Browser().fetch(authorizeUrl(s.issuer, 'shop'))
   t.equal(new URL(answer.location!).searchParams.get('error'), 'temporarily_unavailable')
   t.ok(Date.now() - started < 5_000, 'answered well inside the webhook timeout')
+})
+
+/** Webhooks outside a gateway, as one pod holds them; closed with the test. */
+function pod (t: Test, hooks: Config['webhooks'], options: WebhookOptions = {}): { webhooks: Webhooks, metrics: Metrics, warnings: Array<Record<string, any>> } {
+  const metrics = new Metrics({ defaults: false })
+  const warnings: Array<Record<string, any>> = []
+  const webhooks = new Webhooks(hooks, { metrics, log: { ...silentLogger, warn: (entry) => { warnings.push(entry) } } }, { retryDelaysMs: [], ...options })
+  t.teardown(() => webhooks.close())
+  return { webhooks, metrics, warnings }
+}
+
+const OPEN = { type: 'region.open' as const, instance: 'kr-central', provider: 'kakao', region: 'primary', regions: { primary: 'open', secondary: 'closed' }, message: 'kakao/primary is open' }
+const MINUTE = 60_000
+
+t.test('the same outage event from two pods carries the same id; another event or another minute has another', async (t) => {
+  const hook = await receiver(t)
+  const hooks = [{ url: hook.url, allowHttp: true, events: ['region.open' as const, 'provider.degraded' as const], secret: SECRET }]
+  const start = 1_700_000_000_000 - (1_700_000_000_000 % MINUTE)
+  let clock = start + 1_000
+  const [a, b] = [pod(t, hooks, { now: () => clock }), pod(t, hooks, { now: () => clock })]
+  a.webhooks.emit(OPEN)
+  clock = start + 9_000
+  b.webhooks.emit({ ...OPEN, instance: 'kr-south' })
+  b.webhooks.emit({ ...OPEN, region: 'secondary' })
+  b.webhooks.emit({ ...OPEN, type: 'provider.degraded', region: undefined })
+  clock = start + MINUTE + 1_000
+  a.webhooks.emit(OPEN)
+  await waitFor(() => hook.received.length === 5, 'five deliveries')
+  const ids = hook.received.map((r) => r.event.id as string)
+  t.match(ids[0], /^[A-Za-z0-9_-]{22}$/)
+  t.equal(ids[1], ids[0], 'a second pod (even in another gateway region) sends the same change with the same id')
+  t.equal(new Set(ids).size, 4, 'another region, another type and the next minute each have their own id')
+})
+
+t.test('during a secret rotation each delivery is signed with the new secret and the previous one', async (t) => {
+  const hook = await receiver(t)
+  const previous = 'the-secret-being-rotated-out'
+  const { webhooks } = pod(t, [{ url: hook.url, allowHttp: true, events: ['region.open'], secret: SECRET, previousSecret: previous }])
+  webhooks.emit(OPEN)
+  await waitFor(() => hook.received.length === 1, 'the delivery')
+  const { headers, body } = hook.received[0]!
+  const [, at, current, old] = /^t=(\d+),v1=([0-9a-f]{64}),v1=([0-9a-f]{64})$/.exec(String(headers['understudy-signature']))!
+  t.equal(current, createHmac('sha256', SECRET).update(`${at}.${body}`).digest('hex'), 'the first v1 is the new secret\'s')
+  t.equal(old, createHmac('sha256', previous).update(`${at}.${body}`).digest('hex'), 'the second v1 is the previous secret\'s')
+})
+
+t.test('retry delays have jitter: from half to all of the backoff step', async (t) => {
+  const cases: Array<[number, number, number]> = [[1_000, 0, 500], [1_000, 0.5, 750], [1_000, 0.999999, 1_000], [16_000, 0.25, 10_000]]
+  for (const [delay, random, expected] of cases) t.equal(jittered(delay, () => random), expected, `${delay} ms with ${random}`)
+  const spread = new Set(Array.from({ length: 50 }, () => jittered(8_000)))
+  t.ok(spread.size > 1, 'pods that failed together do not retry together')
+  t.ok([...spread].every((d) => d >= 4_000 && d <= 8_000))
+})
+
+t.test('a receiver must be https unless allowHttp, and never a link-local or metadata address', async (t) => {
+  const hook = (url: string, extra: Record<string, unknown> = {}) => ({ url, events: ['region.open'], secret: SECRET, ...extra })
+  const problems = (hooks: object[]) => {
+    try {
+      validateConfig({
+        issuer: 'https://login.example.com',
+        keys: { signing: 's.json', sealing: 'k.json' },
+        providers: [{ id: 'kakao', kind: 'oidc', issuer: 'https://kauth.kakao.com', clientId: 'id', regions: [{ name: 'primary', url: 'https://kauth.kakao.com' }] }],
+        clients: [{ clientId: 'shop', redirectUris: ['https://shop.example/cb'], providers: ['kakao'] }],
+        webhooks: hooks,
+      }, { env: {} })
+      return []
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems
+      throw err
+    }
+  }
+  t.same(problems([hook('https://hooks.example/outage'), hook('http://127.0.0.1:8080/hook', { allowHttp: true }), hook('https://10.0.0.7/hook')]), [], 'https, a development http receiver, a private address')
+  const refused = problems([
+    hook('http://hooks.example/outage'),
+    hook('http://169.254.169.254/latest/meta-data/', { allowHttp: true }),
+    hook('https://[fd00:ec2::254]/'),
+    hook('https://[fe80::1]/'),
+    hook('https://metadata.google.internal/computeMetadata/v1/'),
+    hook('https://2852039166/'),
+    hook('https://[::ffff:169.254.169.254]/'),
+    hook('http://[::1', { allowHttp: true }),
+  ])
+  t.same(refused.map((p) => p.path), [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `/webhooks/${i}/url`), 'every bad receiver at its path')
+  t.match(refused, [
+    { message: /must be https; allowHttp/ },
+    { message: /169\.254\.169\.254 is a link-local or cloud metadata address/ },
+    { message: /fd00:ec2::254 is a link-local or cloud metadata address/ },
+    { message: /link-local/ },
+    { message: /metadata\.google\.internal is a cloud metadata endpoint/ },
+    { message: /169\.254\.169\.254/ },
+    { message: /link-local or cloud metadata/ },
+    { message: /not a URL/ },
+  ])
+  t.notOk(refused.some((p) => p.value !== undefined), 'no receiver URL is echoed: they often carry a token')
+})
+
+t.test('a receiver name that resolves to a link-local or metadata address is refused at delivery', async (t) => {
+  const hook = await receiver(t)
+  const port = new URL(hook.url).port
+  const answers: Record<string, string> = { 'hooks.test': '127.0.0.1', 'rebound.test': '169.254.169.254' }
+  const lookup: NonNullable<WebhookOptions['lookup']> = (hostname, _options, callback) => callback(null, [{ address: answers[hostname]!, family: 4 }])
+  const hooks = ['hooks.test', 'rebound.test'].map((host) => ({ url: `http://${host}:${port}/hook`, allowHttp: true, events: ['region.open' as const], secret: SECRET }))
+  const { webhooks, metrics, warnings } = pod(t, hooks, { lookup })
+  webhooks.emit(OPEN)
+  await waitFor(() => warnings.length === 1 && hook.received.length === 1, 'one delivered, one failed')
+  t.equal(hook.received[0]!.headers.host, `hooks.test:${port}`, 'the name that resolves to an allowed address is delivered to')
+  t.match(warnings[0], { url: `http://rebound.test:${port}`, err: { code: 'ERR_WEBHOOK_ADDRESS_REFUSED', message: /rebound\.test resolves to a refused address: 169\.254\.169\.254/ } }, 'refused before connecting, and why')
+  t.match(await metrics.text(), 'understudy_webhook_deliveries_total{event="region.open",outcome="delivered"} 1')
 })
