@@ -87,4 +87,16 @@ export function openidClientSuite (t: Test, start: () => Promise<Stack>): void {
     const b = await login(new Browser(), 'shop', 'erin')
     t.not(a.tokens.claims()!.sub, b.tokens.claims()!.sub)
   })
+
+  t.test('an ID token leaked from a relying party logs nobody out: the logout URL it makes ends nothing in a browser without the session', async (t) => {
+    const victim = new Browser()
+    const { config, tokens } = await login(victim, 'shop', 'frank')
+    const logoutUrl = oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: CLIENTS.shop.postLogoutRedirectUris[0]!, state: 'x' })
+    const attacker = await new Browser().fetch(logoutUrl.href)
+    t.equal(attacker.location, `${CLIENTS.shop.postLogoutRedirectUris[0]}?state=x`, 'the attacker\'s browser is sent back as usual')
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!)
+    t.equal(refreshed.claims()!.sub, tokens.claims()!.sub, 'the victim\'s refresh token still works')
+    const sso = await login(victim, 'news', 'nobody-else')
+    t.equal(sso.tokens.claims()!.sub, tokens.claims()!.sub, 'and the victim\'s session still logs in to another client by SSO')
+  })
 }
