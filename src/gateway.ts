@@ -13,6 +13,8 @@ import { HealthChecks } from './resilience/health-check.js'
 import { PolicyOverrides } from './resilience/policy-overrides.js'
 import { IncidentRecorder } from './resilience/incident-recorder.js'
 import { SharedEventLog, type EventLog } from './resilience/incidents.js'
+import { reportRejectedDocuments } from './store/documents.js'
+import { watchSealUsage } from './sessions/seal.js'
 import { BreakerRegistry } from './resilience/registry.js'
 import { cookieNames, type CookieNames } from './sessions/session.js'
 import type { Store } from './store/store.js'
@@ -72,13 +74,18 @@ export function createGateway (parts: GatewayParts): Gateway {
   }
   const metrics = parts.metrics ?? new Metrics()
   const log = parts.log ?? silentLogger
+  metrics.countSeals(keys.sealingKeys)
+  watchSealUsage(keys, (kid, seals) => {
+    log.warn({ kid, seals }, 'this process has sealed 2^30 tokens or more under one sealing key; the fleet-wide count must stay far below 2^32 (AES-GCM): put a new sealing key first (certs/README.md)')
+  })
+  const onRejected = reportRejectedDocuments({ metrics, log })
   const breakers = new BreakerRegistry(config.providers, { metrics, log })
   const regionsOf = new Map(config.providers.map((p) => [p.id, p.regions.map((r) => r.name)]))
-  const incidents = new IncidentRecorder(parts.events ?? new SharedEventLog(store.shared), { instance: config.region, logger: log, regionsOf: (id) => regionsOf.get(id) ?? [] })
+  const incidents = new IncidentRecorder(parts.events ?? new SharedEventLog(store.shared, onRejected), { instance: config.region, logger: log, regionsOf: (id) => regionsOf.get(id) ?? [] })
   breakers.on('transition', (t) => {
     incidents.record({ kind: 'breaker', provider: t.provider, region: t.region, message: `${t.region}: ${t.from} → ${t.to} (${t.reason})`, data: { from: t.from, to: t.to } })
   })
-  const policies = new PolicyOverrides(breakers, store.shared, (id) => config.providers.find((p) => p.id === id)?.breaker, log)
+  const policies = new PolicyOverrides(breakers, store.shared, (id) => config.providers.find((p) => p.id === id)?.breaker, { log, onRejected })
   void policies.sync()
   const webhooks = new Webhooks(config.webhooks, { metrics, log }, parts.webhookOptions)
   watchOutages(breakers, config.region, (event) => webhooks.emit(event))

@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import { buildAdminServer, buildPublicServer } from '../../plugins/server.js'
 import type { Config } from '../config/resolve.js'
 import { createGateway, type Gateway } from '../gateway.js'
+import { DocumentMac } from '../keys/document-mac.js'
 import { buildKeyring, loadKeyring, type Keyring } from '../keys/keyring.js'
 import { assertSafeKeyFiles } from '../keys/permissions.js'
 import { Lifecycle } from '../lifecycle.js'
@@ -12,6 +13,8 @@ import { buildInfo } from '../observability/build-info.js'
 import { Metrics } from '../observability/metrics.js'
 import { createRateLimitCounter } from '../rate-limit/counter.js'
 import { createStore } from '../store/create.js'
+import { reportRejectedDocuments } from '../store/documents.js'
+import { BACKUP_TTL_SEC } from '../upstream/cached.js'
 import { createConnector } from '../upstream/registry.js'
 
 /** A running gateway: both listeners, their URLs, and a graceful stop. */
@@ -44,7 +47,7 @@ export async function startGateway (config: Config, options: StartOptions): Prom
   // The breaker's per-call signal is the real deadline; this only bounds calls made outside a breaker (background metadata fetches).
   const connectors = config.providers.map((p) => createConnector(p, {
     timeoutMs: Math.max(10_000, p.breaker.timeout * 1000),
-    shared: store.shared,
+    backups: { shared: store.shared, mac: new DocumentMac(keys, { maxAgeSec: BACKUP_TTL_SEC }), onRejected: reportRejectedDocuments({ metrics, log: logger }) },
     onStale: ({ provider, region, document, err }) => {
       metrics.metadataStale.inc({ provider, region, document })
       logger.warn({ err, provider, region, document }, 'upstream metadata fetch failed; serving the copy kept from before')

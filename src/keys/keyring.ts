@@ -8,8 +8,8 @@ export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'EdDSA']
 /** A private signing key ready for jose, with the identity it is published under. */
 export interface SigningKey { kid: string, alg: SigningAlg, key: CryptoKey, publicKey: CryptoKey }
 
-/** A symmetric sealing key (256-bit, A256GCM with `dir`). */
-export interface SealingKey { kid: string, key: Uint8Array }
+/** A symmetric sealing key (256-bit, A256GCM with `dir`), with how many tokens this process has sealed under it. */
+export interface SealingKey { readonly kid: string, readonly key: Uint8Array, seals: number }
 
 /** The keys of one gateway: signing keys per algorithm, published JWKS, sealing keys. */
 export interface Keyring {
@@ -23,6 +23,8 @@ export interface Keyring {
   readonly sealer: SealingKey
   /** A sealing key by kid: every key in the file unseals. */
   unsealer (kid: string): SealingKey | undefined
+  /** Every sealing key, in file order (the sealer first). */
+  readonly sealingKeys: readonly SealingKey[]
 }
 
 // `key_ops` and `ext` describe the private key (`sign`); left on the public part they make it unimportable.
@@ -74,7 +76,7 @@ export async function buildKeyring (signing: { keys: JWK[] }, sealing: { keys: J
     if (jwk.alg !== undefined && jwk.alg !== 'dir' && jwk.alg !== 'A256GCM') { problems.push(`${where}: alg must be dir or A256GCM`); continue }
     const key = Buffer.from(jwk.k, 'base64url')
     if (key.length !== 32) { problems.push(`${where}: must be 256 bits, is ${key.length * 8}`); continue }
-    sealers.push({ kid: jwk.kid, key: new Uint8Array(key) })
+    sealers.push({ kid: jwk.kid, key: new Uint8Array(key), seals: 0 })
   }
   if (sealers.length === 0) problems.push(`${names.sealing}: no usable sealing key`)
   if (problems.length > 0) throw keysInvalid(problems)
@@ -85,6 +87,7 @@ export async function buildKeyring (signing: { keys: JWK[] }, sealing: { keys: J
     verifier: (kid) => byKid.get(kid),
     sealer: sealers[0]!,
     unsealer: (kid) => unsealers.get(kid),
+    sealingKeys: sealers,
   }
 }
 

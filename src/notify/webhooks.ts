@@ -109,7 +109,7 @@ export class Webhooks {
     this.#send(hook.url, [hook.secret, ...(hook.previousSecret ? [hook.previousSecret] : [])], body).then(() => done('delivered'), (err: unknown) => {
       const delay = this.#options.retryDelaysMs[attempt]
       if (delay === undefined || this.#closed) {
-        this.#log.warn({ err, event: type, url: new URL(hook.url).origin, attempts: attempt + 1 }, 'webhook delivery failed for good')
+        this.#log.warn({ err, event: type, url: origin(hook.url), attempts: attempt + 1 }, 'webhook delivery failed for good')
         return done('failed')
       }
       this.#metrics.webhookDeliveries.inc({ event: type, outcome: 'retry' })
@@ -132,5 +132,14 @@ export class Webhooks {
     })
     await response.body.dump()
     if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`receiver answered ${response.statusCode}`)
+  }
+}
+
+/** The receiver's origin for logs (no path or query, which may carry a token); a URL that does not parse must not throw on the delivery path. */
+function origin (url: string): string {
+  try {
+    return new URL(url).origin
+  } catch {
+    return 'an unparseable URL'
   }
 }

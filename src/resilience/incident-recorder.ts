@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js'
 import type { LoginOutcome } from '../observability/metrics.js'
-import { deriveIncidents, type EventLog, type Incident, type IncidentEvent } from './incidents.js'
+import { deriveIncidents, type EventLog, type Incident, type NewIncidentEvent } from './incidents.js'
 
 const IMPACT_FLUSH_MS = 2_000
 const READ_LIMIT = 5_000
@@ -28,7 +28,7 @@ export class IncidentRecorder {
   }
 
   /** Appends an event stamped with now and this instance; never throws (the timeline is best effort). */
-  async record (event: Omit<IncidentEvent, 'at' | 'instance'>): Promise<void> {
+  async record (event: NewIncidentEvent): Promise<void> {
     try {
       await this.#log.append({ at: new Date().toISOString(), instance: this.#instance, ...event })
     } catch (err) {

@@ -1,3 +1,5 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { parseDocument, type OnDocumentRejected } from '../store/documents.js'
 import type { SharedDocuments } from '../store/store.js'
 
 /**
@@ -7,19 +9,28 @@ import type { SharedDocuments } from '../store/store.js'
  * when read, so every instance tells the same story.
  */
 
-export type IncidentEventKind = 'breaker' | 'failover' | 'impact' | 'fault' | 'drain' | 'policy'
-
-export interface IncidentEvent {
+const EventFields = {
   /** ISO time. */
-  at: string
-  kind: IncidentEventKind
+  at: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}' }),
   /** The gateway instance (its region) that saw it. */
-  instance: string
-  provider?: string
-  region?: string
-  message: string
-  data?: Record<string, unknown>
+  instance: Type.String(),
+  provider: Type.Optional(Type.String({ minLength: 1 })),
+  region: Type.Optional(Type.String({ minLength: 1 })),
+  message: Type.String(),
 }
+const ImpactCounts = Type.Object({ cached: Type.Integer({ minimum: 0 }), unavailable: Type.Integer({ minimum: 0 }) })
+const OtherKind = Type.Union([Type.Literal('breaker'), Type.Literal('failover'), Type.Literal('fault'), Type.Literal('drain'), Type.Literal('policy')])
+
+/** An event as it is written to the log and checked when read back: impact events carry login counts per client. */
+export const IncidentEventSchema = Type.Union([
+  Type.Object({ ...EventFields, kind: Type.Literal('impact'), data: Type.Optional(Type.Record(Type.String(), ImpactCounts)) }),
+  Type.Object({ ...EventFields, kind: OtherKind, data: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }),
+])
+
+export type IncidentEvent = Static<typeof IncidentEventSchema>
+export type IncidentEventKind = IncidentEvent['kind']
+/** An event as a recorder is given it: the recorder stamps the time and instance. */
+export type NewIncidentEvent = IncidentEvent extends infer E ? E extends IncidentEvent ? Omit<E, 'at' | 'instance'> : never : never
 
 export interface Incident {
   id: string
@@ -42,9 +53,14 @@ export interface EventLog {
 
 const STREAM = 'incident-events'
 
-/** The event log in the store's shared stream: Redis for a fleet, memory for one instance. */
+// Bad lines stay in the stream until newer events push them out: each is reported once, not at every read.
+const REPORTED_LIMIT = 1000
+
+/** The event log in the store's shared stream: Redis for a fleet, memory for one instance. Lines that fail the event schema are reported and skipped. */
 export class SharedEventLog implements EventLog {
-  constructor (readonly shared: SharedDocuments, readonly capacity = 5000) {}
+  readonly #reported = new Set<string>()
+
+  constructor (readonly shared: SharedDocuments, readonly onRejected: OnDocumentRejected, readonly capacity = 5000) {}
 
   async append (event: IncidentEvent): Promise<void> {
     await this.shared.append(STREAM, JSON.stringify(event), this.capacity)
@@ -52,11 +68,14 @@ export class SharedEventLog implements EventLog {
 
   async read (limit: number): Promise<IncidentEvent[]> {
     return (await this.shared.tail(STREAM, limit)).flatMap((line) => {
-      try {
-        return [JSON.parse(line) as IncidentEvent]
-      } catch {
-        return []
+      const parsed = parseDocument(IncidentEventSchema, line)
+      if (parsed.ok) return [parsed.value]
+      if (!this.#reported.has(line)) {
+        if (this.#reported.size >= REPORTED_LIMIT) this.#reported.clear()
+        this.#reported.add(line)
+        this.onRejected({ kind: 'incident-event', key: STREAM, problem: parsed.problem })
       }
+      return []
     })
   }
 }
@@ -114,9 +133,8 @@ export function deriveIncidents (events: IncidentEvent[], regionsOf: (provider: 
   return incidents.reverse()
 }
 
-function addImpact (incident: Incident, data: Record<string, unknown>): void {
-  for (const [client, counts] of Object.entries(data)) {
-    const { cached = 0, unavailable = 0 } = counts as { cached?: number, unavailable?: number }
+function addImpact (incident: Incident, data: Record<string, { cached: number, unavailable: number }>): void {
+  for (const [client, { cached, unavailable }] of Object.entries(data)) {
     incident.impact.cachedLogins += cached
     incident.impact.unavailableLogins += unavailable
     if ((cached > 0 || unavailable > 0) && !incident.impact.affectedClients.includes(client)) incident.impact.affectedClients.push(client)

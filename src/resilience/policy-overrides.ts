@@ -1,12 +1,20 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { BreakerPolicySchema } from '../config/schema.js'
 import type { BreakerPolicy } from '../config/resolve.js'
 import type { Logger } from '../log.js'
+import { parseDocument, type OnDocumentRejected } from '../store/documents.js'
 import type { SharedDocuments } from '../store/store.js'
+import { mergePolicyPatch } from './policy.js'
 import type { BreakerRegistry } from './registry.js'
 
 const DOCUMENT = 'breaker-policies'
 const POLL_MS = 2_000
 
 type Overrides = Record<string, { policy: BreakerPolicy, since: string }>
+
+const OverridesSchema = Type.Record(Type.String(), Type.Unknown())
+const OverrideSchema = Type.Object({ policy: BreakerPolicySchema, since: Type.String({ minLength: 1 }) }, { additionalProperties: false })
 
 /**
  * Live breaker policy overrides, kept in the store's shared documents so that
@@ -19,14 +27,17 @@ export class PolicyOverrides {
   readonly #shared: SharedDocuments
   readonly #configured: (provider: string) => BreakerPolicy | undefined
   readonly #log: Logger
+  readonly #onRejected: OnDocumentRejected
   readonly #timer: NodeJS.Timeout
   #applied = '{}'
+  #rejected: string | undefined
 
-  constructor (breakers: BreakerRegistry, shared: SharedDocuments, configured: (provider: string) => BreakerPolicy | undefined, log: Logger) {
+  constructor (breakers: BreakerRegistry, shared: SharedDocuments, configured: (provider: string) => BreakerPolicy | undefined, deps: { log: Logger, onRejected: OnDocumentRejected }) {
     this.#breakers = breakers
     this.#shared = shared
     this.#configured = configured
-    this.#log = log
+    this.#log = deps.log
+    this.#onRejected = deps.onRejected
     this.#timer = setInterval(() => { void this.sync() }, POLL_MS)
     this.#timer.unref()
   }
@@ -48,8 +59,16 @@ export class PolicyOverrides {
     return old
   }
 
-  /** Applies the shared overrides to this instance's breakers (at start, then every poll). */
+  /** Applies the shared overrides to this instance's breakers (at start, then every poll); never rejects. */
   async sync (): Promise<void> {
+    try {
+      await this.#sync()
+    } catch (err) {
+      this.#log.error({ err }, 'could not apply the shared breaker policy overrides; keeping the current ones')
+    }
+  }
+
+  async #sync (): Promise<void> {
     let text: string | undefined
     try {
       text = await this.#shared.get(DOCUMENT) ?? '{}'
@@ -59,7 +78,7 @@ export class PolicyOverrides {
     }
     if (text === this.#applied) return
     this.#applied = text
-    const overrides = parse(text)
+    const overrides = this.#parse(text)
     for (const breaker of this.#breakers.all()) {
       const override = overrides[key(breaker.provider, breaker.region)]
       const source = breaker.policySource
@@ -79,23 +98,46 @@ export class PolicyOverrides {
   }
 
   async #update (change: (overrides: Overrides) => void): Promise<void> {
-    const overrides = parse(await this.#shared.get(DOCUMENT).catch(() => undefined) ?? '{}')
+    const overrides = this.#parse(await this.#shared.get(DOCUMENT).catch(() => undefined) ?? '{}')
     change(overrides)
     const text = JSON.stringify(overrides)
     await this.#shared.set(DOCUMENT, text)
     this.#applied = text
   }
+
+  /**
+   * The overrides in the shared document, each checked as a PATCH is (schema
+   * and bounds); a bad entry, or a bad document, is reported and left out, so
+   * the config's policy applies there.
+   */
+  #parse (text: string): Overrides {
+    const rejections: Array<{ key: string, problem: string }> = []
+    const parsed = parseDocument(OverridesSchema, text)
+    const overrides: Overrides = {}
+    if (!parsed.ok) rejections.push({ key: DOCUMENT, problem: parsed.problem })
+    for (const [name, entry] of Object.entries(parsed.ok ? parsed.value : {})) {
+      const checked = checkOverride(entry)
+      if (checked.ok) overrides[name] = checked.override
+      else rejections.push({ key: `${DOCUMENT}/${name}`, problem: checked.problem })
+    }
+    // Read again whenever the store comes back from a blip: the same bad document is reported once.
+    if (rejections.length > 0 && text !== this.#rejected) {
+      this.#rejected = text
+      for (const rejection of rejections) this.#onRejected({ kind: 'breaker-policies', ...rejection })
+    }
+    return overrides
+  }
+}
+
+function checkOverride (entry: unknown): { ok: true, override: Overrides[string] } | { ok: false, problem: string } {
+  const error = Value.Errors(OverrideSchema, entry).First()
+  if (error !== undefined) return { ok: false, problem: `${error.path}: ${error.message}` }
+  const { policy, since } = entry as Static<typeof OverrideSchema>
+  // Every field is present, so the merge base is fully replaced: it only gives the PATCH checks something to merge into.
+  const merged = mergePolicyPatch(policy as BreakerPolicy, policy)
+  return merged.ok ? { ok: true, override: { policy: merged.policy, since } } : { ok: false, problem: merged.problems.map((p) => `${p.path}: ${p.message}`).join('; ') }
 }
 
 function key (provider: string, region: string): string {
   return `${provider}/${region}`
-}
-
-function parse (text: string): Overrides {
-  try {
-    const value = JSON.parse(text) as unknown
-    return value !== null && typeof value === 'object' ? value as Overrides : {}
-  } catch {
-    return {}
-  }
 }

@@ -23,6 +23,20 @@ const COMPACT = /^([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)\.([A-Za-z0-9_-]*)\.([A-Za-z
 interface PreparedKey { key: KeyObject, header: string, aad: Buffer }
 const prepared = new WeakMap<SealingKey, PreparedKey>()
 
+/**
+ * AES-GCM with random 96-bit IVs is safe for 2^32 messages per key (NIST SP
+ * 800-38D §8.3). Each time one process's count under a key reaches another
+ * multiple of this, it is reported: the fleet's count is the sum over every
+ * pod, so one pod's quarter of the bound is already a reason to rotate.
+ */
+export const SEAL_WARN_EVERY = 2 ** 30
+const warnings = new WeakMap<Keyring, (kid: string, seals: number) => void>()
+
+/** Calls `warn` each time this process's seals under one of `keys` reach a multiple of SEAL_WARN_EVERY. */
+export function watchSealUsage (keys: Keyring, warn: (kid: string, seals: number) => void): void {
+  warnings.set(keys, warn)
+}
+
 /** The KeyObject and encoded protected header of a sealing key, made once per key. */
 function prepare (sealing: SealingKey): PreparedKey {
   let entry = prepared.get(sealing)
@@ -40,7 +54,9 @@ function prepare (sealing: SealingKey): PreparedKey {
  * Synchronous, as node:crypto's AES-GCM is: a few microseconds, no promise to wait on.
  */
 export function seal (keys: Keyring, kind: SealKind, payload: object, expiresAt: number): string {
-  const { key, header, aad } = prepare(keys.sealer)
+  const sealer = keys.sealer
+  if (++sealer.seals % SEAL_WARN_EVERY === 0) warnings.get(keys)?.(sealer.kid, sealer.seals)
+  const { key, header, aad } = prepare(sealer)
   const iv = randomBuffer(IV_BYTES)
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
   cipher.setAAD(aad)

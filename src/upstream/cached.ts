@@ -1,8 +1,10 @@
 import { UnderstudyError } from '../errors.js'
+import type { DocumentMac } from '../keys/document-mac.js'
+import type { OnDocumentRejected } from '../store/documents.js'
 import type { SharedDocuments } from '../store/store.js'
 
 /** How long a backup copy of upstream metadata is kept: long enough to outlast any outage. */
-const BACKUP_TTL_SEC = 30 * 86400
+export const BACKUP_TTL_SEC = 30 * 86400
 
 export interface CachedOptions<T> {
   /** How long a value is fresh. */
@@ -88,16 +90,39 @@ export class Cached<T> {
   }
 }
 
-/** A backup in the store's shared documents under `key`, through `encode`/`decode` (JSON by default). */
-export function sharedBackup<T> (shared: SharedDocuments | undefined, key: string, codec: { encode (value: T): string, decode (text: string): T } = { encode: JSON.stringify, decode: JSON.parse }): CachedOptions<T>['backup'] {
-  if (!shared) return undefined
+/**
+ * Where upstream metadata is kept for the next process: the store's shared
+ * documents, each under a MAC of the sealing keys, checked on the way back.
+ */
+export interface MetadataBackups {
+  shared: SharedDocuments
+  mac: DocumentMac
+  onRejected: OnDocumentRejected
+}
+
+/**
+ * A backup under `key`, through `codec`. What is read back must carry this
+ * fleet's MAC and pass the codec's checks (those of a fetched document):
+ * one planted in the store is reported and ignored, never trusted.
+ */
+export function sharedBackup<T> (backups: MetadataBackups, key: string, kind: 'discovery' | 'jwks', codec: { encode (value: T): string, decode (text: string): T }): CachedOptions<T>['backup'] {
+  const now = () => Math.floor(Date.now() / 1000)
+  // Read again after every failed fetch during an outage: the same bad copy is reported once.
+  let rejected: string | undefined
   return {
     async load () {
-      const text = await shared.get(key)
-      return text === undefined ? undefined : codec.decode(text)
+      const text = await backups.shared.get(key)
+      if (text === undefined || text === rejected) return undefined
+      try {
+        return codec.decode(backups.mac.open(key, text, now()))
+      } catch (err) {
+        rejected = text
+        backups.onRejected({ kind, key, problem: (err as Error).message })
+        return undefined
+      }
     },
     async save (value) {
-      await shared.set(key, codec.encode(value), BACKUP_TTL_SEC)
+      await backups.shared.set(key, backups.mac.wrap(key, codec.encode(value), now()), BACKUP_TTL_SEC)
     },
   }
 }

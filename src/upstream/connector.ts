@@ -1,5 +1,5 @@
 import type { ProviderConfig } from '../config/resolve.js'
-import type { SharedDocuments } from '../store/store.js'
+import type { MetadataBackups } from './cached.js'
 
 /** Who the upstream says the user is, after a successful code exchange. */
 export interface UpstreamIdentity {
@@ -87,8 +87,8 @@ export type ConnectorFactory = (config: ProviderConfig, options: ConnectorOption
 export interface ConnectorOptions {
   /** Per-call timeout, in milliseconds, when the caller passes no signal. */
   timeoutMs: number
-  /** Where discovery and keys are kept for the next process (the store's shared documents). */
-  shared?: SharedDocuments
+  /** Where discovery and keys are kept for the next process (the store's shared documents, under a MAC). */
+  backups?: MetadataBackups
   /** Told when a metadata fetch failed and what was known before is served instead. */
   onStale?: (event: { provider: string, region: string, document: 'discovery' | 'jwks', err: unknown }) => void
 }

@@ -22,8 +22,20 @@ export function discoveryUrl (regionUrl: string): string {
 /** Fetches and validates one region's discovery document; its `issuer` must be the configured one, exactly. */
 export async function fetchDiscovery (regionUrl: string, expectedIssuer: string, timeoutMs: number): Promise<OidcMetadata> {
   const url = discoveryUrl(regionUrl)
-  const doc = await upstreamJson(url, { timeoutMs, operation: 'discovery' })
-  const invalid = (why: string): UnderstudyError => new UnderstudyError('US_ERR_UPSTREAM_INVALID', `the discovery document at ${url} ${why}`, { details: { operation: 'discovery', url } })
+  return checkDiscovery(await upstreamJson(url, { timeoutMs, operation: 'discovery' }), expectedIssuer, `at ${url}`, { operation: 'discovery', url })
+}
+
+/** The codec of a discovery document's backup copy: read back, it passes the same checks as when it was fetched. */
+export function discoveryCodec (expectedIssuer: string): { encode (doc: OidcMetadata): string, decode (text: string): OidcMetadata } {
+  return {
+    encode: (doc) => JSON.stringify(doc),
+    decode: (text) => checkDiscovery(JSON.parse(text), expectedIssuer, 'kept in the store', { operation: 'discovery' }),
+  }
+}
+
+function checkDiscovery (doc: Record<string, unknown>, expectedIssuer: string, where: string, details: Record<string, unknown>): OidcMetadata {
+  const invalid = (why: string): UnderstudyError => new UnderstudyError('US_ERR_UPSTREAM_INVALID', `the discovery document ${where} ${why}`, { details })
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw invalid('is not a JSON object')
   if (doc.issuer !== expectedIssuer) throw invalid(`names issuer ${JSON.stringify(doc.issuer)}, not the configured ${JSON.stringify(expectedIssuer)}`)
   for (const key of ['authorization_endpoint', 'token_endpoint', 'jwks_uri', 'userinfo_endpoint'] as const) {
     const value = doc[key]

@@ -7,7 +7,7 @@ import type { Connector, ConnectorFactory, ConnectorOptions, UpstreamAuthorizati
 import { upstreamJson, upstreamProbe } from '../../http.js'
 import { chooseAuthMethod, redeemCode, refreshUpstream, type RedeemOptions } from '../../token-request.js'
 import { pickStandardClaims } from './claims.js'
-import { discoveryUrl, fetchDiscovery, type OidcMetadata } from './discovery.js'
+import { discoveryCodec, discoveryUrl, fetchDiscovery, type OidcMetadata } from './discovery.js'
 import { idTokenAlgorithms, verifyIdToken } from './id-token.js'
 import { KEY_SET_CODEC, UpstreamKeys } from './keys.js'
 
@@ -54,13 +54,13 @@ class OidcRegion implements UpstreamRegion {
     this.#discovery = new Cached(async () => fetchDiscovery(this.#url, this.#issuer, timeoutMs), {
       ttlMs: METADATA_TTL_MS,
       onStale: stale('discovery'),
-      ...(options.shared ? { backup: sharedBackup<OidcMetadata>(options.shared, backupKey('discovery')) } : {}),
+      ...(options.backups ? { backup: sharedBackup(options.backups, backupKey('discovery'), 'discovery', discoveryCodec(this.#issuer)) } : {}),
     })
     this.#keys = new UpstreamKeys(async () => (await this.#discovery.get()).jwks_uri, {
       timeoutMs,
       ttlMs: METADATA_TTL_MS,
       onStale: stale('jwks'),
-      ...(options.shared ? { backup: sharedBackup(options.shared, backupKey('jwks'), KEY_SET_CODEC) } : {}),
+      ...(options.backups ? { backup: sharedBackup(options.backups, backupKey('jwks'), 'jwks', KEY_SET_CODEC) } : {}),
     })
   }
 
