@@ -56,7 +56,8 @@ export async function buildKeyring (signing: { keys: JWK[] }, sealing: { keys: J
     const alg = jwk.alg as SigningAlg
     try {
       const pub = publicPart(jwk)
-      const entry = { kid: jwk.kid, alg, key: await importJWK(jwk, alg) as CryptoKey, publicKey: await importJWK(pub, alg) as CryptoKey }
+      // Extractable because src/keys/sign.ts signs through a KeyObject made from it, which Node 24 deprecates for a non-extractable key (DEP0204).
+      const entry = { kid: jwk.kid, alg, key: await importJWK(jwk, alg, { extractable: true }) as CryptoKey, publicKey: await importJWK(pub, alg) as CryptoKey }
       await probe(entry)
       byKid.set(jwk.kid, entry)
       if (!signers.has(alg)) signers.set(alg, entry)

@@ -124,14 +124,15 @@ t.test('a signing key whose private part does not match its public part is refus
   const other = await generateKeySets()
   const { signing, sealing } = sets((s) => {
     s.signing.keys[0]!.d = other.signing.keys[0]!.d
-    // An RSA private key from another modulus imports fine; only a signature shows the mismatch.
+    // An RSA private key from another modulus: Node 20 imports it and only the probe signature shows the
+    // mismatch; Node 24 refuses it at import, as both do for the EC and OKP keys. Either way it is refused at load.
     const { n, e } = s.signing.keys[1]!
     s.signing.keys[1] = { ...other.signing.keys[1]!, kid: s.signing.keys[1]!.kid, n, e }
     s.signing.keys[2]!.d = other.signing.keys[2]!.d
   })
   await refused(t, loadKeyring(files(t, signing, sealing)), [
     /keys\[0\]: Invalid keyData/,
-    /keys\[1\]: the private and public parts do not match/,
+    /keys\[1\]: (the private and public parts do not match|Invalid keyData)/,
     /keys\[2\]: Invalid keyData/,
     /no usable signing key/,
   ])
