@@ -103,7 +103,9 @@ async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger
     const code = PASSED_ON.has(upstreamError as OAuthErrorCode) ? upstreamError as OAuthErrorCode : 'access_denied'
     throw new OAuthError(code, 'the login provider did not complete the login')
   }
-  const router = gw.upstreams.get(tx.provider)!
+  const router = gw.upstreams.get(tx.provider)
+  // A transaction sealed before a config change may name a provider that is gone.
+  if (!router) throw new OAuthError('invalid_request', 'this login\'s provider is no longer configured; start the login again from the site')
   const iss = params.get('iss')
   const identity = await router.exchangeCode(tx.region, {
     code: params.require('code'),

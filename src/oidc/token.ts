@@ -73,6 +73,8 @@ async function refreshTokenGrant (gw: Gateway, client: Client, params: Params, l
     throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired', { cause: err })
   }
   if (payload.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the refresh token was issued to another client')
+  // The login came through a provider taken out of the config: nothing may vouch for it any more.
+  if (!gw.upstreams.has(payload.provider)) throw new OAuthError('invalid_grant', 'the login provider of this grant is no longer configured; log in again')
   const scope = narrowScope(payload.scope, params.get('scope'))
   if (await isRevokedFailOpen(gw, [payload.gid, payload.sid], log)) throw new OAuthError('invalid_grant', 'the refresh token was revoked')
   const now = gw.now()

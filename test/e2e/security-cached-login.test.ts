@@ -174,3 +174,31 @@ t.test('a stale refresh for a provider no longer in the config gets invalid_gran
   t.equal(answer.status, 400)
   t.equal(answer.json.error, 'invalid_grant')
 })
+
+t.test('a fresh refresh for a provider no longer in the config gets invalid_grant too', async (t) => {
+  const before = await startStack({ config: CONFIG })
+  t.teardown(() => before.close())
+  const { tokens } = await login(before, 'shop', {}, { user: 'orphan-fresh' })
+  const after = await startStack({ issuer: before.issuer, upstream: before.upstream, config: CONFIG, provider: { id: 'renamed' }, clientOverrides: { providers: ['renamed'] } })
+  t.teardown(() => after.close())
+  const answer = await refresh({ ...after, issuer: after.gateway.url }, 'shop', tokens.refresh_token)
+  t.equal(answer.status, 400)
+  t.equal(answer.json.error, 'invalid_grant')
+})
+
+t.test('a login started before its provider was taken out of the config ends with invalid_request at the callback, not a 5xx', async (t) => {
+  const before = await startStack({ config: CONFIG })
+  t.teardown(() => before.close())
+  const after = await startStack({ issuer: before.issuer, upstream: before.upstream, config: CONFIG, provider: { id: 'renamed' }, clientOverrides: { providers: ['renamed'] } })
+  t.teardown(() => after.close())
+  const browser = new Browser()
+  const atCallback = (u: URL) => u.pathname.startsWith('/callback/')
+  const first = await browser.follow(authorizeUrl(before.issuer, 'shop'), { stopAt: atCallback })
+  const back = first.location && atCallback(new URL(first.location)) ? first : await browser.submitForm(first.text, first.url, { login: 'orphan-tx' }, { stopAt: atCallback })
+  t.ok(back.location, 'the upstream sends the browser back to the gateway')
+  const callback = new URL(back.location!)
+  // The other gateway of the same fleet (same issuer, its own port): the browser's cookies go with the request.
+  const answer = await browser.fetch(`${after.gateway.url}${callback.pathname}${callback.search}`, { headers: { cookie: browser.cookieHeader(callback) ?? '' } })
+  t.equal(answer.status, 400, 'a clear error page, not a 5xx')
+  t.match(answer.text, /no longer configured/)
+})
