@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import { healthReport } from '../src/health.js'
 import type { RegionBreaker } from '../src/resilience/breaker.js'
 import { isUnderstudyError } from '../src/errors.js'
 import { mergePolicyPatch } from '../src/resilience/policy.js'
@@ -64,6 +65,9 @@ const admin: FastifyPluginAsync = async (app) => {
   })
 
   app.get('/admin/incidents', async () => ({ incidents: await gw.incidents.incidents() }))
+
+  // What the public /healthz leaves out: breaker states as they are, when each region went down, peers by host.
+  app.get('/admin/health', async () => healthReport(gw, app.lifecycle))
 
   // Fault injection exists only when the config enables chaos; otherwise these routes are not there at all.
   const faults = gw.faults

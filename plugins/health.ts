@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { healthReport } from '../src/health.js'
 
-/** Probes for load balancers and Kubernetes (DESIGN §6); served on the public and the admin port. */
+/** Probes for load balancers and Kubernetes (DESIGN §6); served on the public and the admin port. `/healthz` is the public report, from a snapshot (the detail is `GET /admin/health`). */
 const health: FastifyPluginAsync = async (app) => {
   const noStore = { 'cache-control': 'no-store' }
   app.get('/livez', async (_request, reply) => reply.headers(noStore).send({ status: 'ok' }))
@@ -11,7 +10,7 @@ const health: FastifyPluginAsync = async (app) => {
     return reply.code(503).headers(noStore).send({ status: lifecycle.draining ? 'draining' : 'starting', ...(lifecycle.drainReason ? { reason: lifecycle.drainReason } : {}) })
   })
   app.get('/healthz', async (_request, reply) => {
-    const report = await healthReport(app.gateway, app.lifecycle)
+    const report = await app.publicStatus.health()
     return reply.code(report.status === 'down' ? 503 : 200).headers(noStore).send(report)
   })
 }

@@ -7,6 +7,7 @@ import Fastify, { type FastifyHttpsOptions, type FastifyInstance, type FastifySe
 import type { Logger as PinoLogger } from 'pino'
 import type { Gateway } from '../src/gateway.js'
 import type { Lifecycle } from '../src/lifecycle.js'
+import type { PublicStatus } from '../src/public-status.js'
 import { frameworkErrors, installErrorHandler } from './errors.js'
 import admin from './admin.js'
 import gatewayPlugin from './gateway.js'
@@ -34,10 +35,12 @@ export interface ServerOptions {
   https?: { cert: Buffer, key: Buffer }
   /** Rate-limit counters shared by both listeners (Redis with store.kind redis); default: this listener's own, in memory. */
   rateLimitCounter?: RateLimitCounter
+  /** Public health and status snapshots, shared by both listeners. */
+  publicStatus: PublicStatus
 }
 
 /** Creates a Fastify instance with the timeouts, limits and logging every listener shares. */
-function createFastify (options: ServerOptions, trustProxy: FastifyServerOptions['trustProxy']): FastifyInstance {
+function createFastify (options: Pick<ServerOptions, 'logger' | 'https'>, trustProxy: FastifyServerOptions['trustProxy']): FastifyInstance {
   const base: FastifyServerOptions = {
     loggerInstance: options.logger,
     trustProxy,
@@ -63,7 +66,7 @@ function createFastify (options: ServerOptions, trustProxy: FastifyServerOptions
 export async function buildPublicServer (gateway: Gateway, lifecycle: Lifecycle, options: ServerOptions): Promise<FastifyInstance> {
   const app = createFastify(options, gateway.config.trustProxy)
   installErrorHandler(app)
-  await app.register(gatewayPlugin, { gateway, lifecycle })
+  await app.register(gatewayPlugin, { gateway, lifecycle, publicStatus: options.publicStatus })
   await app.register(rateLimit, { limits: gateway.config.rateLimits, counter: options.rateLimitCounter ?? new MemoryCounter(), surface: 'public' })
   await app.register(cookie)
   await app.register(formbody, { bodyLimit: LIMITS.bodyBytes })
@@ -86,7 +89,7 @@ export async function buildPublicServer (gateway: Gateway, lifecycle: Lifecycle,
 export async function buildAdminServer (gateway: Gateway, lifecycle: Lifecycle, options: ServerOptions): Promise<FastifyInstance> {
   const app = createFastify({ logger: options.logger }, gateway.config.trustProxy)
   installErrorHandler(app)
-  await app.register(gatewayPlugin, { gateway, lifecycle })
+  await app.register(gatewayPlugin, { gateway, lifecycle, publicStatus: options.publicStatus })
   await app.register(rateLimit, { limits: gateway.config.rateLimits, counter: options.rateLimitCounter ?? new MemoryCounter(), surface: 'admin' })
   await app.register(health)
   await app.register(metrics)

@@ -1,25 +1,25 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { statusDocument, type StatusDocument } from '../src/status.js'
+import type { StatusDocument } from '../src/status.js'
 import { HTML_SECURITY_HEADERS, escapeHtml } from './html.js'
 
 export const STATUS_REFRESH_SECONDS = 10
 
-/** The public status page (`/status`, HTML, refreshing itself) and its JSON (`/status.json`). */
+/** The public status page (`/status`, HTML, refreshing itself) and its JSON (`/status.json`), both from one snapshot (PublicStatus). */
 const status: FastifyPluginAsync = async (app) => {
   app.get('/status.json', async (_request, reply) => {
-    return reply.header('cache-control', 'no-store').send(await statusDocument(app.gateway, app.lifecycle))
+    return reply.header('cache-control', 'no-store').send(await app.publicStatus.status())
   })
   // `?refresh=N` (2–300 s) lets a wallboard refresh faster or slower than the default.
   app.get<{ Querystring: { refresh?: string } }>('/status', async (request, reply) => {
     const asked = Number(request.query.refresh)
     const refresh = Number.isInteger(asked) && asked >= 2 && asked <= 300 ? asked : STATUS_REFRESH_SECONDS
-    const doc = await statusDocument(app.gateway, app.lifecycle)
+    const doc = await app.publicStatus.status()
     return reply.headers(HTML_SECURITY_HEADERS).type('text/html; charset=utf-8').send(renderStatus(doc, app.gateway.config.issuer, refresh))
   })
 }
 
-const LABEL: Record<string, string> = { ok: 'Operational', degraded: 'Degraded', down: 'Down', unavailable: 'Unavailable', closed: 'Up', 'half-open': 'Recovering', open: 'Down', ongoing: 'Ongoing', resolved: 'Resolved' }
-const TONE: Record<string, string> = { ok: 'good', closed: 'good', resolved: 'good', degraded: 'warn', 'half-open': 'warn', ongoing: 'warn', open: 'bad', unavailable: 'bad', down: 'bad' }
+const LABEL: Record<string, string> = { ok: 'Operational', degraded: 'Degraded', down: 'Down', unavailable: 'Unavailable', closed: 'Up', open: 'Down', ongoing: 'Ongoing', resolved: 'Resolved' }
+const TONE: Record<string, string> = { ok: 'good', closed: 'good', resolved: 'good', degraded: 'warn', ongoing: 'warn', open: 'bad', unavailable: 'bad', down: 'bad' }
 
 const STYLE = [
   'body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}',

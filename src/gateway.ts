@@ -83,6 +83,8 @@ export function createGateway (parts: GatewayParts): Gateway {
   const regionsOf = new Map(config.providers.map((p) => [p.id, p.regions.map((r) => r.name)]))
   const incidents = new IncidentRecorder(parts.events ?? new SharedEventLog(store.shared, onRejected), { instance: config.region, logger: log, regionsOf: (id) => regionsOf.get(id) ?? [] })
   breakers.on('transition', (t) => {
+    // A failed half-open trial is not news: every reset timeout of a long outage would push the incident's start out of the capped log.
+    if (t.from !== 'closed' && t.to !== 'closed') return
     incidents.record({ kind: 'breaker', provider: t.provider, region: t.region, message: `${t.region}: ${t.from} → ${t.to} (${t.reason})`, data: { from: t.from, to: t.to } })
   })
   const policies = new PolicyOverrides(breakers, store.shared, (id) => config.providers.find((p) => p.id === id)?.breaker, { log, onRejected })

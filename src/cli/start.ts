@@ -11,6 +11,7 @@ import { assertSafeKeyFiles } from '../keys/permissions.js'
 import { Lifecycle } from '../lifecycle.js'
 import { buildInfo } from '../observability/build-info.js'
 import { Metrics } from '../observability/metrics.js'
+import { PublicStatus } from '../public-status.js'
 import { createRateLimitCounter } from '../rate-limit/counter.js'
 import { createStore } from '../store/create.js'
 import { reportRejectedDocuments } from '../store/documents.js'
@@ -57,8 +58,9 @@ export async function startGateway (config: Config, options: StartOptions): Prom
   const lifecycle = new Lifecycle()
   const https = config.listen.tls ? { cert: await readFile(config.listen.tls.cert), key: await readFile(config.listen.tls.key) } : undefined
   const rateLimitCounter = createRateLimitCounter(config, { log: logger, metrics, ...(options.now ? { now: () => options.now!() * 1000 } : {}) })
-  const publicServer = await buildPublicServer(gateway, lifecycle, { logger, rateLimitCounter, ...(https ? { https } : {}) })
-  const adminServer = await buildAdminServer(gateway, lifecycle, { logger, rateLimitCounter })
+  const publicStatus = new PublicStatus(gateway, lifecycle)
+  const publicServer = await buildPublicServer(gateway, lifecycle, { logger, rateLimitCounter, publicStatus, ...(https ? { https } : {}) })
+  const adminServer = await buildAdminServer(gateway, lifecycle, { logger, rateLimitCounter, publicStatus })
   const url = await publicServer.listen({ host: config.listen.host, port: config.listen.port })
   const adminUrl = await adminServer.listen({ host: config.admin.host, port: config.admin.port })
   lifecycle.markReady()

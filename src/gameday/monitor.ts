@@ -32,7 +32,7 @@ const SLOW_EVERY_MS = 1_000
 
 /**
  * Watches both gateways through their admin ports, as an operator's
- * dashboards would: `/healthz` (breakers, store, peers) every 200 ms,
+ * dashboards would: `/admin/health` (breakers, store, peers) every 200 ms,
  * `/metrics` and `/admin/incidents` every second. State changes become
  * timeline entries; incident events are kept even after the gateway that
  * recorded them was killed.
@@ -105,14 +105,14 @@ export class Monitor {
   async #get (name: RegionName, path: string): Promise<string> {
     const answer = await request(`${this.#topology.regions[name].adminUrl}${path}`, { headers: { authorization: `Bearer ${this.#topology.adminToken}` }, dispatcher: this.#agent })
     const text = await answer.body.text()
-    if (answer.statusCode >= 400 && path !== '/healthz') throw new Error(`${path}: ${answer.statusCode}`)
+    if (answer.statusCode >= 400) throw new Error(`${path}: ${answer.statusCode}`)
     return text
   }
 
   async #pollHealth (name: RegionName): Promise<void> {
     let now: Health
     try {
-      const report = JSON.parse(await this.#get(name, '/healthz')) as { providers: Record<string, { regions: Record<string, { state: string }> }>, store: { status: string, peers?: Record<string, string> } }
+      const report = JSON.parse(await this.#get(name, '/admin/health')) as { providers: Record<string, { regions: Record<string, { state: string }> }>, store: { status: string, peers?: Record<string, string> } }
       const breakers = Object.fromEntries(Object.values(report.providers).flatMap((p) => Object.entries(p.regions).map(([region, r]) => [region, r.state])))
       const peers = Object.fromEntries(Object.entries(report.store.peers ?? {}).map(([endpoint, state]) => [this.#redisBehind(endpoint), state]))
       now = { reachable: true, breakers, store: report.store.status, peers }

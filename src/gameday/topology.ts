@@ -173,5 +173,7 @@ function gatewayConfig (p: GatewayConfigParts) {
     tokens: { degraded: '2m' },
     shutdown: { drainDelay: 0 },
     chaos: { enabled: true },
+    // The monitor polls /admin/health five times a second (and the incidents every second), far above the per-address default.
+    rateLimits: { admin: { max: 1_000 } },
   }
 }

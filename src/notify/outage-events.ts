@@ -14,7 +14,8 @@ export function watchOutages (breakers: BreakerRegistry, instance: string, emit:
     const siblings = breakers.forProvider(t.provider)
     const regions = Object.fromEntries(siblings.map((b) => [b.region, b.state]))
     const base = { instance, provider: t.provider, regions }
-    if (t.to === 'open') emit({ ...base, type: 'region.open', region: t.region, message: `${t.provider}/${t.region} is open: ${t.reason}` })
+    // Only leaving closed is news: a failed half-open trial of a long outage would repeat it every reset timeout.
+    if (t.to === 'open' && t.from === 'closed') emit({ ...base, type: 'region.open', region: t.region, message: `${t.provider}/${t.region} is open: ${t.reason}` })
     if (t.to === 'closed' && t.from !== 'closed') emit({ ...base, type: 'region.closed', region: t.region, message: `${t.provider}/${t.region} is closed again` })
     const allOpen = siblings.every((b) => b.state === ('open' as BreakerState))
     if (allOpen && !unavailable.has(t.provider)) {

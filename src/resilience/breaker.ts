@@ -32,6 +32,7 @@ export class RegionBreaker {
   #pinnedOpen = false
   #state: BreakerState = 'closed'
   #since = Date.now()
+  #downSince: number | undefined
   readonly #metrics: Metrics
   readonly #onTransition: (transition: BreakerTransition) => void
 
@@ -49,6 +50,8 @@ export class RegionBreaker {
   get state (): BreakerState { return this.#state }
   /** When the current state began (ms since the epoch). */
   get since (): number { return this.#since }
+  /** While not closed: when the breaker left closed (the region went down), however many trials have failed since. */
+  get downSince (): number | undefined { return this.#downSince }
   get policy (): BreakerPolicy { return { ...this.#policy } }
   get policySource (): PolicySource { return this.#source }
   get pinnedOpen (): boolean { return this.#pinnedOpen }
@@ -143,6 +146,8 @@ export class RegionBreaker {
     const from = this.#state
     this.#state = to
     this.#since = Date.now()
+    if (from === 'closed') this.#downSince = this.#since
+    if (to === 'closed') this.#downSince = undefined
     this.#metrics.breakerState.set({ provider: this.provider, region: this.region }, STATE_VALUE[to])
     this.#onTransition({ provider: this.provider, region: this.region, from, to, at: this.#since, reason })
   }

@@ -2,6 +2,7 @@ import t from 'tap'
 import type { UpstreamIdp } from '../../src/demo/upstream-idp.js'
 import type { RefreshPayload } from '../../src/oidc/token.js'
 import { unseal } from '../../src/sessions/seal.js'
+import { ADMIN, admin } from '../helpers/admin.js'
 import { Browser } from '../helpers/browser.js'
 import { claimsOf, login, pkcePair, redeemCode, refresh, request, authorizeCode, type TokenSet } from '../helpers/oidc.js'
 import { noRedis, RedisServer, until } from '../helpers/redis.js'
@@ -35,7 +36,7 @@ t.test('a session and a refresh token from region A work in region B while A is 
   t.teardown(() => upstream.close())
   const region = async (name: string, redis: RedisServer, peer: RedisServer, port?: number) => {
     const listen = port === undefined ? {} : { listen: { host: '127.0.0.1', port } }
-    const stack = await startStack({ issuer, upstream, config: { region: name, ...listen, store: { kind: 'redis', redis: { url: redis.url, peers: [peer.url] } } } })
+    const stack = await startStack({ issuer, upstream, config: { region: name, ...listen, admin: ADMIN, store: { kind: 'redis', redis: { url: redis.url, peers: [peer.url] } } } })
     // Region A is closed by the test itself; closing it once more in teardown must be harmless.
     let closing: Promise<void> | undefined
     const close = stack.close
@@ -73,7 +74,8 @@ t.test('a session and a refresh token from region A work in region B while A is 
   t.equal((await refresh(b, 'shop', other.tokens.refresh_token)).json?.error, 'invalid_grant', 'a refresh token A already rotated is refused in B (reuse detection crosses regions)')
 
   const health = await request(b, '/healthz')
-  t.match(health.json, { status: 'degraded', store: { kind: 'redis', status: 'ok', peers: { [`127.0.0.1:${redisA.port}`]: 'unreachable' } } }, '/healthz in B shows region A\'s Redis unreachable')
+  t.match(health.json, { status: 'degraded', store: { kind: 'redis', status: 'ok', peers: { peer1: 'unreachable' } } }, '/healthz in B shows region A\'s Redis unreachable, without naming it')
+  t.match((await admin(regionB, 'GET', '/admin/health')).body, { store: { peers: { [`127.0.0.1:${redisA.port}`]: 'unreachable' } } }, 'the admin port names it')
   const metrics = await (await fetch(`${regionB.adminUrl}/metrics`)).text()
   t.match(metrics, new RegExp(`understudy_store_errors_total\\{store="peer:127\\.0\\.0\\.1:${redisA.port}"\\} [1-9]`), 'errors reaching the peer are counted')
 
