@@ -38,7 +38,7 @@ export const ROUNDS = args.rounds === undefined ? TIMING.rounds : Number(args.ro
 export const SIGNING_JWKS = fileURLToPath(new URL('../certs/dev/signing.jwks.json', import.meta.url))
 export const SEALING_JWKS = fileURLToPath(new URL('../certs/dev/sealing.jwks.json', import.meta.url))
 export const RESULTS = fileURLToPath(new URL('./results/', import.meta.url))
-export const ADMIN_TOKEN = 'bench-admin-token'
+export const ADMIN_TOKEN = 'bench-admin-token-of-at-least-32-characters'
 /** Seconds before the soak's memory is judged: the memory store keeps each code's single-use guard 60 s, swept every 30 s. */
 export const SOAK_WARMUP_SEC = 120
 /** Signatures in one SSO flow: the ID token and the JWT access token. */

@@ -192,9 +192,9 @@ function gatewayConfig (port: number, idp: { issuer: string, regions: Array<{ na
       clientSecret: 'upstream-secret',
       scopes: ['openid', 'profile', 'email'],
       regions: idp.regions,
-      // Probes every second open a blackholed region's breaker within interval + timeout; a long
-      // reset keeps it open (no half-open trials) for the whole cached-login measurement.
-      breaker: { timeout: '2s', resetTimeout: '1h' },
+      // Probes every second open a blackholed region's breaker within interval + timeout; the longest
+      // reset a policy may have (10m) keeps it open (no half-open trials) for the cached-login measurement.
+      breaker: { timeout: '2s', resetTimeout: '10m' },
       healthCheck: { interval: '1s' },
     }],
     clients: [client(SHOP), { ...client(CACHED), freshness: { maxStaleness: 1, outageMaxStaleness: '1d' } }],

@@ -1,66 +1,82 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { healthReport } from '../src/health.js'
 import type { RegionBreaker } from '../src/resilience/breaker.js'
-import { isUnderstudyError } from '../src/errors.js'
 import { mergePolicyPatch } from '../src/resilience/policy.js'
 import { requireAdminToken } from './admin-auth.js'
+import { AdminError } from './errors.js'
 
 type BreakerParams = { Params: { provider: string, region: string } }
 
-/** The admin API (DESIGN §4): breakers, live policy, drills, drain. Bearer `admin.token` on every route. */
+/** One admin change as the audit trail records it. */
+interface Change {
+  /** The `audit` field of the log line and `data.action` of the incident event. */
+  action: string
+  /** How the incident timeline groups it. */
+  kind: 'policy' | 'drain' | 'fault'
+  message: string
+  provider?: string
+  region?: string
+  data?: Record<string, unknown>
+}
+
+/**
+ * The admin API (DESIGN §4): breakers, live policy, drills, drain, faults.
+ * Bearer `admin.token` on every route. Every change is logged at `warn` and
+ * recorded as an incident event, both naming the client address (the admin
+ * listener never trusts X-Forwarded-For, so it is the peer's own).
+ */
 const admin: FastifyPluginAsync = async (app) => {
   const gw = app.gateway
-  app.addHook('preHandler', requireAdminToken(gw.config.admin.token))
+  app.addHook('preHandler', requireAdminToken(gw.config.admin.token, { now: () => gw.now() * 1000 }))
   app.addHook('onSend', async (_request, reply) => { reply.header('cache-control', 'no-store') })
+
+  const audit = async (request: FastifyRequest, change: Change): Promise<void> => {
+    const { action, kind, message, provider, region, data } = change
+    request.log.warn({ audit: action, from: request.ip, provider, region, ...data }, message)
+    await gw.incidents.record({ kind, ...(provider ? { provider } : {}), ...(region ? { region } : {}), message: `${message} (admin API, from ${request.ip})`, data: { action, from: request.ip, ...data } })
+  }
 
   app.get('/admin/breakers', async () => ({ breakers: gw.breakers.all().map(view) }))
 
-  app.patch<BreakerParams>('/admin/breakers/:provider/:region', async (request, reply) => {
-    const breaker = find(request.params, reply)
-    if (!breaker) return reply
+  app.patch<BreakerParams>('/admin/breakers/:provider/:region', async (request) => {
+    const breaker = find(request.params)
     const result = mergePolicyPatch(breaker.policy, request.body)
-    if (!result.ok) return reply.code(400).send({ error: 'invalid_policy', problems: result.problems })
+    if (!result.ok) throw new AdminError('invalid_policy', 'the policy change is invalid', result.problems)
     const old = await gw.policies.set(breaker.provider, breaker.region, result.policy)
-    request.log.warn({ audit: 'breaker.policy.changed', provider: breaker.provider, region: breaker.region, old, new: result.policy }, 'breaker policy changed')
-    await gw.incidents.record({ kind: 'policy', provider: breaker.provider, region: breaker.region, message: 'breaker policy changed by an operator', data: { old, new: result.policy } })
+    await audit(request, { action: 'breaker.policy.changed', kind: 'policy', message: 'breaker policy changed', ...at(breaker), data: { old, new: result.policy } })
     return view(breaker)
   })
 
-  app.delete<BreakerParams>('/admin/breakers/:provider/:region/policy', async (request, reply) => {
-    const breaker = find(request.params, reply)
-    if (!breaker) return reply
+  app.delete<BreakerParams>('/admin/breakers/:provider/:region/policy', async (request) => {
+    const breaker = find(request.params)
     const old = await gw.policies.reset(breaker.provider, breaker.region)
-    request.log.warn({ audit: 'breaker.policy.reset', provider: breaker.provider, region: breaker.region, old, new: breaker.policy }, 'breaker policy reset to the config')
+    await audit(request, { action: 'breaker.policy.reset', kind: 'policy', message: 'breaker policy reset to the config', ...at(breaker), data: { old, new: breaker.policy } })
     return view(breaker)
   })
 
-  app.post<BreakerParams>('/admin/breakers/:provider/:region/open', async (request, reply) => {
-    const breaker = find(request.params, reply)
-    if (!breaker) return reply
+  app.post<BreakerParams>('/admin/breakers/:provider/:region/open', async (request) => {
+    const breaker = find(request.params)
     breaker.pinOpen()
-    request.log.warn({ audit: 'breaker.forced.open', provider: breaker.provider, region: breaker.region }, 'breaker forced open')
-    await gw.incidents.record({ kind: 'policy', provider: breaker.provider, region: breaker.region, message: 'breaker forced open by an operator (drill)' })
+    await audit(request, { action: 'breaker.forced.open', kind: 'policy', message: 'breaker forced open (drill)', ...at(breaker) })
     return view(breaker)
   })
 
-  app.post<BreakerParams>('/admin/breakers/:provider/:region/close', async (request, reply) => {
-    const breaker = find(request.params, reply)
-    if (!breaker) return reply
+  app.post<BreakerParams>('/admin/breakers/:provider/:region/close', async (request) => {
+    const breaker = find(request.params)
     breaker.release()
-    request.log.warn({ audit: 'breaker.forced.close', provider: breaker.provider, region: breaker.region }, 'breaker returned to normal operation')
+    await audit(request, { action: 'breaker.forced.close', kind: 'policy', message: 'breaker returned to normal operation', ...at(breaker) })
     return view(breaker)
   })
 
   app.post('/admin/drain', async (request) => {
     app.lifecycle.drain('admin')
-    request.log.warn({ audit: 'drain' }, 'instance draining: /readyz answers 503')
-    await gw.incidents.record({ kind: 'drain', message: `instance ${gw.config.region} drained by an operator` })
+    await audit(request, { action: 'drain', kind: 'drain', message: `instance ${gw.config.region} draining: /readyz answers 503` })
     return { status: 'draining' }
   })
 
   app.post('/admin/undrain', async (request) => {
     app.lifecycle.undrain()
-    request.log.warn({ audit: 'undrain' }, 'instance back in rotation')
+    await audit(request, { action: 'undrain', kind: 'drain', message: `instance ${gw.config.region} back in rotation` })
     return { status: app.lifecycle.draining ? 'draining' : 'ready' }
   })
 
@@ -74,33 +90,35 @@ const admin: FastifyPluginAsync = async (app) => {
   if (faults) {
     app.get('/admin/faults', async () => ({ faults: faults.list() }))
     app.post('/admin/faults', async (request, reply) => {
-      try {
-        const fault = faults.add(request.body)
-        request.log.warn({ audit: 'fault.injected', fault }, 'fault injected')
-        await gw.incidents.record({ kind: 'fault', ...('provider' in fault.target ? fault.target : {}), message: `injected ${fault.kind} until ${fault.expiresAt}`, data: { ...fault } })
-        return reply.code(201).send(fault)
-      } catch (err) {
-        if (isUnderstudyError(err)) return reply.code(400).send({ error: 'invalid_fault', problems: err.details.problems })
-        throw err
-      }
+      const result = faults.add(request.body)
+      if (!result.ok) throw new AdminError('invalid_fault', 'the fault is invalid', result.problems)
+      const { fault } = result
+      await audit(request, { action: 'fault.injected', kind: 'fault', message: `injected ${fault.kind} until ${fault.expiresAt}`, ...('provider' in fault.target ? fault.target : {}), data: { fault } })
+      return reply.code(201).send(fault)
     })
     app.delete('/admin/faults', async (request) => {
+      const cleared = faults.list()
       faults.clear()
-      request.log.warn({ audit: 'fault.cleared' }, 'every injected fault cleared')
+      await audit(request, { action: 'fault.cleared', kind: 'fault', message: 'every injected fault cleared', data: { ids: cleared.map((f) => f.id) } })
       return { faults: [] }
     })
-    app.delete<{ Params: { id: string } }>('/admin/faults/:id', async (request, reply) => {
-      if (!faults.remove(request.params.id)) return reply.code(404).send({ error: 'not_found', error_description: 'no such fault' })
-      request.log.warn({ audit: 'fault.cleared', id: request.params.id }, 'injected fault cleared')
+    app.delete<{ Params: { id: string } }>('/admin/faults/:id', async (request) => {
+      const { id } = request.params
+      if (!faults.remove(id)) throw new AdminError('not_found', 'no such fault')
+      await audit(request, { action: 'fault.removed', kind: 'fault', message: 'injected fault removed', data: { id } })
       return { faults: faults.list() }
     })
   }
 
-  function find (params: { provider: string, region: string }, reply: FastifyReply): RegionBreaker | undefined {
+  function find (params: { provider: string, region: string }): RegionBreaker {
     const breaker = gw.breakers.get(params.provider, params.region)
-    if (!breaker) reply.code(404).send({ error: 'not_found', error_description: `no breaker ${params.provider}/${params.region}` })
+    if (!breaker) throw new AdminError('not_found', `no breaker ${params.provider}/${params.region}`)
     return breaker
   }
+}
+
+function at (breaker: RegionBreaker): { provider: string, region: string } {
+  return { provider: breaker.provider, region: breaker.region }
 }
 
 /** One breaker as the admin API shows it (DESIGN §9). */

@@ -10,13 +10,51 @@ declare module 'fastify' {
   }
 }
 
+/** Refusals of the admin API (admin port), by stable `error` code: the code's status. */
+export const AdminErrorCodes = {
+  unauthorized: 401,
+  not_found: 404,
+  invalid_policy: 400,
+  invalid_fault: 400,
+} as const
+
+export type AdminErrorCode = keyof typeof AdminErrorCodes
+
+/** One thing wrong with an admin request body: a JSON pointer into it and the rule it breaks. */
+export interface AdminProblem { path: string, message: string }
+
+/** An admin API refusal: a stable code, a description, and for invalid input every problem found. */
+export class AdminError extends Error {
+  readonly error: AdminErrorCode
+  readonly status: number
+  readonly problems: AdminProblem[] | undefined
+
+  constructor (error: AdminErrorCode, description: string, problems?: AdminProblem[]) {
+    super(description)
+    this.name = 'AdminError'
+    this.error = error
+    this.status = AdminErrorCodes[error]
+    this.problems = problems
+  }
+
+  /** `{error, error_description}` like every other error body, and `problems` when there are any. */
+  toJSON (): { error: AdminErrorCode, error_description: string, problems?: AdminProblem[] } {
+    return { error: this.error, error_description: this.message, ...(this.problems ? { problems: this.problems } : {}) }
+  }
+}
+
 /**
  * The one place errors become HTTP: OAuth errors as a redirect to the relying
  * party (once its redirect_uri is validated), an HTML page on browser routes,
- * or RFC 6749 JSON; anything unexpected as a generic 500 with the detail only in the log.
+ * or RFC 6749 JSON; admin API refusals as their own JSON (AdminError); anything
+ * unexpected as a generic 500 with the detail only in the log.
  */
 export function installErrorHandler (app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | OAuthError | Error, request, reply) => {
+  app.setErrorHandler((error: FastifyError | OAuthError | AdminError | Error, request, reply) => {
+    if (error instanceof AdminError) {
+      request.log.info({ error: error.error, description: error.message }, 'admin request rejected')
+      return reply.code(error.status).headers({ 'cache-control': 'no-store' }).send(error.toJSON())
+    }
     const oauth = toOAuthError(error)
     if (!oauth) {
       request.log.error({ err: error }, 'unhandled error')

@@ -28,6 +28,8 @@ export interface RateLimitPluginOptions {
 
 /** The one budget failed client authentications spend, whichever back-channel route they hit. */
 const CLIENT_AUTHENTICATION = 'client-authentication'
+/** The one budget every /admin/* request of an address spends, whichever admin route it hits. */
+const ADMIN_ROUTES = 'admin-routes'
 
 /**
  * Per-address rate limits on what costs the upstream or guesses a secret, and
@@ -71,9 +73,9 @@ const rateLimitPlugin: FastifyPluginAsync<RateLimitPluginOptions> = async (app, 
     throw new OAuthError('invalid_request', `too many requests; retry after ${seconds} seconds`, { status: 429, retryAfter: seconds })
   }
 
-  /** Charges every request of the route to its address. */
-  const perRequest = (limit: Limit) => async (request: FastifyRequest, reply: FastifyReply) => {
-    const hit = await hits(request, limit, request.routeOptions.url ?? '')
+  /** Charges every request of the route to its address, in the route's own budget or in `bucket`, which several routes share. */
+  const perRequest = (limit: Limit, bucket?: string) => async (request: FastifyRequest, reply: FastifyReply) => {
+    const hit = await hits(request, limit, bucket ?? request.routeOptions.url ?? '')
     if (hit !== undefined && hit.current > limits[limit].max) refuse(request, reply, limit, hit)
   }
 
@@ -102,7 +104,8 @@ const rateLimitPlugin: FastifyPluginAsync<RateLimitPluginOptions> = async (app, 
   app.addHook('onRoute', (route: RouteOptions) => {
     const url = route.url ?? ''
     if (surface === 'admin') {
-      if (url.startsWith('/admin/')) route.onRequest = [...[route.onRequest ?? []].flat(), perRequest('admin')]
+      // One budget for every admin route: a guesser gains nothing by spreading tries over the routes.
+      if (url.startsWith('/admin/')) route.onRequest = [...[route.onRequest ?? []].flat(), perRequest('admin', ADMIN_ROUTES)]
       return
     }
     if (url.startsWith('/callback/')) route.onRequest = [...[route.onRequest ?? []].flat(), perRequest('authorize')]

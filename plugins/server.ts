@@ -87,7 +87,9 @@ export async function buildPublicServer (gateway: Gateway, lifecycle: Lifecycle,
 
 /** The admin listener: probes, `/metrics` (open), and the admin API (bearer `admin.token`). */
 export async function buildAdminServer (gateway: Gateway, lifecycle: Lifecycle, options: ServerOptions): Promise<FastifyInstance> {
-  const app = createFastify({ logger: options.logger }, gateway.config.trustProxy)
+  // An internal port: nothing in front of it may say who the client is, so X-Forwarded-For is never read
+  // here, and the rate limit, the audit log and the incident events see the peer's own address.
+  const app = createFastify({ logger: options.logger }, false)
   installErrorHandler(app)
   await app.register(gatewayPlugin, { gateway, lifecycle, publicStatus: options.publicStatus })
   await app.register(rateLimit, { limits: gateway.config.rateLimits, counter: options.rateLimitCounter ?? new MemoryCounter(), surface: 'admin' })

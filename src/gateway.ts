@@ -6,7 +6,6 @@ import { Metrics } from './observability/metrics.js'
 import { ClientRegistry } from './oidc/clients.js'
 import type { LoginOutcome } from './observability/metrics.js'
 import { FaultInjector } from './resilience/fault-injector.js'
-import { FaultInjectingStore } from './resilience/faulty-store.js'
 import { watchOutages } from './notify/outage-events.js'
 import { Webhooks, type WebhookOptions } from './notify/webhooks.js'
 import { HealthChecks } from './resilience/health-check.js'
@@ -52,6 +51,8 @@ export interface GatewayParts {
   keys: Keyring
   store: Store
   connectors: Connector[]
+  /** The fault injector the store was built with (`chaos.enabled`); a new one, with no store layer to fail, otherwise. */
+  faults?: FaultInjector
   metrics?: Metrics
   log?: Logger
   /** Where incident events go (default: in memory). */
@@ -65,15 +66,16 @@ export interface GatewayParts {
 
 /** Assembles a gateway from its parts; checks that every client's ID-token algorithm has a key. */
 export function createGateway (parts: GatewayParts): Gateway {
-  const { config, keys } = parts
-  const faults = config.chaos.enabled ? new FaultInjector() : undefined
-  const store = faults ? new FaultInjectingStore(parts.store, faults) : parts.store
+  const { config, keys, store } = parts
+  const faults = config.chaos.enabled ? parts.faults ?? new FaultInjector() : undefined
   const missing = config.clients.filter((c) => !keys.signer(c.idTokenSignedResponseAlg))
   if (missing.length > 0) {
     throw new UnderstudyError('US_ERR_KEYS_INVALID', missing.map((c) => `client ${c.clientId}: no ${c.idTokenSignedResponseAlg} signing key`).join('; '))
   }
   const metrics = parts.metrics ?? new Metrics()
   const log = parts.log ?? silentLogger
+  metrics.chaosEnabled.set(faults ? 1 : 0)
+  if (faults) log.warn({ chaos: true }, 'chaos is enabled: an admin-token holder can inject faults (/admin/faults); never enable it in production')
   metrics.countSeals(keys.sealingKeys)
   watchSealUsage(keys, (kid, seals) => {
     log.warn({ kid, seals }, 'this process has sealed 2^30 tokens or more under one sealing key; the fleet-wide count must stay far below 2^32 (AES-GCM): put a new sealing key first (certs/README.md)')

@@ -12,6 +12,7 @@ import { Lifecycle } from '../lifecycle.js'
 import { buildInfo } from '../observability/build-info.js'
 import { Metrics } from '../observability/metrics.js'
 import { PublicStatus } from '../public-status.js'
+import { FaultInjector } from '../resilience/fault-injector.js'
 import { createRateLimitCounter } from '../rate-limit/counter.js'
 import { createStore } from '../store/create.js'
 import { reportRejectedDocuments } from '../store/documents.js'
@@ -44,7 +45,8 @@ export async function startGateway (config: Config, options: StartOptions): Prom
   if (!options.keys) await assertSafeKeyFiles(config)
   const keys: Keyring = options.keys ? await buildKeyring(options.keys.signing, options.keys.sealing) : await loadKeyring(config.keys)
   const metrics = new Metrics()
-  const store = await createStore(config, { log: logger, metrics })
+  const faults = config.chaos.enabled ? new FaultInjector() : undefined
+  const store = await createStore(config, { log: logger, metrics, faults })
   // The breaker's per-call signal is the real deadline; this only bounds calls made outside a breaker (background metadata fetches).
   const connectors = config.providers.map((p) => createConnector(p, {
     timeoutMs: Math.max(10_000, p.breaker.timeout * 1000),
@@ -54,7 +56,7 @@ export async function startGateway (config: Config, options: StartOptions): Prom
       logger.warn({ err, provider, region, document }, 'upstream metadata fetch failed; serving the copy kept from before')
     },
   }))
-  const gateway = createGateway({ config, keys, store, connectors, metrics, log: logger, ...(options.now ? { now: options.now } : {}) })
+  const gateway = createGateway({ config, keys, store, faults, connectors, metrics, log: logger, ...(options.now ? { now: options.now } : {}) })
   const lifecycle = new Lifecycle()
   const https = config.listen.tls ? { cert: await readFile(config.listen.tls.cert), key: await readFile(config.listen.tls.key) } : undefined
   const rateLimitCounter = createRateLimitCounter(config, { log: logger, metrics, ...(options.now ? { now: () => options.now!() * 1000 } : {}) })

@@ -103,12 +103,23 @@ const DEFAULT_HEALTH_INTERVAL = 5
 export const MAX_TIMER_SECONDS = 2_147_483
 const timerMessage = `at most ${MAX_TIMER_SECONDS} s (about 24 days): a longer Node timer fires after 1 ms instead`
 
-/** What is wrong with a breaker policy, from the config or a live PATCH: a timeout is never disabled, and no timer may overflow. */
+/**
+ * The longest each breaker duration may be (seconds), and why: past these a
+ * breaker no longer protects anything, so neither the config nor a live
+ * change through the admin API may set them.
+ */
+export const BREAKER_DURATION_LIMITS = {
+  timeout: { max: 60, why: 'a call that has not answered in a minute has failed, and every login waiting on it waits too' },
+  resetTimeout: { max: 600, why: 'an open breaker must try its region again within 10 minutes, or a recovered region stays unused' },
+  rollingCountTimeout: { max: 600, why: 'failures older than 10 minutes say nothing about the region now' },
+} as const
+
+/** What is wrong with a breaker policy, from the config or a live PATCH: a timeout is never disabled, and no duration exceeds its bound. */
 export function breakerPolicyProblems (policy: BreakerPolicy, at: string): Array<{ path: string, message: string }> {
   const problems: Array<{ path: string, message: string }> = []
-  for (const key of ['timeout', 'resetTimeout', 'rollingCountTimeout'] as const) {
+  for (const [key, { max, why }] of Object.entries(BREAKER_DURATION_LIMITS) as Array<[keyof typeof BREAKER_DURATION_LIMITS, { max: number, why: string }]>) {
     if (policy[key] <= 0) problems.push({ path: `${at}/${key}`, message: key === 'timeout' ? 'a breaker timeout must be positive: calls are never left without one' : 'must be positive' })
-    if (policy[key] > MAX_TIMER_SECONDS) problems.push({ path: `${at}/${key}`, message: timerMessage })
+    else if (policy[key] > max) problems.push({ path: `${at}/${key}`, message: `at most ${max} s: ${why}` })
   }
   return problems
 }
@@ -124,6 +135,9 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   authorize: { max: 300, window: 10 },
   admin: { max: 30, window: 10 },
 }
+
+/** The shortest admin token accepted: 32 random characters are far out of reach of guessing, even past the rate limit. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32
 
 /** Problems found while resolving: the rule broken at a path, and the offending value (the loader decides whether a report may show it). */
 export type Problems = Array<{ path: string, message: string, value?: unknown }>
@@ -147,11 +161,14 @@ export function resolveConfig (raw: RawConfig, baseDir: string, problems: Proble
 
   const store = storeConfig(raw.store, path, problems)
   const listen = raw.listen ?? { host: '0.0.0.0', port: 8080 }
+  const admin = raw.admin ?? { host: '127.0.0.1', port: 9090 }
+  // No value in the problem: the report must never print the token.
+  if (admin.token && admin.token.length < MIN_ADMIN_TOKEN_LENGTH) problems.push({ path: '/admin/token', message: `the admin token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (for example openssl rand -base64 32); leave it empty or unset to close the admin API` })
   return {
     issuer: raw.issuer.replace(/\/+$/, ''),
     region: raw.region,
     listen: listen.tls ? { ...listen, tls: { cert: path(listen.tls.cert), key: path(listen.tls.key) } } : { host: listen.host, port: listen.port },
-    admin: raw.admin ?? { host: '127.0.0.1', port: 9090 },
+    admin,
     keys: { signing: path(raw.keys.signing), sealing: path(raw.keys.sealing) },
     store,
     providers,

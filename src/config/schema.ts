@@ -23,11 +23,11 @@ const Listener = Type.Object({
 }, { additionalProperties: false, description: 'the public OIDC listener' })
 
 export const BreakerPolicySchema = Type.Object({
-  timeout: duration('how long one upstream call may take before it is cancelled and counted as a failure (default 2s; never disabled)'),
-  errorThresholdPercentage: Type.Number({ minimum: 1, maximum: 100, description: 'failure percentage in the rolling window that opens the breaker (default 50)' }),
-  volumeThreshold: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'calls needed in the window before the breaker may open (default 10)' }),
-  resetTimeout: duration('how long an open breaker waits before a trial call (half-open) (default 10s)'),
-  rollingCountTimeout: duration('length of the rolling statistics window (default 10s)'),
+  timeout: duration('how long one upstream call may take before it is cancelled and counted as a failure, at most 60s (default 2s; never disabled)'),
+  errorThresholdPercentage: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 100, description: 'failure percentage in the rolling window that opens the breaker, above 0 and below 100 (default 50)' }),
+  volumeThreshold: Type.Integer({ minimum: 0, maximum: 1_000, description: 'calls needed in the window before the breaker may open, at most 1000 (default 10)' }),
+  resetTimeout: duration('how long an open breaker waits before a trial call (half-open), at most 10m (default 10s)'),
+  rollingCountTimeout: duration('length of the rolling statistics window, at most 10m (default 10s)'),
 }, { additionalProperties: false, description: 'opossum circuit breaker policy for one provider region' })
 
 const Region = Type.Object({
@@ -121,7 +121,7 @@ export const ConfigSchema = Type.Object({
   admin: Type.Optional(Type.Object({
     host: Type.String({ default: '127.0.0.1', description: 'keep it private' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090, description: 'admin port: probes, /metrics, /admin/*' }),
-    token: Type.Optional(Type.String({ description: 'bearer token for /admin/*; without it the admin API is closed' })),
+    token: Type.Optional(Type.String({ description: 'bearer token for /admin/*, at least 32 characters (use ${ENV}); empty or absent: the admin API is closed' })),
   }, { additionalProperties: false, description: 'the admin listener' })),
   keys: Type.Object({
     signing: Type.String({ minLength: 1, description: 'path to a private JWK Set' }),

@@ -27,6 +27,7 @@ export class Metrics {
   #sealingKeys: readonly SealingKey[] = []
   // Read at scrape time from the keyring's counts: sealing a token only bumps a number.
   readonly seals = new Counter({ name: 'understudy_seals_total', help: 'Tokens this process sealed (AES-GCM, random IVs) under each sealing key; the fleet-wide sum per kid must stay far below 2^32.', labelNames: ['kid'] as const, registers: [this.registry], collect: () => this.#collectSeals() })
+  readonly chaosEnabled = new Gauge({ name: 'understudy_chaos_enabled', help: '1 when chaos.enabled lets the admin API inject faults (/admin/faults), 0 otherwise; production should always read 0.', registers: [this.registry] })
   readonly build = new Gauge({ name: 'understudy_build_info', help: 'Always 1; its labels say what runs: the gateway version and the Node.js version.', labelNames: ['version', 'node'] as const, registers: [this.registry] })
 
   constructor (options: { defaults?: boolean } = {}) {

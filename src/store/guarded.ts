@@ -13,6 +13,12 @@ export interface GuardOptions {
   resetTimeoutMs: number
   /** How often the background probe tries while the breaker is not closed (ms). */
   probeIntervalMs?: number
+  /**
+   * Runs before each command, inside the breaker, with the command's deadline:
+   * an injected store fault (`chaos.enabled`) reaches this layer as a real
+   * outage would, and the fallbacks above it stay in charge.
+   */
+  beforeCommand?: (signal: AbortSignal) => Promise<void>
   metrics: Metrics
   log: Logger
 }
@@ -35,6 +41,8 @@ export class GuardedStore {
   readonly store: RedisStore
   readonly #breaker: CircuitBreaker<[() => Promise<unknown>], unknown>
   readonly #probeIntervalMs: number
+  readonly #timeoutMs: number
+  readonly #beforeCommand: ((signal: AbortSignal) => Promise<void>) | undefined
   readonly #upListeners: Array<() => void> = []
   #probe: NodeJS.Timeout | undefined
   #down = false
@@ -44,6 +52,8 @@ export class GuardedStore {
     this.label = label
     this.store = store
     this.#probeIntervalMs = options.probeIntervalMs ?? 500
+    this.#timeoutMs = options.timeoutMs
+    this.#beforeCommand = options.beforeCommand
     // errorThresholdPercentage 0 with volumeThreshold 0: the first failure opens the breaker.
     this.#breaker = new CircuitBreaker((action: () => Promise<unknown>) => action(), {
       name: label,
@@ -86,7 +96,7 @@ export class GuardedStore {
   async call<T> (operation: (store: RedisStore) => Promise<T>): Promise<T> {
     if (!this.#breaker.closed) throw this.#unavailable()
     try {
-      return await this.#breaker.fire(() => operation(this.store)) as T
+      return await this.#breaker.fire(() => this.#command(operation)) as T
     } catch (err) {
       throw this.#unavailable(err)
     }
@@ -123,9 +133,14 @@ export class GuardedStore {
     if (this.#probe) return
     this.#probe = setInterval(() => {
       // Refused at once while open; while half-open this is the single trial that may close the breaker.
-      this.#breaker.fire(() => this.store.ping()).catch(() => undefined)
+      this.#breaker.fire(() => this.#command((s) => s.ping())).catch(() => undefined)
     }, this.#probeIntervalMs)
     this.#probe.unref()
+  }
+
+  async #command<T> (operation: (store: RedisStore) => Promise<T>): Promise<T> {
+    if (this.#beforeCommand) await this.#beforeCommand(AbortSignal.timeout(this.#timeoutMs))
+    return operation(this.store)
   }
 
   #stopProbe (): void {

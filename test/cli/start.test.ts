@@ -21,7 +21,7 @@ async function configFile (overrides: Record<string, unknown> = {}): Promise<str
     issuer: 'http://127.0.0.1:1',
     region: 'cli-test',
     listen: { host: '127.0.0.1', port: 0 },
-    admin: { host: '127.0.0.1', port: 0, token: 'admin' },
+    admin: { host: '127.0.0.1', port: 0, token: 'cli-test-admin-token-of-32-characters' },
     keys: DEV_KEYS,
     providers: [{ id: 'idp', kind: 'oidc', issuer: 'http://127.0.0.1:9', clientId: 'gw', clientSecret: '${IDP_SECRET}', regions: [{ name: 'primary', url: 'http://127.0.0.1:9' }] }],
     clients: [{ clientId: 'shop', clientSecret: 's', redirectUris: ['https://shop.example/cb'], providers: ['idp'] }],

@@ -17,7 +17,7 @@ const generated = await generateKeySets()
 /** Keys of this run, where the example config looks for them. */
 const KEYS = { 'signing.jwks.json': JSON.stringify(generated.signing), 'sealing.jwks.json': JSON.stringify(generated.sealing) }
 const ENV = {
-  UNDERSTUDY_ADMIN_TOKEN: 'admin-token',
+  UNDERSTUDY_ADMIN_TOKEN: 'check-config-admin-token-of-32-characters',
   KAKAO_CLIENT_ID: 'kakao-id',
   KAKAO_CLIENT_SECRET: 'kakao-secret',
   NAVER_CLIENT_ID: 'naver-id',
@@ -75,6 +75,19 @@ webhooks:
   t.match(err, /^ {2}\/webhooks\/0\/secret: Expected string length greater or equal to 16$/m)
   t.match(err, /^ {2}\/clients\/0\/clientSecret: Expected string length greater or equal to 1$/m)
   for (const secret of [secrets.REDIS_URL, 'pa55word', secrets.HOOK_SECRET]) t.notOk(err.includes(secret), `no ${secret} in the report`)
+})
+
+t.test('an admin token shorter than 32 characters is refused at /admin/token, in a file or from ${ENV}, and never printed', async (t) => {
+  const short = 'adm1n-t0ken-of-31-characters-xy'
+  const fromEnv = await check(t, EXAMPLE, KEYS, { ...ENV, UNDERSTUDY_ADMIN_TOKEN: short })
+  t.equal(fromEnv.code, 2)
+  t.match(fromEnv.err, /^ {2}\/admin\/token: the admin token must be at least 32 characters/m)
+  const inFile = await check(t, EXAMPLE.replace('token: "${UNDERSTUDY_ADMIN_TOKEN}"', `token: "${short}"`))
+  t.equal(inFile.code, 2)
+  t.match(inFile.err, /^ {2}\/admin\/token: the admin token must be at least 32 characters/m)
+  for (const { err } of [fromEnv, inFile]) t.notOk(err.includes(short), 'the token is not in the report')
+  t.equal((await check(t, EXAMPLE, KEYS, { ...ENV, UNDERSTUDY_ADMIN_TOKEN: `${short}z` })).code, 0, '32 characters are enough')
+  t.equal((await check(t, EXAMPLE, KEYS, { ...ENV, UNDERSTUDY_ADMIN_TOKEN: '' })).code, 0, 'an empty token closes the admin API, as the k8s placeholder does')
 })
 
 t.test('an unusable key is reported at its key file path and answers 2', async (t) => {

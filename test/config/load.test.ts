@@ -9,7 +9,7 @@ import { isUnderstudyError } from '../../src/errors.js'
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url))
 /** The environment the DESIGN §3 example needs. */
 const EXAMPLE_ENV = {
-  UNDERSTUDY_ADMIN_TOKEN: 'admin-token',
+  UNDERSTUDY_ADMIN_TOKEN: 'load-test-admin-token-of-32-characters',
   KAKAO_CLIENT_ID: 'kakao-id',
   KAKAO_CLIENT_SECRET: 'kakao-secret',
   NAVER_CLIENT_ID: 'naver-id',
@@ -66,7 +66,7 @@ t.test('the DESIGN §3 example config validates', async (t) => {
   t.equal(config.issuer, 'https://login.example.com')
   t.equal(config.region, 'kr-central')
   t.same(config.listen, { host: '0.0.0.0', port: 8080 })
-  t.same(config.admin, { host: '127.0.0.1', port: 9090, token: 'admin-token' })
+  t.same(config.admin, { host: '127.0.0.1', port: 9090, token: 'load-test-admin-token-of-32-characters' })
   t.same(config.keys, { signing: join(FIXTURES, 'certs/dev/signing.jwks.json'), sealing: join(FIXTURES, 'certs/dev/sealing.jwks.json') })
   t.match(config.store, { kind: 'memory', redis: { url: 'redis://127.0.0.1:6379', peers: ['redis://other-region:6379'] } })
   const [kakao, naverProvider] = config.providers
@@ -227,13 +227,13 @@ t.test('defaults are applied to everything left out', async (t) => {
 t.test('partly given objects keep the defaults for the rest', async (t) => {
   const input = minimal()
   input.listen = { port: 0 }
-  input.admin = { token: 't' }
+  input.admin = { token: 't'.repeat(32) }
   input.store = { redis: { url: 'redis://cache:6379' } }
   input.providers[0].breaker = { volumeThreshold: 3 }
   input.tokens = { accessToken: '5m' }
   const config = valid(input)
   t.same(config.listen, { host: '0.0.0.0', port: 0 })
-  t.same(config.admin, { host: '127.0.0.1', port: 9090, token: 't' })
+  t.same(config.admin, { host: '127.0.0.1', port: 9090, token: 't'.repeat(32) })
   t.same(config.store, { kind: 'memory', redis: { url: 'redis://cache:6379' } })
   t.same(config.providers[0]!.breaker, { ...DEFAULT_BREAKER, volumeThreshold: 3 })
   t.same(config.tokens, { ...DEFAULT_TOKENS, accessToken: 300 })

@@ -50,10 +50,15 @@ t.test('trustProxy takes true, addresses or CIDRs, but not a hop count', async (
   t.ok(problems(config({ trustProxy: [] })).some((p) => p.path === '/trustProxy'), 'an empty list')
 })
 
-t.test('breaker and health-check durations beyond what a Node timer can wait are refused', async (t) => {
-  const found = problems(config({}, { breaker: { timeout: '25d', resetTimeout: '30d', rollingCountTimeout: '1000d' }, healthCheck: { interval: '90d' } }))
-  for (const key of ['breaker/timeout', 'breaker/resetTimeout', 'breaker/rollingCountTimeout', 'healthCheck/interval']) {
-    t.ok(found.some((p) => p.path === `/providers/0/${key}` && /24 days/.test(p.message)), key)
-  }
-  t.same(problems(config({}, { breaker: { timeout: '24d' } })), [], '24 days still fits')
+t.test('a health-check interval beyond what a Node timer can wait is refused', async (t) => {
+  t.ok(problems(config({}, { healthCheck: { interval: '90d' } })).some((p) => p.path === '/providers/0/healthCheck/interval' && /24 days/.test(p.message)))
+  t.same(problems(config({}, { healthCheck: { interval: '24d' } })), [], '24 days still fits')
+})
+
+t.test('breaker policies in the config have the bounds a live change has: timeout 60s, reset and window 10m, volume 1000, threshold between 0 and 100 %', async (t) => {
+  const found = problems(config({}, { breaker: { timeout: '2m', resetTimeout: '1h', rollingCountTimeout: '25d', volumeThreshold: 1_001, errorThresholdPercentage: 100 } }))
+  t.same(found.map((p) => p.path).sort(), ['timeout', 'resetTimeout', 'rollingCountTimeout', 'volumeThreshold', 'errorThresholdPercentage'].map((k) => `/providers/0/breaker/${k}`).sort())
+  t.ok(found.find((p) => p.path.endsWith('/timeout'))?.message.startsWith('at most 60 s'), 'each says its bound')
+  t.ok(problems(config({}, { breaker: { errorThresholdPercentage: 0 } })).length > 0, 'a threshold of 0 % is refused')
+  t.same(problems(config({}, { breaker: { timeout: 60, resetTimeout: '10m', rollingCountTimeout: '600s', volumeThreshold: 1_000, errorThresholdPercentage: 99.5 } })), [], 'the bounds themselves are accepted')
 })

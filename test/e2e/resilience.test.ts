@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose'
 import t, { type Test } from 'tap'
-import { admin, waitFor } from '../helpers/admin.js'
+import { ADMIN, admin, waitFor } from '../helpers/admin.js'
 import { Browser } from '../helpers/browser.js'
 import { authorizeUrl, browserLogin, CLIENTS, redirectParams, startStack, type Stack } from '../helpers/stack.js'
 
@@ -9,7 +9,7 @@ const PROVIDER = {
   breaker: { timeout: '1s', errorThresholdPercentage: 50, volumeThreshold: 1, resetTimeout: '1s', rollingCountTimeout: '5s' },
   healthCheck: { interval: 0.2 },
 }
-const CONFIG = { sessions: { maxStaleness: 2, outageMaxStaleness: '1h' }, tokens: { degraded: 30 }, admin: { host: '127.0.0.1', port: 0, token: 'admin-token' } }
+const CONFIG = { sessions: { maxStaleness: 2, outageMaxStaleness: '1h' }, tokens: { degraded: 30 }, admin: ADMIN }
 
 async function stack (t: Test): Promise<Stack> {
   const s = await startStack({ proxied: true, provider: PROVIDER, config: CONFIG })

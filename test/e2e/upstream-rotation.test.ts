@@ -19,9 +19,9 @@ function testClock (): { now: () => number, later: () => void } {
 }
 
 /** A stack on a rotating upstream, with the gateway's clock under the test's control. */
-async function rotatingStack (t: Test): Promise<{ s: Stack, later (): void }> {
+async function rotatingStack (t: Test, config: Record<string, unknown> = {}): Promise<{ s: Stack, later (): void }> {
   const { now, later } = testClock()
-  const s = await startStack({ config: CONFIG, rotateRefreshToken: true, now })
+  const s = await startStack({ config: { ...CONFIG, ...config }, rotateRefreshToken: true, now })
   t.teardown(() => s.close())
   return { s, later }
 }
@@ -87,17 +87,21 @@ t.test('concurrent revalidations of one user at two relying parties share one up
   vouched(t, await refresh(s, 'news', newsRefreshed.json.refresh_token), 'the shared rotation is current for news')
 })
 
-t.test('while the store cannot answer, revalidation uses the upstream token sealed in the refresh token', async (t) => {
-  const { s, later } = await rotatingStack(t)
-  const { shop } = await loginAtShopAndNews(s, 'store-down')
+t.test('while the local Redis cannot answer, revalidation keeps the rotated upstream token in process and after', { skip: noRedis }, async (t) => {
+  const redis = await RedisServer.start(t)
+  const { s, later } = await rotatingStack(t, { store: { kind: 'redis', redis: { url: redis.url } } })
+  const { shop, news } = await loginAtShopAndNews(s, 'store-down')
   later()
-  s.gateway.gateway.faults!.add({ target: { store: 'local' }, kind: 'error', duration: 60 })
+  t.ok(s.gateway.gateway.faults!.add({ target: { store: 'local' }, kind: 'error', duration: 60 }).ok, 'a Redis outage is injected')
   const refreshed = await refresh(s, 'shop', shop.refresh_token)
-  vouched(t, refreshed, 'shop')
-  t.ok(s.logs.some((line) => line.includes('the current upstream refresh token cannot be read')), 'the fallback is logged')
-  s.gateway.gateway.faults!.clear()
+  vouched(t, refreshed, 'shop, during the outage')
+  t.ok(s.logs.some((line) => line.includes('store unreachable: using the fallbacks')), 'the outage is seen')
   later()
-  vouched(t, await refresh(s, 'shop', refreshed.json.refresh_token), 'the rotated token travelled in the new refresh token')
+  vouched(t, await refresh(s, 'news', news.refresh_token), 'news, whose refresh token carries the rotated-away upstream token: the rotated one is held in process')
+  s.gateway.gateway.faults!.clear()
+  await until(async () => (await s.gateway.gateway.store.health!()).status === 'ok', 5_000, 'Redis answers again')
+  later()
+  vouched(t, await refresh(s, 'shop', refreshed.json.refresh_token), 'shop again, after Redis returned')
 })
 
 t.test('a rotation made in one gateway region is used by a revalidation in the other', { skip: noRedis }, async (t) => {

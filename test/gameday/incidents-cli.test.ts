@@ -2,9 +2,10 @@ import { PassThrough } from 'node:stream'
 import t from 'tap'
 import { incidentsCommand, postMortemDraft, renderPostMortem } from '../../src/cli/incidents.js'
 import type { Incident } from '../../src/resilience/incidents.js'
+import { ADMIN_TOKEN } from '../helpers/admin.js'
 import { startStack } from '../helpers/stack.js'
 
-const ADMIN = { host: '127.0.0.1', port: 0, token: 'admin-token' }
+const ADMIN = { host: '127.0.0.1', port: 0, token: ADMIN_TOKEN }
 
 async function run (args: string[]): Promise<{ code: number, out: string, err: string }> {
   const [stdout, stderr] = [new PassThrough(), new PassThrough()]
@@ -32,21 +33,21 @@ t.test('understudy incidents prints a post-mortem draft of a real outage, as Mar
   t.teardown(() => s.close())
   const breakers = s.gateway.gateway.breakers
   await waitFor(() => breakers.all().every((b) => b.state === 'closed'))
-  const inject = async (body: unknown) => fetch(`${s.adminUrl}/admin/faults`, { method: 'POST', headers: { authorization: 'Bearer admin-token', 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const inject = async (body: unknown) => fetch(`${s.adminUrl}/admin/faults`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
   await inject({ target: { provider: 'idp', region: 'primary' }, kind: 'error', duration: '30s' })
   await inject({ target: { provider: 'idp', region: 'secondary' }, kind: 'error', duration: '30s' })
   await waitFor(() => breakers.all().every((b) => b.state === 'open'))
-  await fetch(`${s.adminUrl}/admin/faults`, { method: 'DELETE', headers: { authorization: 'Bearer admin-token' } })
+  await fetch(`${s.adminUrl}/admin/faults`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
   await waitFor(() => breakers.all().every((b) => b.state === 'closed'))
 
-  const md = await run(['--admin-url', s.adminUrl, '--token', 'admin-token'])
+  const md = await run(['--admin-url', s.adminUrl, '--token', ADMIN_TOKEN])
   t.equal(md.code, 0)
   for (const section of ['# Post-mortem (draft)', '## Summary', '## Impact', '## Timeline', '## Root cause', '## Action items']) t.ok(md.out.includes(section), `the draft has ${section}`)
   t.match(md.out, /Incidents: 1 \(0 ongoing\)/)
   t.match(md.out, /breaker: primary: closed → open/, 'the timeline has the breaker transitions')
   t.match(md.out, /Degraded on test: /, 'and the degraded interval')
 
-  const json = await run(['--admin-url', s.adminUrl, '--token', 'admin-token', '--format', 'json'])
+  const json = await run(['--admin-url', s.adminUrl, '--token', ADMIN_TOKEN, '--format', 'json'])
   t.equal(json.code, 0)
   const draft = JSON.parse(json.out)
   t.equal(draft.summary.incidents, 1)
@@ -65,7 +66,7 @@ t.test('understudy incidents says what is wrong: usage (exit 2), a wrong token o
   t.equal(denied.code, 1)
   t.match(denied.err, /401/)
   t.equal((await run(['--admin-url', 'http://127.0.0.1:1', '--token', 'x'])).code, 1)
-  const none = await run(['--admin-url', s.adminUrl, '--token', 'admin-token'])
+  const none = await run(['--admin-url', s.adminUrl, '--token', ADMIN_TOKEN])
   t.equal(none.code, 0)
   t.match(none.out, /No incidents recorded/)
 })

@@ -1,7 +1,7 @@
 import type { Stack } from './stack.js'
 
 /** The admin token the e2e stacks are given (`config.admin.token`). */
-export const ADMIN_TOKEN = 'admin-token'
+export const ADMIN_TOKEN = 'e2e-admin-token-of-at-least-32-characters'
 /** An admin listener with that token, for `startStack({ config: { admin: ADMIN } })`. */
 export const ADMIN = { host: '127.0.0.1', port: 0, token: ADMIN_TOKEN }
 

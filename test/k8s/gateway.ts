@@ -47,20 +47,25 @@ export function secretKeys (secret: ISecret): string[] {
   return [...Object.keys(secret.data ?? {}), ...Object.keys(secret.stringData ?? {})]
 }
 
+/** The stand-in for a Secret's variable `name`: as long as a real secret (the admin token needs 32 characters). */
+export function dummySecret (name: string): string {
+  return `dummy-${name.toLowerCase()}`.padEnd(40, '-')
+}
+
 /** The container's environment as the kubelet builds it; values from Secrets are dummies (the committed ones are placeholders). */
 function containerEnv (objects: K8sObject[], container: IContainer): Record<string, string> {
   const env: Record<string, string> = {}
   for (const from of container.envFrom ?? []) {
     if (from.configMapRef) Object.assign(env, named<IConfigMap>(objects, 'ConfigMap', from.configMapRef.name!).data)
     if (from.secretRef) {
-      for (const key of secretKeys(named<ISecret>(objects, 'Secret', from.secretRef.name!))) env[key] = `dummy-${key.toLowerCase()}`
+      for (const key of secretKeys(named<ISecret>(objects, 'Secret', from.secretRef.name!))) env[key] = dummySecret(key)
     }
   }
   for (const variable of container.env ?? []) {
     const ref = variable.valueFrom?.configMapKeyRef
     if (variable.value !== undefined) env[variable.name] = variable.value
     else if (ref) env[variable.name] = named<IConfigMap>(objects, 'ConfigMap', ref.name!).data?.[ref.key] ?? ''
-    else if (variable.valueFrom?.secretKeyRef) env[variable.name] = `dummy-${variable.name.toLowerCase()}`
+    else if (variable.valueFrom?.secretKeyRef) env[variable.name] = dummySecret(variable.name)
   }
   return env
 }

@@ -7,7 +7,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container'
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec'
 import type { ISecret } from 'kubernetes-models/v1/Secret'
 import t from 'tap'
-import { gatewayConfig, gatewayOf, mountedAt, secretKeys } from './gateway.js'
+import { dummySecret, gatewayConfig, gatewayOf, mountedAt, secretKeys } from './gateway.js'
 import { kustomizeProblem, named, ofKind, podTemplates, renderOverlays, selects, type K8sObject } from './render.js'
 
 /**
@@ -120,8 +120,8 @@ t.test('the gateway logs in to its Redis, its Sentinels and its peer with the pa
     const { pod, container } = gatewayOf(objects)
     const { init, usersAcl } = redisOf(objects)
     const redis = gatewayConfig(objects).config.store.redis!
-    /** The gateway's variable that a resolved value came from (gateway.ts fills Secret variables with `dummy-<name>`). */
-    const variableOf = (value: string | undefined) => container.env?.find((e) => value === `dummy-${e.name.toLowerCase()}`)?.name ?? ''
+    /** The gateway's variable that a resolved value came from (gateway.ts fills Secret variables with dummySecret). */
+    const variableOf = (value: string | undefined) => container.env?.find((e) => value === dummySecret(e.name))?.name ?? ''
     t.equal(redis.username, 'gateway', `${overlay}: the gateway logs in as user gateway`)
     t.match(usersAcl, /^user gateway on /m, `${overlay}: which Redis knows`)
     t.same(fromSecret(container, variableOf(redis.password)), fromSecret(init, 'REDIS_GATEWAY_PASSWORD'), `${overlay}: with the password Redis gives user gateway`)

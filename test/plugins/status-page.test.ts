@@ -3,19 +3,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
 import t from 'tap'
-import { waitFor } from '../helpers/admin.js'
+import { ADMIN, ADMIN_TOKEN, waitFor } from '../helpers/admin.js'
 import { startStack } from '../helpers/stack.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 t.test('/status.json tells each provider and region state, with recent incidents', async (t) => {
-  const s = await startStack({ provider: { healthCheck: { interval: 3600 } }, config: { admin: { host: '127.0.0.1', port: 0, token: 'admin-token' } } })
+  const s = await startStack({ provider: { healthCheck: { interval: 3600 } }, config: { admin: ADMIN } })
   t.teardown(() => s.close())
   const before = await (await fetch(`${s.issuer}/status.json`)).json() as Record<string, any>
   t.equal(before.status, 'ok')
   t.same(before.providers[0].regions.map((r: { name: string, state: string }) => `${r.name}:${r.state}`), ['primary:closed', 'secondary:closed'])
   t.same(before.incidents, [])
-  await fetch(`${s.adminUrl}/admin/breakers/idp/primary/open`, { method: 'POST', headers: { authorization: 'Bearer admin-token' } })
+  await fetch(`${s.adminUrl}/admin/breakers/idp/primary/open`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
   // The public answers come from a snapshot at most a second old.
   let after: Record<string, any> = {}
   await waitFor(async () => (after = await (await fetch(`${s.issuer}/status.json`)).json() as Record<string, any>).status !== 'ok', 'the next snapshot')
@@ -34,7 +34,7 @@ t.test('the status page renders in headless Chromium and a region turns red with
     t.comment(`skipped: no Chromium at ${CHROMIUM} (outside CI)`)
     return
   }
-  const s = await startStack({ provider: { healthCheck: { interval: 3600 } }, config: { admin: { host: '127.0.0.1', port: 0, token: 'admin-token' } } })
+  const s = await startStack({ provider: { healthCheck: { interval: 3600 } }, config: { admin: ADMIN } })
   t.teardown(() => s.close())
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -48,7 +48,7 @@ t.test('the status page renders in headless Chromium and a region turns red with
   t.equal(await page.textContent('[role="status"]'), 'All logins are working')
   const green = await page.$eval('[data-region="primary"] .pill', (el) => (globalThis as unknown as { getComputedStyle (e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor)
 
-  await fetch(`${s.adminUrl}/admin/breakers/idp/primary/open`, { method: 'POST', headers: { authorization: 'Bearer admin-token' } })
+  await fetch(`${s.adminUrl}/admin/breakers/idp/primary/open`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
   await page.waitForSelector('[data-region="primary"][data-state="open"]', { timeout: 2 * 2_000 + 3_000 })
   const red = await page.$eval('[data-region="primary"] .pill', (el) => (globalThis as unknown as { getComputedStyle (e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor)
   t.not(red, green, 'the region changed colour')
