@@ -1,4 +1,4 @@
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
+import { requireTool } from './tools.js'
 
 /**
  * Real Redis processes for tests: standalone servers, a Sentinel group and a
@@ -20,11 +21,7 @@ const run = promisify(execFile)
  * False when redis-server is on PATH, otherwise why the Redis tests are
  * skipped. Under CI=true a missing redis-server throws: a failure, not a skip.
  */
-export const noRedis: false | string = (() => {
-  if (spawnSync('redis-server', ['--version']).status === 0) return false
-  if (process.env.CI === 'true') throw new Error('redis-server is not on PATH, and CI=true needs the Redis tests to run (.ci/run installs it)')
-  return 'redis-server is not on PATH'
-})()
+export const noRedis: false | string = requireTool('redis-server')
 
 /** Every process still running, killed if the test process exits without its teardown (a crash). */
 const running = new Set<ChildProcess>()

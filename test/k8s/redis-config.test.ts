@@ -12,6 +12,7 @@ import { MemoryCounter, RedisCounter } from '../../src/rate-limit/counter.js'
 import { connectRedis, waitUntilReady } from '../../src/store/redis-connection.js'
 import { RedisStore } from '../../src/store/redis.js'
 import { noRedis, until } from '../helpers/redis.js'
+import { requireTool } from '../helpers/tools.js'
 import { freeTcpPort, issue, testCa } from '../helpers/tls.js'
 import { storeConformance } from '../store/conformance.js'
 
@@ -35,7 +36,7 @@ const PASSWORDS = {
 }
 const TIMEOUTS = { commandTimeoutMs: 500, connectTimeoutMs: 1_000 }
 /** The peer proxy test needs HAProxy (Debian's haproxy package), which the pods get from their image. */
-const noHaproxy = spawnSync('haproxy', ['-v']).status === 0 ? false : 'haproxy is not on PATH'
+const noHaproxy = requireTool('haproxy', spawnSync('haproxy', ['-v']).status === 0 ? undefined : 'haproxy is not on PATH')
 
 /** Runs the shipped init.sh for pod 0 into a fresh folder; resolves with its exit code, output and folder. */
 async function initScript (t: Test, passwords: Record<string, string>): Promise<{ code: number, stderr: string, dir: string }> {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
 import t from 'tap'
+import { requireTool } from '../helpers/tools.js'
 import { ADMIN, ADMIN_TOKEN, waitFor } from '../helpers/admin.js'
 import { startStack } from '../helpers/stack.js'
 
@@ -28,12 +29,9 @@ t.test('/status.json tells each provider and region state, with recent incidents
   t.equal(page.headers.get('x-frame-options'), 'DENY')
 })
 
-t.test('the status page renders in headless Chromium and a region turns red within one refresh after its breaker opens', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI) throw new Error(`no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`)
-    t.comment(`skipped: no Chromium at ${CHROMIUM} (outside CI)`)
-    return
-  }
+const noChromium = requireTool('chromium', existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}`)
+
+t.test('the status page renders in headless Chromium and a region turns red within one refresh after its breaker opens', { skip: noChromium }, async (t) => {
   const s = await startStack({ provider: { healthCheck: { interval: 3600 } }, config: { admin: ADMIN } })
   t.teardown(() => s.close())
   const browser: Browser = await chromium.launch({
