@@ -89,6 +89,7 @@ t.test('fault durations and latencies are capped in every form they are written 
     t.ok((reply.body.problems as Array<{ path: string }>).some((p) => p.path === path), `${JSON.stringify(body)}: a problem at ${path}`)
   }
   t.same((await admin(s, 'GET', '/admin/faults')).body, { faults: [] }, 'none of them was injected')
+  t.same(await admin(s, 'DELETE', '/admin/faults/nope'), { status: 404, body: { error: 'not_found', error_description: 'no such fault' } }, 'an unknown fault is a 404 with a stable code')
   const day = await admin(s, 'POST', '/admin/faults', { ...FAULT, duration: '24h' })
   t.equal(day.status, 201, 'a day is the longest fault')
   t.equal(Date.parse(day.body.expiresAt) - Date.parse(day.body.createdAt), 86_400_000)
