@@ -1,16 +1,20 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { authorize, type BrowserOutcome } from '../../src/oidc/authorize.js'
+import type { BrowserOutcome } from '../../src/oidc/answer.js'
+import { authorize } from '../../src/oidc/authorize.js'
 import { callback } from '../../src/oidc/callback.js'
 import type { RawParams } from '../../src/oidc/params.js'
+import { isState } from '../../src/oidc/transaction.js'
 import { applyCookies } from '../cookies.js'
+import { endpointDeps } from './deps.js'
 
 /** The browser-facing endpoints: `/authorize` (GET and POST) and the upstream's `/callback/:provider`. */
 const authorizeRoutes: FastifyPluginAsync = async (app) => {
   const gw = app.gateway
+  const deps = endpointDeps(gw)
   const html = { config: { html: true } }
 
   const handleAuthorize = async (request: FastifyRequest, reply: FastifyReply, params: RawParams) => {
-    const outcome = await authorize(gw, params, request.cookies[gw.cookies.session], request.log)
+    const outcome = await authorize(deps, params, request.cookies[gw.cookies.session], request.log)
     // Only a new upstream transaction spends the address's budget: an SSO or cached login costs the upstream nothing.
     if (outcome.upstream) await app.chargeUpstreamTransaction(request, reply)
     return send(request, reply, outcome)
@@ -21,10 +25,10 @@ const authorizeRoutes: FastifyPluginAsync = async (app) => {
   app.get<{ Params: { provider: string } }>('/callback/:provider', html, async (request, reply) => {
     const query = request.query as RawParams
     // The transaction cookie is spent whatever the outcome.
-    if (typeof query.state === 'string' && /^[A-Za-z0-9_-]{32}$/.test(query.state)) {
+    if (isState(query.state)) {
       applyCookies(reply, gw, [{ name: gw.cookies.transaction(query.state), value: '', maxAge: 0 }])
     }
-    const outcome = await callback(gw, request.params.provider, query, (name) => request.cookies[name], request.log)
+    const outcome = await callback(deps, request.params.provider, query, (name) => request.cookies[name], request.log)
     return send(request, reply, outcome)
   })
 

@@ -4,12 +4,14 @@ import type { RawParams } from '../../src/oidc/params.js'
 import { applyCookies } from '../cookies.js'
 import { sendPage } from '../html.js'
 import { formBody } from './authorize.js'
+import { endpointDeps } from './deps.js'
 
 /** RP-initiated logout (`end_session_endpoint`), GET or POST; the confirmation page POSTs back here. */
 const logoutRoutes: FastifyPluginAsync = async (app) => {
   const gw = app.gateway
+  const deps = endpointDeps(gw)
   const handle = async (request: FastifyRequest, reply: FastifyReply, params: RawParams) => {
-    const outcome = await logout(gw, params, request.cookies[gw.cookies.session], request.log)
+    const outcome = await logout(deps, params, request.cookies[gw.cookies.session], request.log)
     if (outcome.result === 'confirm') return confirmPage(reply, outcome)
     // Whatever the browser held is over: ended now, or revoked or unreadable before.
     applyCookies(reply, gw, [{ name: gw.cookies.session, value: '', maxAge: 0 }])

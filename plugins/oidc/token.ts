@@ -4,23 +4,24 @@ import type { RawParams } from '../../src/oidc/params.js'
 import { introspect, revoke } from '../../src/oidc/revocation.js'
 import { token } from '../../src/oidc/token.js'
 import { authenticatedClient } from './client-auth.js'
+import { endpointDeps } from './deps.js'
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' }
 
 /** The back-channel endpoints that authenticate clients: token, revocation (RFC 7009), introspection (RFC 7662). */
 const tokenRoutes: FastifyPluginAsync = async (app) => {
-  const gw = app.gateway
+  const deps = endpointDeps(app.gateway)
 
   app.post('/token', async (request, reply) => {
-    const response = await token(gw, form(request), authenticatedClient(request), request.log)
+    const response = await token(deps, form(request), authenticatedClient(request), request.log)
     return reply.headers(NO_STORE).send(response)
   })
   app.post('/revoke', async (request, reply) => {
-    await revoke(gw, form(request), authenticatedClient(request), request.log)
+    await revoke(deps, form(request), authenticatedClient(request), request.log)
     return reply.headers(NO_STORE).send()
   })
   app.post('/introspect', async (request, reply) => {
-    const response = await introspect(gw, form(request), authenticatedClient(request), request.log)
+    const response = await introspect(deps, form(request), authenticatedClient(request), request.log)
     return reply.headers(NO_STORE).send(response)
   })
 }

@@ -1,19 +1,28 @@
 import { isUnderstudyError } from '../errors.js'
-import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
 import type { LoginOutcome } from '../observability/metrics.js'
 import { ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
-import { unseal } from '../sessions/seal.js'
 import { randomId } from '../sessions/random.js'
-import { subjectFor, type Session } from '../sessions/session.js'
+import { subjectFor, type CookieNames, type Session } from '../sessions/session.js'
 import { classifyUpstreamFailure } from '../upstream/failure.js'
-import { TRANSACTION_LIFETIME, answerWithCode, retryAfter, sessionStanding, startUpstreamLogin, type BrowserOutcome, type Transaction } from './authorize.js'
-import { issueCode } from './code.js'
+import { answerWithCode, providerUnavailable, type AnswerDeps, type BrowserOutcome } from './answer.js'
+import { redirectTarget } from './authorization-request.js'
+import type { ClientRegistry } from './clients.js'
+import type { Clock, LoginRecorder, Upstreams } from './deps.js'
 import { OAuthError, type OAuthErrorCode } from './errors.js'
 import { freshEnough } from './fresh-authentication.js'
 import { Params, type RawParams } from './params.js'
-import { authorizationResponse } from './redirect.js'
-import { readSession, sealSession } from './session-cookie.js'
+import { readSession, sealSession, type SessionReadDeps, type SessionSealDeps } from './session-cookie.js'
+import { sessionStanding } from './session-standing.js'
+import { TRANSACTION_LIFETIME, isState, openTransaction, type Transaction } from './transaction.js'
+import { callbackUrl, startUpstreamLogin, type UpstreamLoginDeps } from './upstream-login.js'
+
+/** What the upstream's redirect back to the gateway uses. */
+export interface CallbackDeps extends AnswerDeps, SessionReadDeps, SessionSealDeps, UpstreamLoginDeps {
+  cookies: Pick<CookieNames, 'session' | 'transaction'>
+  clients: Pick<ClientRegistry, 'get'>
+  recordLogin: LoginRecorder
+}
 
 /**
  * Upstream errors that mean the same to the relying party and are passed on as
@@ -21,7 +30,6 @@ import { readSession, sealSession } from './session-cookie.js'
  * them: even `temporarily_unavailable` is passed on, never taken as an outage.
  */
 const PASSED_ON = new Set<OAuthErrorCode>(['access_denied', 'login_required', 'interaction_required', 'consent_required', 'account_selection_required', 'temporarily_unavailable'])
-const STATE = /^[A-Za-z0-9_-]{32}$/
 
 /**
  * The upstream's redirect back to the gateway: checks the transaction is this
@@ -30,29 +38,28 @@ const STATE = /^[A-Za-z0-9_-]{32}$/
  * Only a transient failure of that exchange (the gateway's own evidence) lets
  * a returning user be served a cached login instead.
  */
-export async function callback (gw: Gateway, providerId: string, raw: RawParams, cookie: (name: string) => string | undefined, log: Logger): Promise<BrowserOutcome> {
+export async function callback (deps: CallbackDeps, providerId: string, raw: RawParams, cookie: (name: string) => string | undefined, log: Logger): Promise<BrowserOutcome> {
   const params = new Params(raw)
   const state = params.get('state')
-  if (state === undefined || !STATE.test(state)) throw new OAuthError('invalid_request', 'the login response has no valid state; start the login again from the site')
-  const txCookie = gw.cookies.transaction(state)
-  const sealed = cookie(txCookie)
+  if (!isState(state)) throw new OAuthError('invalid_request', 'the login response has no valid state; start the login again from the site')
+  const sealed = cookie(deps.cookies.transaction(state))
   if (sealed === undefined) throw new OAuthError('invalid_request', 'this login was started in another browser or has expired; start it again from the site')
   let tx: Transaction
   try {
-    tx = unseal<Transaction>(gw.keys, 'tx', sealed, gw.now())
+    tx = openTransaction(deps.keys, sealed, deps.now())
   } catch (err) {
     throw new OAuthError('invalid_request', 'this login has expired; start it again from the site', { cause: err })
   }
   if (tx.state !== state || tx.provider !== providerId) throw new OAuthError('invalid_request', 'the login response does not belong to this login')
-  if (!(await claimState(gw, state, log))) throw new OAuthError('invalid_request', 'this login response was already used')
+  if (!(await claimState(deps, state, log))) throw new OAuthError('invalid_request', 'this login response was already used')
 
   const request = tx.request
-  const target = { redirectUri: request.redirectUri, ...(request.state === undefined ? {} : { state: request.state }) }
-  const count = (outcome: LoginOutcome) => gw.recordLogin(request.clientId, tx.provider, outcome)
+  const target = redirectTarget(request)
+  const count = (outcome: LoginOutcome) => deps.recordLogin(request.clientId, tx.provider, outcome)
   let session: Session
   let upstreamAuthTime: number | undefined
   try {
-    ({ session, upstreamAuthTime } = await redeem(gw, tx, params, log))
+    ({ session, upstreamAuthTime } = await redeem(deps, tx, params, log))
   } catch (err) {
     if (err instanceof OAuthError) {
       count('error')
@@ -65,14 +72,15 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
       throw new OAuthError('access_denied', 'the login provider refused the login, or its answer failed validation', { cause: err }).redirectTo(target)
     }
     // The gateway's own call for this login failed: that, never an error the browser brings back, makes a cached login.
-    const cached = await readSession(gw, cookie(gw.cookies.session), log)
-    const client = gw.clients.get(request.clientId)
-    if (client && sessionStanding(gw, client, request, cached) !== 'none') {
+    const cached = await readSession(deps, cookie(deps.cookies.session), log)
+    const client = deps.clients.get(request.clientId)
+    if (client && sessionStanding(client.freshness, request, cached, deps.now()) !== 'none') {
       count('cached')
-      return answerWithCode(gw, request, cached!, ACR_CACHED)
+      return answerWithCode(deps, request, cached!, ACR_CACHED)
     }
     count('unavailable')
-    throw new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause: err, retryAfter: retryAfter(gw, tx.provider) }).redirectTo(target)
+    // redeem reached the exchange, so the router is there.
+    throw providerUnavailable(deps.upstreams.get(tx.provider)!, err).redirectTo(target)
   }
   if (request.hintSub !== undefined && session.sub !== request.hintSub) {
     // OIDC Core §3.1.2.1: the hint named a user who is not the one who logged in, so the answer is
@@ -82,39 +90,36 @@ export async function callback (gw: Gateway, providerId: string, raw: RawParams,
     count('error')
     throw new OAuthError('login_required', 'the user who logged in is not the one the site asked for').redirectTo(target)
   }
-  if (!freshEnough(request, tx, upstreamAuthTime, gw.now())) {
-    return reauthenticate(gw, tx, count, log).catch((err: unknown) => { throw err instanceof OAuthError ? err.redirectTo(target) : err })
+  if (!freshEnough(request, tx, upstreamAuthTime, deps.now())) {
+    return reauthenticate(deps, tx, count, log).catch((err: unknown) => { throw err instanceof OAuthError ? err.redirectTo(target) : err })
   }
-  const code = issueCode(gw, request, session, ACR_UPSTREAM)
-  const cookieValue = await sealSession(gw, session)
+  const answer = answerWithCode(deps, request, session, ACR_UPSTREAM)
+  const cookieValue = await sealSession(deps, session)
   count('upstream')
-  return {
-    location: authorizationResponse(request.redirectUri, gw.config.issuer, request.state, { code }),
-    // The HTTP layer clears the transaction cookie whatever the outcome.
-    cookies: [{ name: gw.cookies.session, ...cookieValue }],
-  }
+  // The HTTP layer clears the transaction cookie whatever the outcome.
+  return { ...answer, cookies: [{ name: deps.cookies.session, ...cookieValue }] }
 }
 
 /** The new session from the upstream's answer, and the upstream's own `auth_time` when it gave one. */
-async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger): Promise<{ session: Session, upstreamAuthTime: number | undefined }> {
+async function redeem (deps: { issuer: string, now: Clock, upstreams: Upstreams }, tx: Transaction, params: Params, log: Logger): Promise<{ session: Session, upstreamAuthTime: number | undefined }> {
   const upstreamError = params.get('error')
   if (upstreamError !== undefined) {
     log.info({ provider: tx.provider, region: tx.region, upstreamError }, 'upstream declined the login')
     const code = PASSED_ON.has(upstreamError as OAuthErrorCode) ? upstreamError as OAuthErrorCode : 'access_denied'
     throw new OAuthError(code, 'the login provider did not complete the login')
   }
-  const router = gw.upstreams.get(tx.provider)
+  const router = deps.upstreams.get(tx.provider)
   // A transaction sealed before a config change may name a provider that is gone.
   if (!router) throw new OAuthError('invalid_request', 'this login\'s provider is no longer configured; start the login again from the site')
   const iss = params.get('iss')
   const identity = await router.exchangeCode(tx.region, {
     code: params.require('code'),
-    redirectUri: `${gw.config.issuer}/callback/${encodeURIComponent(tx.provider)}`,
+    redirectUri: callbackUrl(deps.issuer, tx.provider),
     nonce: tx.nonce,
     ...(tx.verifier ? { codeVerifier: tx.verifier } : {}),
     ...(iss === undefined ? {} : { iss }),
   })
-  const now = gw.now()
+  const now = deps.now()
   const session: Session = {
     sid: randomId(),
     sub: subjectFor(tx.provider, identity.sub),
@@ -137,7 +142,7 @@ async function redeem (gw: Gateway, tx: Transaction, params: Params, log: Logger
  * `reauthenticate` parameters. A login still too old after that is
  * `login_required`, never a code whose auth_time the site did not ask for.
  */
-async function reauthenticate (gw: Gateway, tx: Transaction, count: (outcome: LoginOutcome) => void, log: Logger): Promise<BrowserOutcome> {
+async function reauthenticate (deps: CallbackDeps, tx: Transaction, count: (outcome: LoginOutcome) => void, log: Logger): Promise<BrowserOutcome> {
   const context = { provider: tx.provider, client: tx.request.clientId }
   if (tx.reauthenticated === true) {
     log.warn(context, 'the upstream did not re-authenticate the user as demanded')
@@ -146,7 +151,7 @@ async function reauthenticate (gw: Gateway, tx: Transaction, count: (outcome: Lo
   }
   log.info(context, 'the upstream login is older than the site allows; asking the upstream to re-authenticate')
   try {
-    return await startUpstreamLogin(gw, tx.request, log, true)
+    return await startUpstreamLogin(deps, tx.request, log, true)
   } catch (err) {
     if (err instanceof OAuthError && err.error === 'temporarily_unavailable') count('unavailable')
     throw err
@@ -154,11 +159,11 @@ async function reauthenticate (gw: Gateway, tx: Transaction, count: (outcome: Lo
 }
 
 /** Single-use guard on the upstream state; without the store, the sealed transaction's short life bounds replay. */
-async function claimState (gw: Gateway, state: string, log: Logger): Promise<boolean> {
+async function claimState (deps: Pick<CallbackDeps, 'store'>, state: string, log: Logger): Promise<boolean> {
   try {
-    return await gw.store.claimOnce(`state:${state}`, TRANSACTION_LIFETIME)
+    return await deps.store.claimOnce(`state:${state}`, TRANSACTION_LIFETIME)
   } catch (err) {
-    log.warn({ err, store: gw.store.name }, 'state single-use guard unavailable')
+    log.warn({ err, store: deps.store.name }, 'state single-use guard unavailable')
     return true
   }
 }

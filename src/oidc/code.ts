@@ -1,8 +1,10 @@
-import type { Gateway } from '../gateway.js'
+import type { Config } from '../config/resolve.js'
+import type { Keyring } from '../keys/keyring.js'
 import { seal } from '../sessions/seal.js'
 import { randomId } from '../sessions/random.js'
 import type { Session } from '../sessions/session.js'
-import type { AuthorizationRequest } from './authorize.js'
+import type { AuthorizationRequest } from './authorization-request.js'
+import type { Clock } from './deps.js'
 import type { GrantContext } from './tokens.js'
 
 /** What an authorization code carries, sealed: the grant, and what the token request must match. */
@@ -13,8 +15,15 @@ export interface CodePayload extends GrantContext {
   codeChallenge?: string
 }
 
+/** What issuing a code uses: the sealing keys, the clock and the code's lifetime. */
+export interface CodeDeps {
+  keys: Keyring
+  now: Clock
+  tokens: Pick<Config['tokens'], 'code'>
+}
+
 /** Issues a sealed, single-use authorization code for the request, from the session. */
-export function issueCode (gw: Gateway, request: AuthorizationRequest, session: Session, acr: string): string {
+export function issueCode (deps: CodeDeps, request: AuthorizationRequest, session: Session, acr: string): string {
   const payload: CodePayload = {
     jti: randomId(),
     gid: randomId(),
@@ -34,5 +43,5 @@ export function issueCode (gw: Gateway, request: AuthorizationRequest, session: 
     ...(request.nonce === undefined ? {} : { nonce: request.nonce }),
     ...(request.codeChallenge === undefined ? {} : { codeChallenge: request.codeChallenge }),
   }
-  return seal(gw.keys, 'code', payload, gw.now() + gw.config.tokens.code)
+  return seal(deps.keys, 'code', payload, deps.now() + deps.tokens.code)
 }

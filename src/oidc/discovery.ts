@@ -1,10 +1,9 @@
-import type { Gateway } from '../gateway.js'
-import { SIGNING_ALGS } from '../keys/keyring.js'
+import { SIGNING_ALGS, type Keyring } from '../keys/keyring.js'
 import { SCOPE_CLAIMS, SUPPORTED_SCOPES } from './claims.js'
 
 /** The OpenID Provider metadata (OIDC Discovery 1.0, RFC 8414). */
-export function discoveryDocument (gw: Gateway): Record<string, unknown> {
-  const issuer = gw.config.issuer
+export function discoveryDocument (deps: { issuer: string, keys: Pick<Keyring, 'signer'> }): Record<string, unknown> {
+  const issuer = deps.issuer
   return {
     issuer,
     authorization_endpoint: `${issuer}/authorize`,
@@ -19,7 +18,7 @@ export function discoveryDocument (gw: Gateway): Record<string, unknown> {
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token'],
     subject_types_supported: ['public'],
-    id_token_signing_alg_values_supported: SIGNING_ALGS.filter((alg) => gw.keys.signer(alg)),
+    id_token_signing_alg_values_supported: SIGNING_ALGS.filter((alg) => deps.keys.signer(alg)),
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],

@@ -1,5 +1,6 @@
 import type { ProviderConfig } from '../config/resolve.js'
-import type { AuthorizationRequest, Transaction } from './authorize.js'
+import type { AuthorizationRequest } from './authorization-request.js'
+import type { Transaction } from './transaction.js'
 
 // The upstream's clock and the gateway's differ a little; the upstream ID token check allows as much.
 const CLOCK_SKEW = 30

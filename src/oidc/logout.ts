@@ -1,13 +1,21 @@
 import { hash, timingSafeEqual } from 'node:crypto'
 import type { JWTPayload } from 'jose'
-import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
 import type { Session } from '../sessions/session.js'
+import type { ClientRegistry } from './clients.js'
 import { OAuthError } from './errors.js'
 import { Params, type RawParams } from './params.js'
 import { withQuery } from './redirect.js'
-import { readSession } from './session-cookie.js'
+import { readSession, type SessionReadDeps } from './session-cookie.js'
 import { verifyIdTokenHint } from './tokens.js'
+
+/** What logout uses: the session cookie's keys and tombstones, the issuer (for hints) and the clients' registered logout redirects. */
+export interface LogoutDeps extends SessionReadDeps {
+  issuer: string
+  clients: Pick<ClientRegistry, 'get'>
+  /** How long a logout tombstone must outlive the session it ends (seconds). */
+  sessionLifetime: number
+}
 
 /**
  * The result of a logout request: `signed-out` when this browser's session
@@ -33,23 +41,23 @@ const CARRIED = ['id_token_hint', 'client_id', 'post_logout_redirect_uri', 'stat
  * hint alone must not log its user out everywhere. Redirects only to a
  * post_logout_redirect_uri registered for the client the hint (or client_id) names.
  */
-export async function logout (gw: Gateway, raw: RawParams, sessionCookie: string | undefined, log: Logger): Promise<LogoutOutcome> {
+export async function logout (deps: LogoutDeps, raw: RawParams, sessionCookie: string | undefined, log: Logger): Promise<LogoutOutcome> {
   const params = new Params(raw)
   const hintText = params.get('id_token_hint')
-  const hint = hintText === undefined ? undefined : await verifyIdTokenHint(gw.keys, gw.config.issuer, hintText)
+  const hint = hintText === undefined ? undefined : await verifyIdTokenHint(deps.keys, deps.issuer, hintText)
   const hintClient = hint === undefined ? undefined : (Array.isArray(hint.aud) ? hint.aud[0] : hint.aud)
   const clientId = params.get('client_id')
   if (clientId !== undefined && hintClient !== undefined && clientId !== hintClient) throw new OAuthError('invalid_request', 'client_id does not match the id_token_hint')
   const postLogout = params.get('post_logout_redirect_uri')
   let location: string | undefined
   if (postLogout !== undefined) {
-    const client = gw.clients.get(hintClient ?? clientId)
+    const client = deps.clients.get(hintClient ?? clientId)
     if (!client) throw new OAuthError('invalid_request', 'post_logout_redirect_uri needs an id_token_hint or client_id naming the client')
     if (!client.postLogoutRedirectUris.includes(postLogout)) throw new OAuthError('invalid_request', 'post_logout_redirect_uri is not registered for this client')
     location = withQuery(postLogout, { state: params.get('state') })
   }
   const at = location === undefined ? {} : { location }
-  const session = await readSession(gw, sessionCookie, log)
+  const session = await readSession(deps, sessionCookie, log)
   if (!session) return { result: 'no-session', ...at }
   const proof = confirmationOf(sessionCookie!)
   if (!belongsTo(hint, session) && !matches(params.get('confirm'), proof)) {
@@ -62,9 +70,9 @@ export async function logout (gw: Gateway, raw: RawParams, sessionCookie: string
     return { result: 'confirm', confirmation }
   }
   try {
-    await gw.store.revoke(session.sid, gw.sessionLifetime)
+    await deps.store.revoke(session.sid, deps.sessionLifetime)
   } catch (err) {
-    log.error({ err, store: gw.store.name }, 'could not record a logout; the session cookie is cleared but the session is not revoked')
+    log.error({ err, store: deps.store.name }, 'could not record a logout; the session cookie is cleared but the session is not revoked')
   }
   return { result: 'signed-out', ...at }
 }

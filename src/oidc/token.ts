@@ -1,21 +1,21 @@
 import { hash, timingSafeEqual } from 'node:crypto'
-import type { Gateway } from '../gateway.js'
+import type { Config } from '../config/resolve.js'
 import type { Logger } from '../log.js'
 import { ACR_CACHED, ACR_UPSTREAM, standing } from '../sessions/freshness.js'
-import { revalidate } from './revalidate.js'
 import { seal, unseal } from '../sessions/seal.js'
 import { randomId } from '../sessions/random.js'
 import type { Client } from './clients.js'
 import type { CodePayload } from './code.js'
 import { OAuthError } from './errors.js'
 import { Params, type RawParams } from './params.js'
-import { mintAccessToken, mintIdToken, type GrantContext } from './tokens.js'
+import { revalidate, type RevalidateDeps } from './revalidate.js'
+import { isRevokedFailOpen, revokeGrant } from './tombstones.js'
+import { mintAccessToken, mintIdToken, type GrantContext, type RefreshPayload } from './tokens.js'
 
-/** A sealed refresh token: the grant it continues, its family and its place in the rotation. */
-export interface RefreshPayload extends GrantContext {
-  generation: number
-  /** When the family (the whole chain of rotations) ends, in seconds. */
-  familyExpiresAt: number
+/** What the token endpoint uses: keys and clock, the store's single-use guards, families and tombstones, token lifetimes, and revalidation. */
+export interface TokenDeps extends RevalidateDeps {
+  issuer: string
+  tokens: Config['tokens']
 }
 
 /** The RFC 6749 §5.1 token response. */
@@ -31,71 +31,71 @@ export interface TokenResponse {
 const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/
 
 /** The token endpoint, for an authenticated client (`ClientRegistry.authenticate`): dispatches on grant_type. */
-export async function token (gw: Gateway, raw: RawParams, client: Client, log: Logger): Promise<TokenResponse> {
+export async function token (deps: TokenDeps, raw: RawParams, client: Client, log: Logger): Promise<TokenResponse> {
   const params = new Params(raw)
   const grantType = params.require('grant_type')
   switch (grantType) {
-    case 'authorization_code': return authorizationCodeGrant(gw, client, params, log)
-    case 'refresh_token': return refreshTokenGrant(gw, client, params, log)
+    case 'authorization_code': return authorizationCodeGrant(deps, client, params, log)
+    case 'refresh_token': return refreshTokenGrant(deps, client, params, log)
     default: throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported`)
   }
 }
 
-async function authorizationCodeGrant (gw: Gateway, client: Client, params: Params, log: Logger): Promise<TokenResponse> {
+async function authorizationCodeGrant (deps: TokenDeps, client: Client, params: Params, log: Logger): Promise<TokenResponse> {
   const code = params.require('code')
   const redirectUri = params.get('redirect_uri')
   const verifier = params.get('code_verifier')
   let payload: CodePayload
   try {
-    payload = unseal<CodePayload>(gw.keys, 'code', code, gw.now())
+    payload = unseal<CodePayload>(deps.keys, 'code', code, deps.now())
   } catch (err) {
     throw new OAuthError('invalid_grant', 'the authorization code is invalid or expired', { cause: err })
   }
   if (payload.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
   if (redirectUri !== payload.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
   checkPkce(payload.codeChallenge, verifier)
-  if (!(await claimCode(gw, payload, log))) {
-    await revokeGrant(gw, payload.gid, log)
+  if (!(await claimCode(deps, payload, log))) {
+    await revokeGrant(deps, payload.gid, log)
     log.warn({ client: client.clientId }, 'authorization code reused; its grant is revoked')
     throw new OAuthError('invalid_grant', 'the authorization code was already used')
   }
-  if (await isRevokedFailOpen(gw, [payload.sid, payload.gid], log)) throw new OAuthError('invalid_grant', 'the session behind this code has ended')
-  const now = gw.now()
-  return issueTokens(gw, client, payload, 0, now + gw.config.tokens.refreshToken)
+  if (await isRevokedFailOpen(deps.store, [payload.sid, payload.gid], log)) throw new OAuthError('invalid_grant', 'the session behind this code has ended')
+  const now = deps.now()
+  return issueTokens(deps, client, payload, 0, now + deps.tokens.refreshToken)
 }
 
-async function refreshTokenGrant (gw: Gateway, client: Client, params: Params, log: Logger): Promise<TokenResponse> {
+async function refreshTokenGrant (deps: TokenDeps, client: Client, params: Params, log: Logger): Promise<TokenResponse> {
   const refreshToken = params.require('refresh_token')
   let payload: RefreshPayload
   try {
-    payload = unseal<RefreshPayload>(gw.keys, 'refresh', refreshToken, gw.now())
+    payload = unseal<RefreshPayload>(deps.keys, 'refresh', refreshToken, deps.now())
   } catch (err) {
     throw new OAuthError('invalid_grant', 'the refresh token is invalid or expired', { cause: err })
   }
   if (payload.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the refresh token was issued to another client')
   // The login came through a provider taken out of the config: nothing may vouch for it any more.
-  if (!gw.upstreams.has(payload.provider)) throw new OAuthError('invalid_grant', 'the login provider of this grant is no longer configured; log in again')
+  if (!deps.upstreams.has(payload.provider)) throw new OAuthError('invalid_grant', 'the login provider of this grant is no longer configured; log in again')
   const scope = narrowScope(payload.scope, params.get('scope'))
-  if (await isRevokedFailOpen(gw, [payload.gid, payload.sid], log)) throw new OAuthError('invalid_grant', 'the refresh token was revoked')
-  const now = gw.now()
+  if (await isRevokedFailOpen(deps.store, [payload.gid, payload.sid], log)) throw new OAuthError('invalid_grant', 'the refresh token was revoked')
+  const now = deps.now()
   const policy = client.freshness
   const state = standing(payload, policy, now)
   if (state === 'expired') throw new OAuthError('invalid_grant', 'the login is too old; the user must log in again')
   let rotation: 'rotated' | 'reused'
   try {
-    rotation = await gw.store.rotateFamily(payload.gid, payload.generation, payload.familyExpiresAt - now)
+    rotation = await deps.store.rotateFamily(payload.gid, payload.generation, payload.familyExpiresAt - now)
   } catch (err) {
-    log.warn({ err, store: gw.store.name }, 'refresh rotation check unavailable; allowing the refresh')
+    log.warn({ err, store: deps.store.name }, 'refresh rotation check unavailable; allowing the refresh')
     rotation = 'rotated'
   }
   if (rotation === 'reused') {
-    await revokeGrant(gw, payload.gid, log)
+    await revokeGrant(deps, payload.gid, log)
     log.warn({ client: client.clientId }, 'refresh token reused; its family is revoked')
     throw new OAuthError('invalid_grant', 'the refresh token was already used')
   }
   const current = grantOf(payload, payload.scope, ACR_UPSTREAM)
-  const grant = state === 'fresh' ? current : await revalidate(gw, current, log)
-  return issueTokens(gw, client, grant, payload.generation + 1, payload.familyExpiresAt, scope)
+  const grant = state === 'fresh' ? current : await revalidate(deps, current, log)
+  return issueTokens(deps, client, grant, payload.generation + 1, payload.familyExpiresAt, scope)
 }
 
 /**
@@ -103,18 +103,18 @@ async function refreshTokenGrant (gw: Gateway, client: Client, params: Params, l
  * access and ID tokens carry `scope` (a refresh may narrow it); the refresh
  * token keeps the grant's whole scope (RFC 6749 §6).
  */
-async function issueTokens (gw: Gateway, client: Client, grant: GrantContext, generation: number, familyExpiresAt: number, scope = grant.scope): Promise<TokenResponse> {
-  const { issuer, tokens } = gw.config
-  const now = gw.now()
+async function issueTokens (deps: TokenDeps, client: Client, grant: GrantContext, generation: number, familyExpiresAt: number, scope = grant.scope): Promise<TokenResponse> {
+  const { issuer, tokens, keys } = deps
+  const now = deps.now()
   const cached = grant.acr === ACR_CACHED
   const accessLifetime = cached ? Math.min(tokens.accessToken, tokens.degraded) : tokens.accessToken
   const idLifetime = cached ? Math.min(tokens.idToken, tokens.degraded) : tokens.idToken
   const answered = scope === grant.scope ? grant : grantOf(grant, scope, grant.acr)
-  const accessSigner = gw.keys.signer('ES256') ?? gw.keys.signer(client.idTokenSignedResponseAlg)!
+  const accessSigner = keys.signer('ES256') ?? keys.signer(client.idTokenSignedResponseAlg)!
   const accessToken = await mintAccessToken(accessSigner, issuer, answered, randomId(), now, accessLifetime)
-  const idToken = await mintIdToken(gw.keys.signer(client.idTokenSignedResponseAlg)!, issuer, answered, now, idLifetime, accessToken)
+  const idToken = await mintIdToken(keys.signer(client.idTokenSignedResponseAlg)!, issuer, answered, now, idLifetime, accessToken)
   const refresh: RefreshPayload = { ...grantOf(grant, grant.scope, grant.acr), generation, familyExpiresAt }
-  const refreshToken = seal(gw.keys, 'refresh', refresh, familyExpiresAt)
+  const refreshToken = seal(keys, 'refresh', refresh, familyExpiresAt)
   return { access_token: accessToken, token_type: 'Bearer', expires_in: accessLifetime, id_token: idToken, refresh_token: refreshToken, scope }
 }
 
@@ -145,36 +145,17 @@ function narrowScope (granted: string, asked: string | undefined): string {
  * The guard is one region's; a redeemed code also leaves a tombstone, which revocation reads find in
  * the other regions' stores (peers), so a code replayed in another region is refused there too.
  */
-async function claimCode (gw: Gateway, payload: CodePayload, log: Logger): Promise<boolean> {
+async function claimCode (deps: TokenDeps, payload: CodePayload, log: Logger): Promise<boolean> {
+  const { store, tokens } = deps
   const id = `code:${payload.jti}`
   try {
-    if (await gw.store.isRevoked(id)) return false
-    if (!(await gw.store.claimOnce(id, gw.config.tokens.code))) return false
-    await gw.store.revoke(id, gw.config.tokens.code)
+    if (await store.isRevoked(id)) return false
+    if (!(await store.claimOnce(id, tokens.code))) return false
+    await store.revoke(id, tokens.code)
     return true
   } catch (err) {
-    log.warn({ err, store: gw.store.name }, 'code single-use guard unavailable')
+    log.warn({ err, store: store.name }, 'code single-use guard unavailable')
     return true
-  }
-}
-
-/** Revokes every token of a grant: access tokens by gid, and the refresh family. */
-export async function revokeGrant (gw: Gateway, gid: string, log: Logger): Promise<void> {
-  try {
-    await gw.store.revoke(gid, gw.config.tokens.refreshToken)
-  } catch (err) {
-    log.error({ err, store: gw.store.name }, 'could not record a grant revocation')
-  }
-}
-
-/** True when any id is tombstoned; a store that cannot answer lets the request through (fail-open, logged). */
-export async function isRevokedFailOpen (gw: Gateway, ids: string[], log: Logger): Promise<boolean> {
-  try {
-    const answers = await Promise.all(ids.map((id) => gw.store.isRevoked(id)))
-    return answers.includes(true)
-  } catch (err) {
-    log.warn({ err, store: gw.store.name }, 'revocation check unavailable; allowing the request')
-    return false
   }
 }
 

@@ -26,6 +26,13 @@ export interface GrantContext {
   upstreamRefreshToken?: string
 }
 
+/** A sealed refresh token: the grant it continues, its family and its place in the rotation. */
+export interface RefreshPayload extends GrantContext {
+  generation: number
+  /** When the family (the whole chain of rotations) ends, in seconds. */
+  familyExpiresAt: number
+}
+
 /** Claims of a verified access token (RFC 9068). */
 export interface AccessTokenClaims extends JWTPayload {
   sub: string

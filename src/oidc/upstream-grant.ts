@@ -1,10 +1,22 @@
-import type { Gateway } from '../gateway.js'
+import type { Config } from '../config/resolve.js'
+import type { Keyring } from '../keys/keyring.js'
 import type { Logger } from '../log.js'
 import { seal, unseal } from '../sessions/seal.js'
 import { subjectFor } from '../sessions/session.js'
+import type { Store } from '../store/store.js'
 import type { UpstreamIdentity } from '../upstream/connector.js'
-import type { UpstreamRouter } from '../upstream/router.js'
+import type { Clock, ProviderRouter } from './deps.js'
 import type { GrantContext } from './tokens.js'
+
+/** What asking the upstream with the user's current refresh token uses: where that token is kept, sealed, and for how long. */
+export interface UpstreamGrantDeps {
+  keys: Keyring
+  now: Clock
+  store: Store
+  tokens: Pick<Config['tokens'], 'refreshToken'>
+  /** The longest outageMaxStaleness of any client (seconds): how long a session cookie may still carry a copy. */
+  sessionLifetime: number
+}
 
 /** What the store keeps for one upstream user, sealed: whoever reads the store learns no upstream token. */
 interface KeptToken { user: string, refreshToken: string }
@@ -15,8 +27,8 @@ export interface UpstreamRefresh { identity: UpstreamIdentity, refreshToken: str
 /** An upstream refresh token and when it was known good (seconds): the version that orders it against other copies. */
 interface Candidate { token: string, version: number }
 
-/** Upstream refreshes in flight in each gateway, by upstream user. */
-const inFlight = new WeakMap<Gateway, Map<string, Promise<UpstreamRefresh>>>()
+/** Upstream refreshes in flight through each router (one per provider in each gateway), by upstream user. */
+const inFlight = new WeakMap<ProviderRouter, Map<string, Promise<UpstreamRefresh>>>()
 
 /**
  * Asks the upstream again about the grant's user with the current upstream
@@ -37,60 +49,60 @@ const inFlight = new WeakMap<Gateway, Map<string, Promise<UpstreamRefresh>>>()
  * call: a second call with the same token would be a reuse. Across instances
  * nothing serialises them (docs/multi-region.md).
  */
-export async function refreshUpstream (gw: Gateway, router: UpstreamRouter, grant: GrantContext, copy: string, log: Logger): Promise<UpstreamRefresh> {
-  let flights = inFlight.get(gw)
+export async function refreshUpstream (deps: UpstreamGrantDeps, router: ProviderRouter, grant: GrantContext, copy: string, log: Logger): Promise<UpstreamRefresh> {
+  let flights = inFlight.get(router)
   if (flights === undefined) {
     flights = new Map()
-    inFlight.set(gw, flights)
+    inFlight.set(router, flights)
   }
   const user = subjectFor(grant.provider, grant.upstreamSub)
   let flight = flights.get(user)
   if (flight === undefined) {
-    const started = refreshOnce(gw, router, grant, user, { token: copy, version: grant.vouchedAt }, log)
+    const started = refreshOnce(deps, router, grant, user, { token: copy, version: grant.vouchedAt }, log)
     flight = started.finally(() => flights.delete(user))
     flights.set(user, flight)
   }
   return flight
 }
 
-async function refreshOnce (gw: Gateway, router: UpstreamRouter, grant: GrantContext, user: string, copy: Candidate, log: Logger): Promise<UpstreamRefresh> {
-  const current = await currentToken(gw, user, copy, log)
+async function refreshOnce (deps: UpstreamGrantDeps, router: ProviderRouter, grant: GrantContext, user: string, copy: Candidate, log: Logger): Promise<UpstreamRefresh> {
+  const current = await currentToken(deps, user, copy, log)
   const identity = await router.refresh(current.token, grant.upstreamSub)
   const refreshToken = identity.refreshToken ?? current.token
   // The version moves past the one used even within one second, so that the rotated token always wins.
-  if (refreshToken !== current.token) await keep(gw, user, refreshToken, Math.max(gw.now(), current.version + 1), log)
+  if (refreshToken !== current.token) await keep(deps, user, refreshToken, Math.max(deps.now(), current.version + 1), log)
   return { identity, refreshToken }
 }
 
 /** The store's token for `user` when it is at least as recent as the grant's own copy; the copy otherwise. */
-async function currentToken (gw: Gateway, user: string, copy: Candidate, log: Logger): Promise<Candidate> {
+async function currentToken (deps: UpstreamGrantDeps, user: string, copy: Candidate, log: Logger): Promise<Candidate> {
   let kept
   try {
-    kept = await gw.store.latest(key(user))
+    kept = await deps.store.latest(key(user))
   } catch (err) {
-    log.warn({ err, store: gw.store.name }, 'the current upstream refresh token cannot be read; using the copy in the grant')
+    log.warn({ err, store: deps.store.name }, 'the current upstream refresh token cannot be read; using the copy in the grant')
     return copy
   }
   if (kept === undefined || kept.version < copy.version) return copy
   try {
-    const opened = unseal<KeptToken>(gw.keys, 'upstream', kept.value, gw.now())
+    const opened = unseal<KeptToken>(deps.keys, 'upstream', kept.value, deps.now())
     // Bound to its user: a sealed token copied to another user's key in the store opens, but is not used.
     if (opened.user === user && typeof opened.refreshToken === 'string') return { token: opened.refreshToken, version: kept.version }
-    log.warn({ store: gw.store.name }, 'the stored upstream refresh token belongs to another user; using the copy in the grant')
+    log.warn({ store: deps.store.name }, 'the stored upstream refresh token belongs to another user; using the copy in the grant')
   } catch (err) {
-    log.warn({ err, store: gw.store.name }, 'the stored upstream refresh token does not open; using the copy in the grant')
+    log.warn({ err, store: deps.store.name }, 'the stored upstream refresh token does not open; using the copy in the grant')
   }
   return copy
 }
 
 /** Keeps a rotated token as the user's current one, for as long as any session or refresh family may still read it. */
-async function keep (gw: Gateway, user: string, refreshToken: string, version: number, log: Logger): Promise<void> {
-  const ttlSec = Math.max(gw.config.tokens.refreshToken, gw.sessionLifetime)
-  const sealed = seal(gw.keys, 'upstream', { user, refreshToken } satisfies KeptToken, gw.now() + ttlSec)
+async function keep (deps: UpstreamGrantDeps, user: string, refreshToken: string, version: number, log: Logger): Promise<void> {
+  const ttlSec = Math.max(deps.tokens.refreshToken, deps.sessionLifetime)
+  const sealed = seal(deps.keys, 'upstream', { user, refreshToken } satisfies KeptToken, deps.now() + ttlSec)
   try {
-    await gw.store.keepLatest(key(user), sealed, version, ttlSec)
+    await deps.store.keepLatest(key(user), sealed, version, ttlSec)
   } catch (err) {
-    log.warn({ err, store: gw.store.name }, 'the rotated upstream refresh token could not be stored; only the new refresh token carries it')
+    log.warn({ err, store: deps.store.name }, 'the rotated upstream refresh token could not be stored; only the new refresh token carries it')
   }
 }
 

@@ -1,27 +1,16 @@
-import type { Gateway } from '../gateway.js'
 import type { Logger } from '../log.js'
 import { OAuthError } from './errors.js'
 import { Params, type RawParams } from './params.js'
-import { verifyAccessToken, type AccessTokenClaims } from './tokens.js'
-import { isRevokedFailOpen } from './token.js'
+import { activeAccessToken, type AccessTokenDeps } from './tombstones.js'
 
 /**
  * The userinfo endpoint: the bearer token from the Authorization header, or
  * `access_token` in a form body (RFC 6750 §2.1, §2.2), never both.
  */
-export async function userinfo (gw: Gateway, authorization: string | undefined, body: RawParams | undefined, log: Logger): Promise<Record<string, unknown>> {
-  const claims = await activeAccessToken(gw, bearerToken(authorization, body), log)
+export async function userinfo (deps: AccessTokenDeps, authorization: string | undefined, body: RawParams | undefined, log: Logger): Promise<Record<string, unknown>> {
+  const claims = await activeAccessToken(deps, bearerToken(authorization, body), log)
   if (!claims.scope.split(' ').includes('openid')) throw new OAuthError('invalid_token', 'the access token was not issued for openid', { challenge: 'Bearer' })
   return { ...claims.uc, sub: claims.sub }
-}
-
-/** A verified access token that has not been revoked (by itself, its grant or its session). */
-export async function activeAccessToken (gw: Gateway, token: string, log: Logger): Promise<AccessTokenClaims> {
-  const claims = await verifyAccessToken(gw.keys, gw.config.issuer, token, gw.now())
-  if (await isRevokedFailOpen(gw, [claims.jti, claims.gid, claims.sid], log)) {
-    throw new OAuthError('invalid_token', 'the access token was revoked', { challenge: 'Bearer' })
-  }
-  return claims
 }
 
 function bearerToken (authorization: string | undefined, body: RawParams | undefined): string {

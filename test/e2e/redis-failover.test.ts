@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type { CodePayload } from '../../src/oidc/code.js'
-import type { RefreshPayload } from '../../src/oidc/token.js'
+import type { RefreshPayload } from '../../src/oidc/tokens.js'
 import { unseal } from '../../src/sessions/seal.js'
 import { Browser } from '../helpers/browser.js'
 import { authorizeCode, backChannel, pkcePair, redeemCode, refresh, type ClientName } from '../helpers/oidc.js'

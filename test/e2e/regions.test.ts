@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { UpstreamIdp } from '../../src/demo/upstream-idp.js'
-import type { RefreshPayload } from '../../src/oidc/token.js'
+import type { RefreshPayload } from '../../src/oidc/tokens.js'
 import { unseal } from '../../src/sessions/seal.js'
 import { ADMIN, admin } from '../helpers/admin.js'
 import { Browser } from '../helpers/browser.js'

@@ -1,0 +1,35 @@
+import type { Session } from '../sessions/session.js'
+import type { AuthorizationRequest } from './authorization-request.js'
+import { issueCode, type CodeDeps } from './code.js'
+import type { ProviderRouter } from './deps.js'
+import { OAuthError } from './errors.js'
+import { authorizationResponse } from './redirect.js'
+
+/** A browser-facing result: where to send the browser, and cookies to set (maxAge 0 deletes). */
+export interface BrowserOutcome {
+  location: string
+  cookies: Array<{ name: string, value: string, maxAge: number }>
+  /** The browser is sent to the upstream in a new transaction: what per-address rate limits charge (an SSO or cached answer costs the upstream nothing). */
+  upstream?: true
+}
+
+/** What answering the relying party with a code uses. */
+export interface AnswerDeps extends CodeDeps {
+  issuer: string
+}
+
+/** The redirect that answers the relying party with a code from this session. */
+export function answerWithCode (deps: AnswerDeps, request: AuthorizationRequest, session: Session, acr: string): BrowserOutcome {
+  const code = issueCode(deps, request, session, acr)
+  return { location: authorizationResponse(request.redirectUri, deps.issuer, request.state, { code }), cookies: [] }
+}
+
+/**
+ * temporarily_unavailable for a provider, with the seconds until its breakers
+ * may let a trial through as Retry-After: read from the live policies (a
+ * PATCH through the admin API changes them), the soonest region winning.
+ */
+export function providerUnavailable (router: ProviderRouter, cause: unknown): OAuthError {
+  const retryAfter = Math.max(1, Math.ceil(Math.min(...router.lanes.map((lane) => lane.breaker.policy.resetTimeout))))
+  return new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause, retryAfter })
+}

@@ -1,0 +1,50 @@
+import type { Config } from '../config/resolve.js'
+import type { Keyring } from '../keys/keyring.js'
+import type { Logger } from '../log.js'
+import type { Store } from '../store/store.js'
+import type { Clock } from './deps.js'
+import { OAuthError } from './errors.js'
+import { verifyAccessToken, type AccessTokenClaims } from './tokens.js'
+
+/** What verifying an access token uses: the signing keys, the issuer, the clock and the store's tombstones. */
+export interface AccessTokenDeps {
+  keys: Keyring
+  issuer: string
+  now: Clock
+  store: Store
+}
+
+/** What revoking a grant uses: the store, and how long a refresh family may live. */
+export interface GrantRevocationDeps {
+  store: Store
+  tokens: Pick<Config['tokens'], 'refreshToken'>
+}
+
+/** A verified access token that has not been revoked (by itself, its grant or its session). */
+export async function activeAccessToken (deps: AccessTokenDeps, token: string, log: Logger): Promise<AccessTokenClaims> {
+  const claims = await verifyAccessToken(deps.keys, deps.issuer, token, deps.now())
+  if (await isRevokedFailOpen(deps.store, [claims.jti, claims.gid, claims.sid], log)) {
+    throw new OAuthError('invalid_token', 'the access token was revoked', { challenge: 'Bearer' })
+  }
+  return claims
+}
+
+/** Revokes every token of a grant: access tokens by gid, and the refresh family. */
+export async function revokeGrant (deps: GrantRevocationDeps, gid: string, log: Logger): Promise<void> {
+  try {
+    await deps.store.revoke(gid, deps.tokens.refreshToken)
+  } catch (err) {
+    log.error({ err, store: deps.store.name }, 'could not record a grant revocation')
+  }
+}
+
+/** True when any id is tombstoned; a store that cannot answer lets the request through (fail-open, logged). */
+export async function isRevokedFailOpen (store: Store, ids: string[], log: Logger): Promise<boolean> {
+  try {
+    const answers = await Promise.all(ids.map((id) => store.isRevoked(id)))
+    return answers.includes(true)
+  } catch (err) {
+    log.warn({ err, store: store.name }, 'revocation check unavailable; allowing the request')
+    return false
+  }
+}
