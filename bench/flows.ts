@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
+import { pkcePair, type Pkce } from '../harness/pkce.js'
 import { CookieJar, expectStatus, location, type Http, type Reply } from './lib/http.js'
 
 /** The relying parties' redirect URIs; nothing listens there: flows stop at the redirect. */
@@ -13,13 +14,8 @@ export const CACHED: BenchClient = { clientId: 'outage', clientSecret: 'outage-s
 
 const SCOPE = 'openid profile email'
 
-/** One virtual user's fixed PKCE pair (codes are single-use anyway; a fixed pair keeps the driver light). */
-export interface Pkce { verifier: string, challenge: string }
-
-export function pkcePair (): Pkce {
-  const verifier = randomBytes(32).toString('base64url')
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
-}
+// One virtual user keeps a fixed PKCE pair (codes are single-use anyway; a fixed pair keeps the driver light).
+export { pkcePair, type Pkce }
 
 /** `/authorize` (understudy) or `/auth` (oidc-provider) for `client` with PKCE S256, a fresh state and nonce. */
 export function authorizationUrl (endpoint: string, client: BenchClient, pkce: Pkce): string {

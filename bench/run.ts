@@ -5,7 +5,7 @@
 // oidc-provider upstream behind TCP fault proxies. Prints a table and the
 // ratios, writes bench/results/<date>[-soak][-quick][-custom].json. See bench/README.md.
 import { mkdtemp, readdir } from 'node:fs/promises'
-import { freePort } from '../src/gameday/free-port.js'
+import { freePort } from '../harness/free-port.js'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CACHED, SHOP, claimsOf, parseTokens, peerFullFlow, pkcePair, refreshOnce, ssoFlow, ssoUser, understudyFullFlow, type BenchClient, type BenchUser, type Pkce, type SsoUser } from './flows.js'
@@ -74,7 +74,7 @@ try {
     const jar = new CookieJar()
     const pkce = pkcePair()
     const tokens = await understudyFullFlow(http, gateway.url, SHOP, pkce, jar, newLogin())
-    const cookie = jar.header(op.authorize)
+    const cookie = jar.headers(op.authorize)
     users.push({ shop: ssoUser(op, SHOP, pkce, cookie), outage: ssoUser(op, CACHED, pkce, cookie), refreshToken: tokens.refresh_token, loggedInAt: Date.now() })
   }
   const chains = users.map((u) => ({ token: u.refreshToken }))
@@ -126,7 +126,7 @@ try {
           const jar = new CookieJar()
           await peerFullFlow(http, peerIssuer, SHOP, pkce, jar)
           // The peer's session cookies do not change between SSO requests: sent as they are, like the gateway's.
-          return ssoUser(peerOp, SHOP, pkce, jar.header(peerOp.authorize))
+          return ssoUser(peerOp, SHOP, pkce, jar.headers(peerOp.authorize))
         },
         run: async (user: SsoUser) => { await ssoFlow(http, peerOp, SHOP, user); return 2 },
       },

@@ -1,4 +1,5 @@
 import { Pool } from 'undici'
+import { CookieJar as HarnessCookieJar } from '../../harness/cookie-jar.js'
 
 /** An answer with its body read (undici needs every body consumed before the connection is reused). */
 export interface Reply {
@@ -73,56 +74,18 @@ export function expectStatus (reply: Reply, status: number | number[], what: str
   if (!ok) throw new Error(`${what}: expected ${String(status)}, got ${reply.status}: ${reply.body.slice(0, 300)}`)
 }
 
-interface Cookie { value: string, path: string }
-
-/** A cookie jar per origin (name, value and path only: all the flows need). */
-export class CookieJar {
-  readonly #byOrigin = new Map<string, Map<string, Cookie>>()
-
-  header (url: string): Record<string, string> {
-    const { origin, path } = split(url)
-    const jar = this.#byOrigin.get(origin)
-    if (jar === undefined || jar.size === 0) return {}
-    const pairs: string[] = []
-    for (const [name, cookie] of jar) if (path.startsWith(cookie.path)) pairs.push(`${name}=${cookie.value}`)
-    return pairs.length === 0 ? {} : { cookie: pairs.join('; ') }
-  }
-
-  store (url: string, reply: Reply): void {
-    const raw = reply.headers['set-cookie']
-    if (raw === undefined) return
-    const { origin } = split(url)
-    let jar = this.#byOrigin.get(origin)
-    if (jar === undefined) this.#byOrigin.set(origin, (jar = new Map()))
-    for (const line of Array.isArray(raw) ? raw : [raw]) {
-      const parts = line.split(';')
-      const pair = parts[0]!
-      const eq = pair.indexOf('=')
-      const name = pair.slice(0, eq).trim()
-      const value = pair.slice(eq + 1).trim()
-      let path = '/'
-      let expired = value === ''
-      for (const attribute of parts.slice(1)) {
-        const [key = '', val = ''] = attribute.trim().split('=')
-        const lower = key.toLowerCase()
-        if (lower === 'path') path = val
-        else if (lower === 'max-age' && Number(val) <= 0) expired = true
-        else if (lower === 'expires' && Date.parse(val) <= Date.now()) expired = true
-      }
-      if (expired) jar.delete(name)
-      else jar.set(name, { value, path })
-    }
-  }
-
-  /** A cookie's value for `url`'s origin, if set. */
-  get (url: string, name: string): string | undefined {
-    return this.#byOrigin.get(split(url).origin)?.get(name)?.value
+/** The harness's cookie jar, sending through `Http` with its cookies and keeping the ones each answer sets. */
+export class CookieJar extends HarnessCookieJar {
+  /** The Cookie header for `url` as a header record (empty when there is none). */
+  headers (url: string): Record<string, string> {
+    const cookie = this.header(new URL(url))
+    return cookie === '' ? {} : { cookie }
   }
 
   /** Sends a request with this jar's cookies and keeps the cookies it sets. */
   async send (http: Http, url: string, init: SendInit = {}): Promise<Reply> {
-    const reply = await http.send(url, { ...init, headers: { ...init.headers, ...this.header(url) } })
-    this.store(url, reply)
+    const reply = await http.send(url, { ...init, headers: { ...init.headers, ...this.headers(url) } })
+    this.store(new URL(url), reply.headers['set-cookie'])
     return reply
   }
 }

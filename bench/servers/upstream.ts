@@ -1,6 +1,6 @@
 // The upstream IdP (oidc-provider, N regions) with a TCP fault proxy in front of each region.
-import { startUpstreamIdp, type UpstreamIdp, type UpstreamIdpClient } from '../../src/demo/upstream-idp.js'
-import { startFaultProxy, type Fault, type FaultProxy } from '../../src/resilience/fault-proxy.js'
+import { startUpstreamIdp, type UpstreamIdp, type UpstreamIdpClient } from '../../harness/demo/upstream-idp.js'
+import { startFaultProxy, type Fault, type FaultProxy } from '../../harness/fault-proxy.js'
 import { serve } from '../lib/child.js'
 
 let upstream: UpstreamIdp | undefined

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
+import type { Logger } from 'pino'
 import { ConfigError, loadConfigFile } from '../config/load.js'
 import { isUnderstudyError } from '../errors.js'
 import { checkConfigCommand } from './check-config.js'
 import { configSchemaCommand } from './config-schema.js'
 import { gamedayCommand } from './gameday.js'
+import { loadHarness } from './harness.js'
 import { incidentsCommand } from './incidents.js'
 import { keysCommand } from './keys.js'
 import { createLogger } from './logger.js'
@@ -54,8 +56,9 @@ async function start (args: string[]): Promise<number> {
   }
   const logger = createLogger()
   if (file === undefined || file === '') {
-    const { startDemo } = await import('./demo.js')
-    const demo = await startDemo(logger)
+    const harness = await loadHarness<{ startDemo: (logger: Logger) => Promise<{ close (drainDelayMs: number): Promise<void> }> }>('demo/stack', 'the demo stack (`understudy start` with no config)', process.stderr)
+    if (!harness) return 2
+    const demo = await harness.startDemo(logger)
     closeOnSignals(demo, logger, 0)
     return -1
   }

@@ -2,7 +2,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { assertErrorPage } from '../helpers/assertions.js'
-import { Browser, type BrowserResponse } from '../helpers/browser.js'
+import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { backChannel, claimsOf, login, request, userinfo } from '../helpers/oidc.js'
 import { browserLogin, CLIENTS, RP, startStack, type Stack } from '../helpers/stack.js'
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { validIdToken, validTokenResponse } from '../helpers/conformance.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { authorizeCode, backChannel, login, pkcePair, redeemCode, refresh, request, userinfo, type Reply } from '../helpers/oidc.js'
 import { CLIENTS, startStack, type Stack } from '../helpers/stack.js'
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { validIdToken } from '../helpers/conformance.js'
-import { Browser, type BrowserResponse } from '../helpers/browser.js'
+import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { backChannel, flipChar, login, type TokenSet } from '../helpers/oidc.js'
 import { CLIENTS, RP, startStack, type Stack } from '../helpers/stack.js'
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { validIdToken, validTokenResponse } from '../helpers/conformance.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { authorizeCode, backChannel, introspectionOf, login, pkcePair, refresh, userinfo, type ClientName, type Reply } from '../helpers/oidc.js'
 import { CLIENTS, startStack, type Stack } from '../helpers/stack.js'
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { assertErrorPage, assertHtmlHeaders } from '../helpers/assertions.js'
-import { Browser, type BrowserResponse } from '../helpers/browser.js'
+import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { flipChar, login, type TokenSet } from '../helpers/oidc.js'
 import { authorizeUrl, CLIENTS, startStack, type Stack } from '../helpers/stack.js'
 

@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream'
 import t from 'tap'
 import { createLogger } from '../../src/cli/logger.js'
-import { startDemo } from '../../src/cli/demo.js'
-import { Browser } from '../helpers/browser.js'
+import { startDemo } from '../../harness/demo/stack.js'
+import { Browser } from '../../harness/browser.js'
 import { freePort } from '../helpers/stack.js'
 
 t.test('the demo stack logs a user in through the gateway and shows the truth of the ID token', async (t) => {

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { adminCases, HOSTILE_REDIRECTS, rawRequests, sendRaw, type Case } from '../helpers/hostile-requests.js'
 import { flipChar, login, pkcePair, authorizeCode, type TokenSet } from '../helpers/oidc.js'
 import { CLIENTS, startStack, type Stack } from '../helpers/stack.js'

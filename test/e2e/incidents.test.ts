@@ -1,6 +1,7 @@
 import t from 'tap'
 import { ADMIN, admin, waitFor } from '../helpers/admin.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
+import { testClock } from '../helpers/clock.js'
 import { authorizeUrl, browserLogin, startStack, type Stack } from '../helpers/stack.js'
 
 const PROVIDER = {
@@ -16,13 +17,15 @@ t.test('fault injection is refused (404) while chaos is disabled', async (t) => 
 })
 
 t.test('injected faults open breakers and the incident timeline tells the story of the outage', async (t) => {
-  const s = await startStack({ provider: PROVIDER, config: { admin: ADMIN, chaos: { enabled: true }, sessions: { maxStaleness: 1, outageMaxStaleness: '1h' } } })
+  const clock = testClock()
+  const s = await startStack({ provider: PROVIDER, now: clock.now, config: { admin: ADMIN, chaos: { enabled: true }, sessions: { maxStaleness: '1h', outageMaxStaleness: '1d' } } })
   t.teardown(() => s.close())
   const breakers = s.gateway.gateway.breakers
   await waitFor(() => breakers.all().every((b) => b.state === 'closed'), 'breakers closed')
   const browser = new Browser()
   await browserLogin(browser, authorizeUrl(s.issuer, 'shop'), 'timeline-user')
-  await new Promise((resolve) => setTimeout(resolve, 2_200))
+  // Past maxStaleness: from here on the session serves only as a cached login.
+  clock.advance(2 * 3600)
 
   const invalid = await admin(s, 'POST', '/admin/faults', { target: { provider: 'idp' }, kind: 'teleport', duration: -1 })
   t.equal(invalid.status, 400)

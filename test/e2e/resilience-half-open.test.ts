@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { authorizeUrl, startStack } from '../helpers/stack.js'
 
 // Found by the Chaos Gorilla game day: building the authorization URL makes no network call, so a login

@@ -1,7 +1,7 @@
 import { decodeJwt } from 'jose'
 import t, { type Test } from 'tap'
 import { ADMIN, admin, waitFor } from '../helpers/admin.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { authorizeUrl, browserLogin, CLIENTS, redirectParams, startStack, type Stack } from '../helpers/stack.js'
 
 // Fast detection for tests: probes every 200 ms, a 1 s breaker timeout, trials after 1 s.

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { admin, ADMIN } from '../helpers/admin.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { authorizeUrl, redirectParams, startStack } from '../helpers/stack.js'
 
 t.test('Retry-After with temporarily_unavailable follows the live breaker policy, not the config', async (t) => {

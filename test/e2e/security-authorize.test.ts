@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { Browser, type BrowserResponse } from '../helpers/browser.js'
+import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { assertErrorPage } from '../helpers/assertions.js'
 import { authorizeCode, claimsOf, login, pkcePair, sessionCookie } from '../helpers/oidc.js'
 import { CLIENTS, RP, startStack, type Stack } from '../helpers/stack.js'

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import * as oidc from 'openid-client'
 import t, { type Test } from 'tap'
 import { admin, ADMIN } from '../helpers/admin.js'
-import { Browser, type BrowserResponse } from '../helpers/browser.js'
+import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { claimsOf, login, refresh, sessionCookie } from '../helpers/oidc.js'
 import { authorizeUrl, browserLogin, CLIENTS, freePort, redirectParams, startStack, startStackUpstream, type Stack } from '../helpers/stack.js'
 

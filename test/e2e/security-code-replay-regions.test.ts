@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { UpstreamIdp } from '../../src/demo/upstream-idp.js'
+import type { UpstreamIdp } from '../../harness/demo/upstream-idp.js'
 import { authorizeCode, backChannel, login, userinfo } from '../helpers/oidc.js'
 import { noRedis, RedisServer } from '../helpers/redis.js'
 import { CLIENTS, freePort, startStack, startStackUpstream, type Stack } from '../helpers/stack.js'

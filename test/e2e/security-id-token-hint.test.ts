@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client'
 import t from 'tap'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { sessionCookie } from '../helpers/oidc.js'
 import { browserLogin, CLIENTS, startStack, type Stack } from '../helpers/stack.js'
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { backChannel, basic, pkcePair, redeemCode, refresh, request, sessionCookie, userinfo, type TokenSet } from '../helpers/oidc.js'
 import { authorizeUrl, CLIENTS, RP, startStack, type Stack } from '../helpers/stack.js'
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { assertErrorPage, assertHtmlHeaders } from '../helpers/assertions.js'
-import { Browser, type BrowserResponse } from '../helpers/browser.js'
+import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { flipChar, login, refresh, sessionCookie } from '../helpers/oidc.js'
 import { authorizeUrl, CLIENTS, startStack, type Stack } from '../helpers/stack.js'
 

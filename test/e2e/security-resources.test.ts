@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { backChannel, claimsOf, headerOf, introspectionOf, login, refresh, request, userinfo, type ClientName, type Reply, type TokenSet } from '../helpers/oidc.js'
 import { startStack, type Stack } from '../helpers/stack.js'
 

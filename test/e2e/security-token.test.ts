@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { authorizeCode, backChannel, basic, introspectionOf, login, pkcePair, redeemCode, refresh, request, userinfo, type ClientName, type Reply } from '../helpers/oidc.js'
 import { CLIENTS, startStack, type Stack } from '../helpers/stack.js'
 

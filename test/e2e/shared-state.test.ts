@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ADMIN, admin, waitFor as until } from '../helpers/admin.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { noRedis, RedisServer } from '../helpers/redis.js'
 import { authorizeUrl, startStack, startStackUpstream, freePort, type Stack } from '../helpers/stack.js'
 

@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client'
 import t from 'tap'
-import { Browser, type BrowserResponse } from '../helpers/browser.js'
+import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { startFakeOAuth2, type FakeOAuth2 } from '../helpers/fake-oauth2.js'
 import { CLIENTS, RP, startStack, type Stack } from '../helpers/stack.js'
 

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { unseal } from '../../src/sessions/seal.js'
 import { subjectFor } from '../../src/sessions/session.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { claimsOf, login, refresh, type Reply, type TokenSet } from '../helpers/oidc.js'
 import { noRedis, RedisServer, until } from '../helpers/redis.js'
 import { freePort, startStack, startStackUpstream, type Stack } from '../helpers/stack.js'

@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t, { type Test } from 'tap'
 import { gamedayCommand } from '../../src/cli/gameday.js'
-import type { GamedayReport } from '../../src/gameday/report.js'
-import { runGameday } from '../../src/gameday/run.js'
+import type { GamedayReport } from '../../harness/gameday/report.js'
+import { runGameday } from '../../harness/gameday/run.js'
 import { noRedis } from '../helpers/redis.js'
 
 // The short form of the game day (issue 5, item 5): each scenario on its own topology, with faults held

@@ -1,10 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto'
 import { decodeJwt, decodeProtectedHeader } from 'jose'
 import { Agent, fetch as fetchFrom } from 'undici'
-import { Browser, type BrowserResponse } from './browser.js'
+import { Browser, type BrowserResponse } from '../../harness/browser.js'
+import { pkcePair } from '../../harness/pkce.js'
 import { authorizeUrl, browserLogin, CLIENTS, redirectParams, type Stack } from './stack.js'
 
 /** Helpers for protocol-level e2e tests: raw HTTP to the gateway, PKCE, logins and token requests. */
+
+export { pkcePair }
 
 export type ClientName = keyof typeof CLIENTS
 
@@ -74,12 +76,6 @@ export function clientAuth (client: ClientName): { headers: Record<string, strin
 export async function backChannel (stack: Stack, path: string, client: ClientName, form: Record<string, string>): Promise<Reply> {
   const auth = clientAuth(client)
   return request(stack, path, { form: { ...auth.form, ...form }, headers: auth.headers })
-}
-
-/** A PKCE verifier and its S256 challenge. */
-export function pkcePair (): { verifier: string, challenge: string } {
-  const verifier = randomBytes(32).toString('base64url')
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
 }
 
 export interface CodeResult {

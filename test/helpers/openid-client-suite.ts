@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import * as oidc from 'openid-client'
-import { Browser } from './browser.js'
+import { Browser } from '../../harness/browser.js'
 import { browserLogin, CLIENTS, type Stack } from './stack.js'
 
 /**

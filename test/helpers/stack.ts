@@ -1,12 +1,12 @@
 import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { createLogger } from '../../src/cli/logger.js'
-import { freePort } from '../../src/gameday/free-port.js'
+import { freePort } from '../../harness/free-port.js'
 import { startGateway, type RunningGateway } from '../../src/cli/start.js'
 import { validateConfig } from '../../src/config/load.js'
-import { startUpstreamIdp, type UpstreamIdp, type UpstreamIdpOptions } from '../../src/demo/upstream-idp.js'
-import { startFaultProxy, type FaultProxy } from '../../src/resilience/fault-proxy.js'
-import { Browser, type BrowserResponse } from './browser.js'
+import { startUpstreamIdp, type UpstreamIdp, type UpstreamIdpOptions } from '../../harness/demo/upstream-idp.js'
+import { startFaultProxy, type FaultProxy } from '../../harness/fault-proxy.js'
+import { Browser, type BrowserResponse } from '../../harness/browser.js'
 
 export const DEV_KEYS = {
   signing: fileURLToPath(new URL('../../certs/dev/signing.jwks.json', import.meta.url)),

@@ -137,8 +137,6 @@ t.test('the compiled gateway imports only production dependencies', async (t) =>
     for (const [, specifier] of text.matchAll(/^\s*(?:import|export)\s+(?!type\s)[^'"]*?from\s+'([^']+)'/gm)) {
       if (bare(specifier!)) t.ok(allowed.has(packageOf(specifier!)), `${where} imports ${specifier}, a production dependency`)
     }
-    // The demo stack (npm start without a config) runs from a clone with dev dependencies (DESIGN §2), never from the image.
-    if (where.startsWith('src/demo/')) continue
     for (const [, specifier] of text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)) {
       if (bare(specifier!)) t.ok(allowed.has(packageOf(specifier!)), `${where} loads ${specifier}, a production dependency`)
     }

@@ -8,7 +8,7 @@ import { silentLogger } from '../../src/log.js'
 import { jittered, Webhooks, type WebhookOptions } from '../../src/notify/webhooks.js'
 import { Metrics } from '../../src/observability/metrics.js'
 import { ADMIN, admin, waitFor } from '../helpers/admin.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { authorizeUrl, startStack, type Stack } from '../helpers/stack.js'
 
 interface Received { headers: IncomingMessage['headers'], body: string, event: Record<string, any> }

@@ -2,7 +2,7 @@ import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { UnderstudyError } from '../../src/errors.js'
-import { freePort } from '../../src/gameday/free-port.js'
+import { freePort } from '../../harness/free-port.js'
 import { classifyUpstreamFailure, type UpstreamFailure } from '../../src/upstream/failure.js'
 import { upstreamJson } from '../../src/upstream/http.js'
 

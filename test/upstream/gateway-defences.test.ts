@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { assertErrorPage } from '../helpers/assertions.js'
-import { Browser, type BrowserResponse } from '../helpers/browser.js'
+import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { startHostileOidc, type Forgery, type HostileOidc } from '../helpers/hostile-oidc.js'
 import { authorizeUrl, CLIENTS, RP, startStack, type Stack } from '../helpers/stack.js'
 

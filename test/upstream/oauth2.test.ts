@@ -4,7 +4,7 @@ import { DEFAULT_BREAKER, type ProviderConfig } from '../../src/config/resolve.j
 import type { UpstreamRegion } from '../../src/upstream/connector.js'
 import { readPath } from '../../src/upstream/connectors/oauth2/claim-mapping.js'
 import { createConnector } from '../../src/upstream/registry.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 import { startFakeOAuth2 } from '../helpers/fake-oauth2.js'
 
 const CALLBACK = 'http://127.0.0.1:9/callback/naver'

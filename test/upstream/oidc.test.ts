@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { DEFAULT_BREAKER, type ProviderConfig } from '../../src/config/resolve.js'
-import { startUpstreamIdp } from '../../src/demo/upstream-idp.js'
+import { startUpstreamIdp } from '../../harness/demo/upstream-idp.js'
 import { isUnderstudyError, type UnderstudyError } from '../../src/errors.js'
 import type { UpstreamRegion } from '../../src/upstream/connector.js'
 import { upstreamJson } from '../../src/upstream/http.js'
 import { createConnector } from '../../src/upstream/registry.js'
-import { Browser } from '../helpers/browser.js'
+import { Browser } from '../../harness/browser.js'
 
 const CALLBACK = 'http://127.0.0.1:9/callback/demo'
 // Characters that RFC 6749 §2.3.1 makes us form-encode before Basic auth.

@@ -1,4 +1,4 @@
-import { cookieNames } from '../sessions/session.js'
+import { cookieNames } from '../../src/sessions/session.js'
 import type { Browser } from './browser.js'
 import { firstLogin, logout, refresh, revokeRefreshToken, ssoLogin, type FlowContext, type FlowResult } from './flows.js'
 import type { OpKind, Recorder } from './records.js'

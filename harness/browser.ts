@@ -1,6 +1,6 @@
-/** A minimal browser for tests: a cookie jar per host:port, manual redirects, simple form submission. */
+import { CookieJar } from './cookie-jar.js'
 
-interface StoredCookie { name: string, value: string, path: string, expiresAt?: number }
+/** A minimal browser for tests: a cookie jar per host:port, manual redirects, simple form submission. */
 
 export interface BrowserResponse {
   status: number
@@ -11,7 +11,7 @@ export interface BrowserResponse {
 }
 
 export class Browser {
-  readonly #jar = new Map<string, Map<string, StoredCookie>>()
+  readonly #jar = new CookieJar()
 
   /** One request, no redirect following; cookies sent and stored. */
   async fetch (url: string, init: { method?: string, body?: URLSearchParams | string, headers?: Record<string, string> } = {}): Promise<BrowserResponse> {
@@ -21,7 +21,7 @@ export class Browser {
     if (cookie) headers.cookie = cookie
     if (init.body instanceof URLSearchParams) headers['content-type'] ??= 'application/x-www-form-urlencoded'
     const response = await fetch(target, { method: init.method ?? 'GET', headers, body: init.body?.toString(), redirect: 'manual' })
-    this.#store(target, response.headers.getSetCookie())
+    this.#jar.store(target, response.headers.getSetCookie())
     const location = response.headers.get('location')
     return {
       status: response.status,
@@ -66,57 +66,22 @@ export class Browser {
 
   /** The value of a cookie for `url`'s host, if set. */
   cookie (url: string, name: string): string | undefined {
-    const target = new URL(url)
-    return this.#live(target).find((c) => c.name === name)?.value
+    return this.#jar.get(new URL(url), name)
   }
 
   /** All cookies for `url`'s host and path. */
   cookies (url: string): Array<{ name: string, value: string }> {
-    return this.#live(new URL(url)).map(({ name, value }) => ({ name, value }))
+    return this.#jar.list(new URL(url))
   }
 
   /** Sets a cookie by hand (tests of forged or stolen cookies). */
   setCookie (url: string, name: string, value: string): void {
-    const target = new URL(url)
-    this.#hostJar(target).set(name, { name, value, path: '/' })
+    this.#jar.set(new URL(url), name, value)
   }
 
   /** The Cookie header this browser would send to `url`. */
   cookieHeader (url: URL): string {
-    return this.#live(url).map((c) => `${c.name}=${c.value}`).join('; ')
-  }
-
-  #live (url: URL): StoredCookie[] {
-    const jar = this.#hostJar(url)
-    const now = Date.now()
-    for (const [name, c] of jar) if (c.expiresAt !== undefined && c.expiresAt <= now) jar.delete(name)
-    return [...jar.values()].filter((c) => url.pathname.startsWith(c.path))
-  }
-
-  #hostJar (url: URL): Map<string, StoredCookie> {
-    let jar = this.#jar.get(url.host)
-    if (!jar) this.#jar.set(url.host, (jar = new Map()))
-    return jar
-  }
-
-  #store (url: URL, setCookies: string[]): void {
-    const jar = this.#hostJar(url)
-    for (const header of setCookies) {
-      const [pair, ...attributes] = header.split(';').map((s) => s.trim())
-      const eq = pair!.indexOf('=')
-      const name = pair!.slice(0, eq)
-      const value = pair!.slice(eq + 1)
-      const cookie: StoredCookie = { name, value, path: '/' }
-      for (const attribute of attributes) {
-        const [key, val = ''] = attribute.split('=')
-        const lower = key!.toLowerCase()
-        if (lower === 'path') cookie.path = val
-        if (lower === 'max-age') cookie.expiresAt = Date.now() + Number(val) * 1000
-        if (lower === 'expires' && cookie.expiresAt === undefined) cookie.expiresAt = Date.parse(val)
-      }
-      if (cookie.expiresAt !== undefined && cookie.expiresAt <= Date.now()) jar.delete(name)
-      else jar.set(name, cookie)
-    }
+    return this.#jar.header(url)
   }
 }
 

@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { validateConfig } from '../config/load.js'
-import { startUpstreamIdp } from '../demo/upstream-idp.js'
-import { startDemoRelyingParty } from '../demo/relying-party.js'
-import { writeKeySets } from '../keys/generate.js'
-import { startGateway } from './start.js'
+import { validateConfig } from '../../src/config/load.js'
+import { startUpstreamIdp } from './upstream-idp.js'
+import { startDemoRelyingParty } from './relying-party.js'
+import { writeKeySets } from '../../src/keys/generate.js'
+import { startGateway } from '../../src/cli/start.js'
 
 /** Where the demo stack listens (all on 127.0.0.1). */
 export interface DemoPorts { gateway: number, admin: number, site: number, upstream: number }

@@ -1,4 +1,4 @@
-import type { Fault as ProxyFault } from '../resilience/fault-proxy.js'
+import type { Fault as ProxyFault } from '../fault-proxy.js'
 import type { OpRecord } from './records.js'
 import { REGIONS, UPSTREAM_REGIONS, type RegionName, type Topology, type UpstreamRegionName } from './topology.js'
 

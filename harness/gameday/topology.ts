@@ -2,14 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { validateConfig } from '../config/load.js'
+import { validateConfig } from '../../src/config/load.js'
 import { startUpstreamIdp, type UpstreamIdp } from '../demo/upstream-idp.js'
-import { writeKeySets } from '../keys/generate.js'
-import { startFaultProxy, type FaultProxy } from '../resilience/fault-proxy.js'
-import { freePort } from './free-port.js'
+import { writeKeySets } from '../../src/keys/generate.js'
+import { startFaultProxy, type FaultProxy } from '../fault-proxy.js'
+import { freePort } from '../free-port.js'
 import { GatewayProcess } from './gateway-process.js'
 import { LoadBalancer, type BackendTransition } from './load-balancer.js'
-import { RedisServer } from './redis-server.js'
+import { RedisServer } from '../redis-server.js'
 import { RELYING_PARTIES, type GamedayPolicy } from './setup.js'
 import { upstreamStorage } from './upstream-storage.js'
 
@@ -72,7 +72,7 @@ export async function startTopology (policy: GamedayPolicy, logDir: string, onBa
     const upstreamSecret = randomBytes(16).toString('base64url')
     const upstream = await startUpstreamIdp({ clients: [{ client_id: 'understudy', client_secret: upstreamSecret, redirect_uris: [`${issuer}/callback/idp`] }], adapter: upstreamStorage() })
     closers.push(() => upstream.close())
-    const redis = { a: await RedisServer.start('redis-a'), b: await RedisServer.start('redis-b') }
+    const redis = { a: await RedisServer.start({ name: 'redis-a' }), b: await RedisServer.start({ name: 'redis-b' }) }
     closers.push(() => redis.a.close(), () => redis.b.close())
     const names = new Map<string, string>([[`127.0.0.1:${lbPort}`, 'gateway']])
     const proxy = async (name: string, port: number) => {

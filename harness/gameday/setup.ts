@@ -1,4 +1,4 @@
-import { parseDuration } from '../config/duration.js'
+import { parseDuration } from '../../src/config/duration.js'
 
 /** The relying parties, load shape and breaker policies of a game day. */
 

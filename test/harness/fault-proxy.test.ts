@@ -5,7 +5,7 @@ import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { startFaultProxy, type FaultProxy } from '../../src/resilience/fault-proxy.js'
+import { startFaultProxy, type FaultProxy } from '../../harness/fault-proxy.js'
 
 /** An HTTP server on 127.0.0.1 that answers GET with `hello` and echoes any other request's body; closed at teardown. */
 async function echoServer (t: Test): Promise<number> {
@@ -186,7 +186,7 @@ t.test('invalid options and faults are refused up front', async (t) => {
 })
 
 t.test('close leaves no handle or timer behind, so the process exits', async (t) => {
-  const module = new URL('../../src/resilience/fault-proxy.ts', import.meta.url).href
+  const module = new URL('../../harness/fault-proxy.ts', import.meta.url).href
   const script = `
     import http from 'node:http'
     import net from 'node:net'

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
+import { until } from '../poll.js'
 import { Browser } from './browser.js'
 import type { FlowContext } from './flows.js'
 import { LoadDriver } from './load-driver.js'
@@ -68,7 +69,7 @@ export async function runGameday (options: GamedayOptions): Promise<GamedayRepor
   const note = (message: string, kind = 'fault') => entries.push({ at: Date.now(), source: 'gameday', kind, message })
   try {
     monitor.start()
-    await until(() => monitor.healthy(), 20_000, options.signal)
+    await until(() => monitor.healthy(), 20_000, 'the topology is healthy', { intervalMs: 100, ...(options.signal ? { signal: options.signal } : {}) })
     progress?.phase(`logging ${load.seedUsers} returning users in`)
     await driver.seed(load.seedUsers)
     driver.start()
@@ -210,14 +211,6 @@ async function closeBreakersByHand (topology: Topology): Promise<number> {
     } catch {}
   }
   return closed
-}
-
-async function until (check: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('the topology did not become healthy in time')
-    await sleep(100, undefined, { signal })
-  }
 }
 
 function targetOf (topology: Topology, url: URL): string {

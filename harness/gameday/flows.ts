@@ -1,5 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { decodeJwt } from 'jose'
+import { pkcePair } from '../pkce.js'
 import { NoAnswerError, type Browser, type BrowserAnswer } from './browser.js'
 import type { RelyingParty } from './setup.js'
 
@@ -176,11 +177,6 @@ function authorizeUrl (issuer: string, rp: RelyingParty, state: string, challeng
   const url = new URL(`${issuer}/authorize`)
   url.search = new URLSearchParams({ client_id: rp.clientId, redirect_uri: rp.redirectUri, response_type: 'code', scope: 'openid profile email', state, nonce: randomBytes(8).toString('base64url'), code_challenge: challenge, code_challenge_method: 'S256' }).toString()
   return url.href
-}
-
-function pkcePair (): { verifier: string, challenge: string } {
-  const verifier = randomBytes(32).toString('base64url')
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
 }
 
 function backendOf (answer: BrowserAnswer): { backend?: string } {

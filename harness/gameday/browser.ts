@@ -1,4 +1,5 @@
 import { request, type Dispatcher } from 'undici'
+import { CookieJar } from '../cookie-jar.js'
 
 /** One HTTP exchange as the game day records it. */
 export interface HttpSample {
@@ -41,15 +42,13 @@ export interface BrowserDeps {
   timeoutMs: number
 }
 
-interface Cookie { value: string, path: string, expiresAt?: number }
-
 /**
  * A minimal browser for synthetic users: one cookie jar per host:port,
  * redirects not followed (the flows look at each hop), a bounded wait for
  * every answer. Every exchange is recorded with its latency and outcome.
  */
 export class Browser {
-  readonly #jar = new Map<string, Map<string, Cookie>>()
+  readonly #jar = new CookieJar()
   readonly #deps: BrowserDeps
   /** Requests of this browser that a gateway process dropped when it died (see the load balancer). */
   dropped = 0
@@ -78,8 +77,7 @@ export class Browser {
         bodyTimeout: this.#deps.timeoutMs,
       })
       const text = await answer.body.text()
-      const setCookie = answer.headers['set-cookie']
-      this.#store(target, setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie])
+      this.#jar.store(target, answer.headers['set-cookie'])
       const location = header(answer.headers.location)
       const backend = header(answer.headers['x-gameday-backend'])
       const dropped = header(answer.headers['x-gameday-dropped'])
@@ -101,48 +99,17 @@ export class Browser {
 
   /** The value of cookie `name` for `url`'s host:port. */
   cookie (url: string, name: string): string | undefined {
-    return this.#live(new URL(url)).find(([n]) => n === name)?.[1].value
+    return this.#jar.get(new URL(url), name)
   }
 
   /** Sets a cookie by hand: a stolen or kept copy of a session cookie. */
   setCookie (url: string, name: string, value: string): void {
-    this.#hostJar(new URL(url)).set(name, { value, path: '/' })
+    this.#jar.set(new URL(url), name, value)
   }
 
   /** The Cookie header this browser sends to `url`. */
   cookieHeader (url: URL): string {
-    return this.#live(url).map(([name, c]) => `${name}=${c.value}`).join('; ')
-  }
-
-  #live (url: URL): Array<[string, Cookie]> {
-    const jar = this.#hostJar(url)
-    const now = Date.now()
-    for (const [name, c] of jar) if (c.expiresAt !== undefined && c.expiresAt <= now) jar.delete(name)
-    return [...jar].filter(([, c]) => url.pathname.startsWith(c.path))
-  }
-
-  #hostJar (url: URL): Map<string, Cookie> {
-    let jar = this.#jar.get(url.host)
-    if (!jar) this.#jar.set(url.host, (jar = new Map()))
-    return jar
-  }
-
-  #store (url: URL, setCookies: string[]): void {
-    const jar = this.#hostJar(url)
-    for (const line of setCookies) {
-      const [pair = '', ...attributes] = line.split(';').map((s) => s.trim())
-      const eq = pair.indexOf('=')
-      if (eq <= 0) continue
-      const cookie: Cookie = { value: pair.slice(eq + 1), path: '/' }
-      for (const attribute of attributes) {
-        const [key = '', val = ''] = attribute.split('=')
-        if (key.toLowerCase() === 'path') cookie.path = val
-        if (key.toLowerCase() === 'max-age') cookie.expiresAt = Date.now() + Number(val) * 1000
-        if (key.toLowerCase() === 'expires' && cookie.expiresAt === undefined) cookie.expiresAt = Date.parse(val)
-      }
-      if (cookie.expiresAt !== undefined && cookie.expiresAt <= Date.now()) jar.delete(pair.slice(0, eq))
-      else jar.set(pair.slice(0, eq), cookie)
-    }
+    return this.#jar.header(url)
   }
 }
 

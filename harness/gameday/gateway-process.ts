@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { track } from './children.js'
+import { track } from '../children.js'
 
 const START_TIMEOUT_MS = 30_000
 
@@ -14,7 +14,7 @@ const START_TIMEOUT_MS = 30_000
  */
 export function cliCommand (): string[] {
   const fromSource = import.meta.url.endsWith('.ts')
-  const main = fileURLToPath(new URL(fromSource ? '../cli/main.ts' : '../cli/main.js', import.meta.url))
+  const main = fileURLToPath(new URL(fromSource ? '../../src/cli/main.ts' : '../../src/cli/main.js', import.meta.url))
   return fromSource ? ['--import', import.meta.resolve('tsx'), main] : [main]
 }
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
-import type { IncidentEvent } from '../resilience/incidents.js'
+import type { IncidentEvent } from '../../src/resilience/incidents.js'
 import { sumMetric } from './metrics-text.js'
 import { REGIONS, type RegionName, type Topology } from './topology.js'
 
