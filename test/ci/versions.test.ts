@@ -38,6 +38,13 @@ t.test('the image ships the Node.js release that CI tests', async (t) => {
   t.equal(major(tested) % 2, 0, 'an even major: an LTS line')
 })
 
+t.test('the base image\'s digest belongs with that release: the operations guide looks it up for the image the Dockerfile names', async (t) => {
+  const image = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1]
+  t.ok(image, `NODE_IMAGE is one image reference (${image})`)
+  t.match(dockerfile, /^ARG NODE_IMAGE_DIGEST=(sha256:[0-9a-f]{64})?$/m, 'NODE_IMAGE_DIGEST sits beside it, empty or one sha256 digest')
+  t.match(operations, `docker buildx imagetools inspect ${image}`, 'docs/operations.md looks up the digest of that exact image, so a new release updates the command with the tag')
+})
+
 t.test('.ci/run runs the whole suite on that release and a short run on the machine\'s own Node', async (t) => {
   t.match(ciRun, /^export CI=true$/m, 'CI=true turns missing-tool skips into failures')
   t.match(ciRun, /^npm ci --prefix \.ci\/node\b/m, 'installs .ci/node from its lockfile')
