@@ -101,6 +101,7 @@ t.test('a region shows down from when it went down until it closes: a half-open 
     const [doc, health] = await Promise.all([status.status(), status.health()])
     seen.push({ step, state: doc.providers[0]!.regions[0]!.state, since: doc.providers[0]!.regions[0]!.since, healthz: health.providers.idp!.regions.primary!.state })
   })
+  t.ok(seen.length > 1, 'the breaker was seen open before it closed')
   const wentDown = seen[0]!.since
   for (const { step, state, since, healthz } of seen.slice(0, -1)) {
     t.same({ state, since, healthz }, { state: 'open', since: wentDown, healthz: 'open' }, `${step}: down since it went down`)

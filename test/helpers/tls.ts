@@ -1,12 +1,16 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
+import { requireTool } from './tools.js'
 
 const run = promisify(execFile)
+
+/** Why these helpers cannot make certificates on this machine, or false (openssl answers `version`, not `--version`). */
+export const noOpenssl = requireTool('openssl', spawnSync('openssl', ['version']).status === 0 ? undefined : 'openssl is not on PATH')
 
 /** PEM files of a throwaway certificate authority, written by openssl. */
 export interface TestCa {

@@ -57,6 +57,7 @@ t.test('the dashboard charts every understudy metric and the process memory and 
 
 t.test('every metric and label that the dashboard and the alerts query is one the gateway exports', async (t) => {
   const known = new Set([...series.values()].flat().concat(TARGET_LABELS))
+  t.ok(queries.length > 0, 'the dashboard and the alerts have queries')
   for (const { where, expr } of queries) {
     const text = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""')
     for (const [name] of text.matchAll(/\b(understudy|process|nodejs)_[a-z0-9_]*/g)) t.ok(series.has(name), `${where}: the gateway exports ${name}`)
@@ -77,7 +78,9 @@ t.test('every metric and label that the dashboard and the alerts query is one th
 
 t.test('the operations guide lists every understudy metric with its labels', async (t) => {
   const rows = operations.split('\n').filter((line) => line.startsWith('|'))
-  for (const { name, labels } of metrics.filter((m) => m.name.startsWith('understudy_'))) {
+  const ours = metrics.filter((m) => m.name.startsWith('understudy_'))
+  t.ok(ours.length > 0, 'the gateway exports understudy_ metrics')
+  for (const { name, labels } of ours) {
     const row = rows.find((line) => line.includes(`\`${name}\``))
     t.ok(row, `docs/operations.md has a row for ${name}`)
     for (const label of labels) t.ok(row?.includes(`\`${label}\``), `its row names the label ${label}`)

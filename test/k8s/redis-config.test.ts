@@ -13,7 +13,7 @@ import { connectRedis, waitUntilReady } from '../../src/store/redis-connection.j
 import { RedisStore } from '../../src/store/redis.js'
 import { noRedis, until } from '../helpers/redis.js'
 import { requireTool } from '../helpers/tools.js'
-import { freeTcpPort, issue, testCa } from '../helpers/tls.js'
+import { freeTcpPort, issue, noOpenssl, testCa } from '../helpers/tls.js'
 import { storeConformance } from '../store/conformance.js'
 
 /**
@@ -217,7 +217,7 @@ t.test('the shipped Redis config', { skip: noRedis }, async (t) => {
   })
 })
 
-t.test("the peer proxy's HAProxy config terminates TLS and forwards to the master only once its check logs in as probe", { skip: noRedis || noHaproxy }, async (t) => {
+t.test("the peer proxy's HAProxy config terminates TLS and forwards to the master only once its check logs in as probe", { skip: noRedis || noHaproxy || noOpenssl }, async (t) => {
   const { dir } = await initScript(t, PASSWORDS)
   const redisPort = await startRedis(t, dir)
   const ca = await testCa(t, 'peer-ca')

@@ -76,7 +76,12 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       t.equal(await store.claimOnce(id, 60), true)
       t.equal(await store.isRevoked(id), false)
       await store.revoke(id, 60)
-      t.equal(await store.rotateFamily(id, 0, 60), 'rotated')
+      t.equal(await store.isRevoked(id), true, 'the revocation holds')
+      t.equal(await store.claimOnce(id, 60), false, 'the claim made before it still holds')
+      t.equal(await store.rotateFamily(id, 0, 60), 'rotated', 'neither is a refresh family')
+      const revokedFirst = key('revoked-first')
+      await store.revoke(revokedFirst, 60)
+      t.equal(await store.claimOnce(revokedFirst, 60), true, 'a revocation is not a claim')
     })
 
     t.test('a family unknown to the store rotates from any generation', async (t) => {

@@ -9,7 +9,7 @@ import { Metrics } from '../../src/observability/metrics.js'
 import { createRedisStore } from '../../src/store/create.js'
 import { RedisStore } from '../../src/store/redis.js'
 import { noRedis, RedisServer, until } from '../helpers/redis.js'
-import { freeTcpPort, issue, testCa, type TestCa } from '../helpers/tls.js'
+import { freeTcpPort, issue, noOpenssl, testCa, type TestCa } from '../helpers/tls.js'
 import { storeConformance } from './conformance.js'
 
 const TIMEOUTS = { commandTimeoutMs: 500, connectTimeoutMs: 1_000 }
@@ -53,7 +53,7 @@ async function refused (t: Test, store: RedisStore, why: string): Promise<void> 
   await t.rejects(store.isRevoked(randomUUID()), `${why}: commands fail`)
 }
 
-t.test('Redis over TLS', { skip: noRedis }, async (t) => {
+t.test('Redis over TLS', { skip: noRedis || noOpenssl }, async (t) => {
   const redis = await startTlsRedis(t)
   const url = `rediss://${USER}:${PASSWORD}@localhost:${redis.tlsPort}`
   storeConformance(t, 'redis over rediss:// with a password', () => RedisStore.open({ url, tls: { ca: redis.ca.cert }, ...TIMEOUTS, log: silentLogger }))
@@ -98,7 +98,7 @@ t.test('Redis over TLS', { skip: noRedis }, async (t) => {
   })
 })
 
-t.test('a Redis that requires client certificates accepts tls.cert and tls.key and refuses a client without them', { skip: noRedis }, async (t) => {
+t.test('a Redis that requires client certificates accepts tls.cert and tls.key and refuses a client without them', { skip: noRedis || noOpenssl }, async (t) => {
   const redis = await startTlsRedis(t, { clientCertificates: true })
   const url = `rediss://${USER}:${PASSWORD}@localhost:${redis.tlsPort}`
   const client = await issue(redis.ca, 'gateway', ['understudy-gateway'], 'clientAuth')
@@ -112,7 +112,7 @@ t.test('a Redis that requires client certificates accepts tls.cert and tls.key a
   await refused(t, await open(t, url, { ca: redis.ca.cert, ...stranger }), 'a client certificate from another CA')
 })
 
-t.test("the gateway's store copies tombstones to a peer over rediss:// with a password, and reads them back from it", { skip: noRedis }, async (t) => {
+t.test("the gateway's store copies tombstones to a peer over rediss:// with a password, and reads them back from it", { skip: noRedis || noOpenssl }, async (t) => {
   const local = await RedisServer.start(t)
   const peer = await startTlsRedis(t)
   // Through the config, as an operator writes it: the CA file relative to the config's folder.
