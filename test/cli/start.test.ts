@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import https from 'node:https'
@@ -6,12 +6,22 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import t from 'tap'
+import { waitFor } from '../helpers/admin.js'
 import { DEV_KEYS } from '../helpers/stack.js'
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
 
 function cli (args: string[], env: Record<string, string> = {}) {
   return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/** The child's "listening" log line, or undefined when its stdout ends without one (it crashed or exited). */
+async function listeningLine (child: ChildProcess): Promise<Record<string, string> | undefined> {
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const entry = JSON.parse(line) as Record<string, string>
+    if (entry.msg === 'listening') return entry
+  }
+  return undefined
 }
 
 async function configFile (overrides: Record<string, unknown> = {}): Promise<string> {
@@ -33,12 +43,7 @@ async function configFile (overrides: Record<string, unknown> = {}): Promise<str
 t.test('start --config prints the listening line, serves while the upstream is down, and drains on SIGTERM', async (t) => {
   const child = cli(['start', '--config', await configFile({ shutdown: { drainDelay: '1s' } })], { IDP_SECRET: 'x' })
   t.teardown(() => { child.kill('SIGKILL') })
-  const lines = createInterface({ input: child.stdout! })
-  let listening: { url: string, adminUrl: string } | undefined
-  for await (const line of lines) {
-    const entry = JSON.parse(line)
-    if (entry.msg === 'listening') { listening = entry; break }
-  }
+  const listening = await listeningLine(child)
   t.ok(listening, 'a JSON log line with msg "listening"')
   t.match(listening!.url, /^http:\/\/127\.0\.0\.1:\d+$/)
   t.match(listening!.adminUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
@@ -48,8 +53,7 @@ t.test('start --config prints the listening line, serves while the upstream is d
 
   const exited = once(child, 'exit')
   child.kill('SIGTERM')
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  t.equal((await fetch(`${listening!.adminUrl}/readyz`)).status, 503, 'readyz answers 503 while draining')
+  await t.resolves(waitFor(async () => (await fetch(`${listening!.adminUrl}/readyz`)).status === 503, 'readyz answers 503 within drainDelay (1 s)'), 'readyz answers 503 while draining')
   const [code] = await exited
   t.equal(code, 0, 'exits 0 after draining')
 })
@@ -57,11 +61,7 @@ t.test('start --config prints the listening line, serves while the upstream is d
 t.test('the listening line and understudy_build_info name the gateway version and the Node.js that runs it', async (t) => {
   const child = cli(['start', '--config', await configFile()], { IDP_SECRET: 'x' })
   t.teardown(() => { child.kill('SIGKILL') })
-  let listening: { adminUrl: string, version: string, node: string } | undefined
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const entry = JSON.parse(line)
-    if (entry.msg === 'listening') { listening = entry; break }
-  }
+  const listening = await listeningLine(child)
   const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
   t.equal(listening?.node, process.version, 'node is the running release, e.g. v24.22.3')
   t.equal(listening?.version, version, 'version is the package version')
@@ -83,13 +83,7 @@ t.test('start refuses an invalid config with the same report as check-config, ex
 t.test('UNDERSTUDY_CONFIG names the config file when --config is absent', async (t) => {
   const child = cli(['start'], { UNDERSTUDY_CONFIG: await configFile({ region: 'from-env' }), IDP_SECRET: 'x' })
   t.teardown(() => { child.kill('SIGKILL') })
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const entry = JSON.parse(line)
-    if (entry.msg === 'listening') {
-      t.equal(entry.region, 'from-env')
-      break
-    }
-  }
+  t.equal((await listeningLine(child))?.region, 'from-env', 'the gateway started with that file')
 })
 
 t.test('an unknown command prints the usage and exits 2', async (t) => {
@@ -105,11 +99,7 @@ t.test('listen.tls serves HTTPS directly with the given certificate', async (t) 
   const certs = new URL('../../certs/dev/', import.meta.url).pathname
   const child = cli(['start', '--config', await configFile({ listen: { host: '127.0.0.1', port: 0, tls: { cert: `${certs}tls.crt`, key: `${certs}tls.key` } } })], { IDP_SECRET: 'x' })
   t.teardown(() => { child.kill('SIGKILL') })
-  let url = ''
-  for await (const line of createInterface({ input: child.stdout! })) {
-    const entry = JSON.parse(line)
-    if (entry.msg === 'listening') { url = entry.url; break }
-  }
+  const url = (await listeningLine(child))?.url ?? ''
   t.match(url, /^https:\/\/127\.0\.0\.1:\d+$/)
   const ca = await readFile(`${certs}tls.crt`)
   const body = await new Promise<string>((resolve, reject) => {
