@@ -38,7 +38,7 @@ export interface WindowFigures {
   skippedTicks: number
 }
 
-/** One scenario's figures: the contract names first (issue 5, item 2), then the detail. */
+/** One scenario's figures: the ones the expectations judge first, then the detail for the post-mortem. */
 export interface ScenarioFigures extends WindowFigures {
   name: string
   timeToDetectMs: number | null
