@@ -7,7 +7,7 @@ import { ConfigSchema } from '../../src/config/schema.js'
 const KEYWORDS = new Set([
   '$schema', '$id', 'title', 'description', 'default', 'type', 'properties', 'required', 'additionalProperties',
   'patternProperties', 'items', 'minItems', 'anyOf', 'const', 'pattern', 'minLength', 'maxLength', 'minimum', 'maximum',
-  'uniqueItems', 'exclusiveMinimum', 'maxItems', 'minProperties', 'enum',
+  'uniqueItems', 'exclusiveMinimum', 'exclusiveMaximum', 'maxItems', 'minProperties', 'enum',
 ])
 /** Maps from a name to a schema, whose keys are property names rather than keywords. */
 const SCHEMA_MAPS = new Set(['properties', 'patternProperties'])
