@@ -1,7 +1,7 @@
-import CircuitBreaker from 'opossum'
 import { redisTuning, type Config } from '../config/resolve.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
+import { firstFailureOpens, Guard } from '../resilience/guard.js'
 import { connectRedis, describeTarget, redisTarget, type RedisClient } from '../store/redis-connection.js'
 
 /** One request counted: how many in this key's window so far, and milliseconds until the window ends. */
@@ -82,52 +82,44 @@ return {current, ttl}`
 
 interface Scripts { understudyRateLimit (key: string, windowMs: number, count: 0 | 1): Promise<[number, number]> }
 
+/** How long the counters' breaker stays open before a trial command (ms). */
+const BREAKER_RESET_MS = 1_000
+
 /**
  * Counters in Redis, so every instance of a region shares one limit. Behind
- * its own breaker: while Redis does not answer within the command timeout,
- * requests are counted in this process instead (fail-soft: the limits still
- * hold per instance, and a Redis outage never turns into 5xx or unlimited traffic).
+ * its own breaker, fail-open to this process: while Redis does not answer
+ * within the command timeout, requests are counted in this process instead
+ * (the limits still hold per instance, and a Redis outage never turns into
+ * 5xx or unlimited traffic). The first failure opens the breaker, as for the store.
  */
 export class RedisCounter implements RateLimitCounter {
   readonly name = 'redis'
   readonly #client: RedisClient
   readonly #prefix: string
-  readonly #breaker: CircuitBreaker<[string, number, 0 | 1], Hit>
+  readonly #guard: Guard<[string, number, 0 | 1], Hit>
 
   constructor (client: RedisClient, options: { prefix: string, timeoutMs: number, fallback: MemoryCounter, log: Logger, metrics?: Metrics, target?: string }) {
     const { log, metrics, fallback } = options
     this.#client = client
     this.#prefix = options.prefix
     client.defineCommand('understudyRateLimit', { numberOfKeys: 1, lua: INCR_WINDOW })
-    // errorThresholdPercentage 0 with volumeThreshold 0: the first failure opens the breaker, as for the store.
-    this.#breaker = new CircuitBreaker(async (key: string, windowMs: number, count: 0 | 1) => this.#hit(key, windowMs, count), {
+    // ioredis takes no signal: its own command timeout (the same value) ends a command that outlives the breaker's.
+    this.#guard = new Guard({
       name: 'rate-limit',
-      timeout: options.timeoutMs,
-      resetTimeout: 1_000,
-      errorThresholdPercentage: 0,
-      volumeThreshold: 0,
-      rollingCountTimeout: 10_000,
-    })
-    this.#breaker.fallback(async (key: string, windowMs: number, count: 0 | 1) => (count === 0 ? fallback.peek(key) : fallback.incr(key, windowMs)))
-    this.#breaker.on('failure', () => metrics?.storeErrors.inc({ store: 'rate-limit' }))
-    // A failed half-open trial reopens the breaker; only the first opening of an outage is news.
-    let down = false
-    this.#breaker.on('open', () => {
-      if (!down) log.warn({ store: 'rate-limit', redis: options.target }, 'rate-limit counters unreachable: counting in this process until Redis answers')
-      down = true
-    })
-    this.#breaker.on('close', () => {
-      down = false
-      log.info({ store: 'rate-limit', redis: options.target }, 'rate-limit counters shared through Redis again')
+      policy: firstFailureOpens(options.timeoutMs, BREAKER_RESET_MS),
+      action: async (_signal, key: string, windowMs: number, count: 0 | 1) => this.#hit(key, windowMs, count),
+      whenUnavailable: { mode: 'fail-open', fallback: async (key, windowMs, count) => (count === 0 ? fallback.peek(key) : fallback.incr(key, windowMs)) },
+      onFailure: () => metrics?.storeErrors.inc({ store: 'rate-limit' }),
+      announce: { log, fields: { store: 'rate-limit', redis: options.target }, down: 'rate-limit counters unreachable: counting in this process until Redis answers', up: 'rate-limit counters shared through Redis again' },
     })
   }
 
   async incr (key: string, windowMs: number): Promise<Hit> {
-    return this.#breaker.fire(key, windowMs, 1)
+    return this.#guard.run(key, windowMs, 1)
   }
 
   async peek (key: string): Promise<Hit> {
-    return this.#breaker.fire(key, 1, 0)
+    return this.#guard.run(key, 1, 0)
   }
 
   async #hit (key: string, windowMs: number, count: 0 | 1): Promise<Hit> {
@@ -136,7 +128,7 @@ export class RedisCounter implements RateLimitCounter {
   }
 
   async close (): Promise<void> {
-    this.#breaker.shutdown()
+    this.#guard.shutdown()
     if (this.#client.status === 'ready') await this.#client.quit().catch(() => undefined)
     this.#client.disconnect()
   }

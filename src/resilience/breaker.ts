@@ -1,10 +1,10 @@
-import CircuitBreaker from 'opossum'
 import type { BreakerPolicy } from '../config/resolve.js'
 import { UnderstudyError } from '../errors.js'
 import type { Metrics } from '../observability/metrics.js'
 import { classifyUpstreamFailure } from '../upstream/failure.js'
+import { Guard, type BreakerState, type GuardFailure, type GuardPolicy } from './guard.js'
 
-export type BreakerState = 'closed' | 'half-open' | 'open'
+export type { BreakerState } from './guard.js'
 
 /** A state change of one region's breaker, for logs, incidents and status. */
 export interface BreakerTransition { provider: string, region: string, from: BreakerState, to: BreakerState, at: number, reason: string }
@@ -17,59 +17,63 @@ export const DEFAULT_CAPACITY = 256
 
 const STATE_VALUE: Record<BreakerState, 0 | 1 | 2> = { closed: 0, 'half-open': 1, open: 2 }
 
+type Work = (signal: AbortSignal) => Promise<unknown>
+
 /**
- * One circuit breaker for one provider region (opossum). Every call gets a
- * fresh AbortSignal that fires at the policy timeout, so a timed-out request
- * is really cancelled. Only transient failures (classifyUpstreamFailure) count:
- * a fatal answer says the request was refused, not that the region is unhealthy.
+ * One circuit breaker for one provider region, fail-closed: an open region
+ * refuses at once (the router tries the next region, the login path decides
+ * about a cached login). Only transient failures (classifyUpstreamFailure)
+ * count: a fatal answer says the request was refused, not that the region is
+ * unhealthy. The policy is the live one (config, or an override PATCHed on
+ * any instance).
  */
 export class RegionBreaker {
   readonly provider: string
   readonly region: string
   #policy: BreakerPolicy
   #source: PolicySource = { kind: 'config' }
-  #breaker: CircuitBreaker<[(signal: AbortSignal) => Promise<unknown>], unknown>
-  #pinnedOpen = false
-  #state: BreakerState = 'closed'
-  #since = Date.now()
-  #downSince: number | undefined
+  readonly #guard: Guard<[Work], unknown>
   readonly #metrics: Metrics
-  readonly #onTransition: (transition: BreakerTransition) => void
 
   constructor (provider: string, region: string, policy: BreakerPolicy, deps: { metrics: Metrics, onTransition: (t: BreakerTransition) => void }) {
     this.provider = provider
     this.region = region
     this.#policy = policy
     this.#metrics = deps.metrics
-    this.#onTransition = deps.onTransition
-    this.#breaker = this.#build(policy)
+    this.#guard = new Guard({
+      name: `${provider}/${region}`,
+      policy: guardPolicy(policy),
+      action: async (signal, work: Work) => work(signal),
+      whenUnavailable: { mode: 'fail-closed', error: (failure) => this.#error(failure) },
+      isFailure: (err) => classifyUpstreamFailure(err) === 'transient',
+      onTransition: (transition) => {
+        this.#metrics.breakerState.set({ provider, region }, STATE_VALUE[transition.to])
+        deps.onTransition({ provider, region, ...transition })
+      },
+    })
     this.#metrics.breakerState.set({ provider, region }, 0)
   }
 
   /** closed, half-open or open; a breaker pinned open by a drill is open. */
-  get state (): BreakerState { return this.#state }
+  get state (): BreakerState { return this.#guard.state }
   /** When the current state began (ms since the epoch). */
-  get since (): number { return this.#since }
+  get since (): number { return this.#guard.since }
   /** While not closed: when the breaker left closed (the region went down), however many trials have failed since. */
-  get downSince (): number | undefined { return this.#downSince }
+  get downSince (): number | undefined { return this.#guard.downSince }
   get policy (): BreakerPolicy { return { ...this.#policy } }
   get policySource (): PolicySource { return this.#source }
-  get pinnedOpen (): boolean { return this.#pinnedOpen }
+  get pinnedOpen (): boolean { return this.#guard.pinnedOpen }
 
   /** Rolling-window counts, for the admin API. */
   stats (): Record<string, number> {
-    const s = this.#breaker.stats
-    return { fires: s.fires, successes: s.successes, failures: s.failures, rejects: s.rejects, timeouts: s.timeouts, fallbacks: s.fallbacks, latencyMean: Math.round(s.latencyMean) }
+    return this.#guard.stats()
   }
 
   /** Runs `operation` through the breaker with a fresh AbortSignal; fails fast while open. */
   async call<T> (operation: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.#pinnedOpen) throw this.#openError()
     const stop = this.#metrics.upstreamDuration.startTimer({ provider: this.provider, region: this.region, operation })
     try {
-      return await this.#breaker.fire(fn) as T
-    } catch (err) {
-      throw this.#translate(err)
+      return await this.#guard.run(fn) as T
     } finally {
       stop()
     }
@@ -77,90 +81,46 @@ export class RegionBreaker {
 
   /** A failed health probe is a deliberate test, not traffic: it opens the breaker at once. */
   probeFailed (): void {
-    if (this.#state !== 'open') this.#breaker.open()
+    this.#guard.open()
   }
 
   /** Pins the breaker open (a drill) until `release`. */
   pinOpen (): void {
-    this.#pinnedOpen = true
-    this.#breaker.open()
-    this.#setState('open', 'forced open by an operator')
+    this.#guard.pinOpen()
   }
 
   /** Ends a drill: the breaker closes and returns to normal operation. */
   release (): void {
-    this.#pinnedOpen = false
-    this.#breaker.close()
+    this.#guard.release()
   }
 
   /** Applies a new policy from the next call on; the current state carries over. */
   setPolicy (policy: BreakerPolicy, source: PolicySource): BreakerPolicy {
     const old = this.#policy
-    const wasOpen = this.#breaker.opened
-    this.#breaker.shutdown()
+    this.#guard.setPolicy(guardPolicy(policy))
     this.#policy = policy
     this.#source = source
-    this.#breaker = this.#build(policy)
-    if (wasOpen) this.#breaker.open()
-    else this.#setState('closed', 'policy changed')
     return old
   }
 
   /** Stops timers; the breaker rejects everything afterwards. */
   shutdown (): void {
-    this.#breaker.shutdown()
+    this.#guard.shutdown()
   }
 
-  #build (policy: BreakerPolicy): CircuitBreaker<[(signal: AbortSignal) => Promise<unknown>], unknown> {
-    const timeoutMs = Math.max(1, Math.round(policy.timeout * 1000))
-    const breaker = new CircuitBreaker(async (fn: (signal: AbortSignal) => Promise<unknown>) => {
-      const controller = new AbortController()
-      const timer = setTimeout(() => controller.abort(new Error('breaker timeout')), timeoutMs)
-      try {
-        return await fn(controller.signal)
-      } finally {
-        clearTimeout(timer)
-      }
-    }, {
-      name: `${this.provider}/${this.region}`,
-      timeout: timeoutMs,
-      errorThresholdPercentage: policy.errorThresholdPercentage,
-      volumeThreshold: policy.volumeThreshold,
-      resetTimeout: Math.max(1, Math.round(policy.resetTimeout * 1000)),
-      rollingCountTimeout: Math.max(1, Math.round(policy.rollingCountTimeout * 1000)),
-      capacity: DEFAULT_CAPACITY,
-      errorFilter: (err: unknown) => classifyUpstreamFailure(err) === 'fatal',
-    })
-    breaker.on('open', () => this.#setState('open', this.#pinnedOpen ? 'forced open by an operator' : 'failures over the threshold'))
-    breaker.on('halfOpen', () => {
-      // A drill pins the breaker open: opossum's reset timer must not let traffic through.
-      if (this.#pinnedOpen) breaker.open()
-      else this.#setState('half-open', 'reset timeout elapsed; next call is a trial')
-    })
-    breaker.on('close', () => this.#setState('closed', 'a trial call succeeded'))
-    return breaker
+  #error ({ kind, cause }: GuardFailure): unknown {
+    const details = { provider: this.provider, region: this.region }
+    switch (kind) {
+      case 'open': return new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `the ${this.provider}/${this.region} breaker is open`, { details: { ...details, breaker: 'open' } })
+      case 'capacity': return new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `the ${this.provider}/${this.region} breaker is at capacity`, { details: { ...details, breaker: 'capacity' } })
+      case 'timeout': return new UnderstudyError('US_ERR_UPSTREAM_TIMEOUT', `the ${this.provider}/${this.region} call timed out`, { cause, details })
+      case 'failed': return cause
+    }
   }
+}
 
-  #setState (to: BreakerState, reason: string): void {
-    if (to === this.#state) return
-    const from = this.#state
-    this.#state = to
-    this.#since = Date.now()
-    if (from === 'closed') this.#downSince = this.#since
-    if (to === 'closed') this.#downSince = undefined
-    this.#metrics.breakerState.set({ provider: this.provider, region: this.region }, STATE_VALUE[to])
-    this.#onTransition({ provider: this.provider, region: this.region, from, to, at: this.#since, reason })
-  }
-
-  #openError (): UnderstudyError {
-    return new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `the ${this.provider}/${this.region} breaker is open`, { details: { provider: this.provider, region: this.region, breaker: 'open' } })
-  }
-
-  #translate (err: unknown): unknown {
-    const code = (err as { code?: unknown }).code
-    if (code === 'EOPENBREAKER') return this.#openError()
-    if (code === 'ESEMLOCKED') return new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `the ${this.provider}/${this.region} breaker is at capacity`, { details: { provider: this.provider, region: this.region, breaker: 'capacity' } })
-    if (code === 'ETIMEDOUT') return new UnderstudyError('US_ERR_UPSTREAM_TIMEOUT', `the ${this.provider}/${this.region} call timed out`, { cause: err, details: { provider: this.provider, region: this.region } })
-    return err
-  }
+/** The config's policy (seconds) as the guard reads it (milliseconds). */
+function guardPolicy (policy: BreakerPolicy): GuardPolicy {
+  const ms = (seconds: number) => Math.max(1, Math.round(seconds * 1000))
+  return { timeoutMs: ms(policy.timeout), resetTimeoutMs: ms(policy.resetTimeout), rollingCountTimeoutMs: ms(policy.rollingCountTimeout), errorThresholdPercentage: policy.errorThresholdPercentage, volumeThreshold: policy.volumeThreshold, capacity: DEFAULT_CAPACITY }
 }

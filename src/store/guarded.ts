@@ -1,7 +1,7 @@
-import CircuitBreaker from 'opossum'
 import { UnderstudyError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
+import { firstFailureOpens, Guard } from '../resilience/guard.js'
 import type { RedisStore } from './redis.js'
 
 export interface GuardOptions {
@@ -26,10 +26,14 @@ export interface GuardOptions {
 /** Longest a `/healthz` ping waits, so that the whole health report stays within its own budget. */
 const HEALTH_PING_MS = 300
 
+type Command = (store: RedisStore) => Promise<unknown>
+
 /**
- * A Redis store behind its own circuit breaker (opossum). Any failure opens
- * it at once: on the login path one timed-out command is reason enough to
- * stop waiting, and the fallbacks are correct, only less widely shared.
+ * A Redis store behind its own circuit breaker, fail-closed: it throws
+ * US_ERR_STORE_UNAVAILABLE, and the ResilientStore above it is the one layer
+ * that fails open. Any failure opens it at once: on the login path one
+ * timed-out command is reason enough to stop waiting, and the fallbacks are
+ * correct, only less widely shared.
  * User calls are refused while the breaker is open or half-open; a
  * background ping is the half-open trial, so no login is ever the one that
  * waits to find out. When the trial succeeds the breaker closes and the
@@ -39,67 +43,52 @@ const HEALTH_PING_MS = 300
 export class GuardedStore {
   readonly label: string
   readonly store: RedisStore
-  readonly #breaker: CircuitBreaker<[() => Promise<unknown>], unknown>
+  readonly #guard: Guard<[Command], unknown>
   readonly #probeIntervalMs: number
-  readonly #timeoutMs: number
-  readonly #beforeCommand: ((signal: AbortSignal) => Promise<void>) | undefined
   readonly #upListeners: Array<() => void> = []
   #probe: NodeJS.Timeout | undefined
-  #down = false
 
   constructor (store: RedisStore, options: GuardOptions) {
-    const { label, metrics, log } = options
+    const { label, metrics, log, beforeCommand } = options
     this.label = label
     this.store = store
     this.#probeIntervalMs = options.probeIntervalMs ?? 500
-    this.#timeoutMs = options.timeoutMs
-    this.#beforeCommand = options.beforeCommand
-    // errorThresholdPercentage 0 with volumeThreshold 0: the first failure opens the breaker.
-    this.#breaker = new CircuitBreaker((action: () => Promise<unknown>) => action(), {
+    this.#guard = new Guard({
       name: label,
-      timeout: options.timeoutMs,
-      resetTimeout: options.resetTimeoutMs,
-      errorThresholdPercentage: 0,
-      volumeThreshold: 0,
-      rollingCountTimeout: 10_000,
-    })
-    this.#breaker.on('failure', () => metrics.storeErrors.inc({ store: label }))
-    // A failed trial reopens the breaker; only the first opening of an outage is news.
-    this.#breaker.on('open', () => {
-      this.#startProbe()
-      if (this.#down) return
-      this.#down = true
-      log.warn({ store: label, redis: store.target }, 'store unreachable: using the fallbacks until it answers again')
-    })
-    this.#breaker.on('close', () => {
-      this.#down = false
-      log.info({ store: label, redis: store.target }, 'store answers again')
-      this.#stopProbe()
-      for (const listener of this.#upListeners) listener()
+      policy: firstFailureOpens(options.timeoutMs, options.resetTimeoutMs),
+      action: async (signal, command: Command) => {
+        if (beforeCommand) await beforeCommand(signal)
+        return command(store)
+      },
+      whenUnavailable: { mode: 'fail-closed', error: ({ cause }) => this.#unavailable(cause) },
+      onFailure: () => metrics.storeErrors.inc({ store: label }),
+      onTransition: ({ to }) => {
+        if (to === 'open') this.#startProbe()
+        if (to !== 'closed') return
+        this.#stopProbe()
+        for (const listener of this.#upListeners) listener()
+      },
+      announce: { log, fields: { store: label, redis: store.target }, down: 'store unreachable: using the fallbacks until it answers again', up: 'store answers again' },
     })
     // A restart nobody saw (no command failed, so the breaker stayed closed) left the store empty all
     // the same: the same listeners write back what it lost. During an outage the closing breaker runs them.
     store.onRestart(() => {
-      if (!this.#breaker.closed) return
+      if (this.#guard.state !== 'closed') return
       log.warn({ store: label, redis: store.target }, 'store restarted (another server run_id): writing back what it held')
       for (const listener of this.#upListeners) listener()
     })
-    if (!store.ready) this.#breaker.open()
+    if (!store.ready) this.#guard.open()
   }
 
   /** True while the breaker is closed: calls go through. */
   get available (): boolean {
-    return this.#breaker.closed
+    return this.#guard.state === 'closed'
   }
 
   /** Runs `operation` on the store through the breaker; throws US_ERR_STORE_UNAVAILABLE at once while it is not closed. */
   async call<T> (operation: (store: RedisStore) => Promise<T>): Promise<T> {
-    if (!this.#breaker.closed) throw this.#unavailable()
-    try {
-      return await this.#breaker.fire(() => this.#command(operation)) as T
-    } catch (err) {
-      throw this.#unavailable(err)
-    }
+    if (!this.available) throw this.#unavailable()
+    return await this.#guard.run(operation) as T
   }
 
   /** Runs `listener` each time the store answers again after an outage, or turns out to have restarted. */
@@ -125,7 +114,7 @@ export class GuardedStore {
   /** Stops the probe and the breaker, then closes the connection. */
   async close (): Promise<void> {
     this.#stopProbe()
-    this.#breaker.shutdown()
+    this.#guard.shutdown()
     await this.store.close()
   }
 
@@ -133,14 +122,9 @@ export class GuardedStore {
     if (this.#probe) return
     this.#probe = setInterval(() => {
       // Refused at once while open; while half-open this is the single trial that may close the breaker.
-      this.#breaker.fire(() => this.#command((s) => s.ping())).catch(() => undefined)
+      this.#guard.run((s) => s.ping()).catch(() => undefined)
     }, this.#probeIntervalMs)
     this.#probe.unref()
-  }
-
-  async #command<T> (operation: (store: RedisStore) => Promise<T>): Promise<T> {
-    if (this.#beforeCommand) await this.#beforeCommand(AbortSignal.timeout(this.#timeoutMs))
-    return operation(this.store)
   }
 
   #stopProbe (): void {
