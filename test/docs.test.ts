@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { parse } from 'yaml'
@@ -22,4 +23,11 @@ t.test('the example provider, client and webhook blocks in docs/config.md form a
 t.test('the committed config reference is the one the schema generates (npm run docs:config)', async (t) => {
   const committed = await readFile(new URL('../docs/config-reference.md', import.meta.url), 'utf8')
   t.equal(committed, renderConfigReference(configJsonSchema()), 'docs/config-reference.md is out of date: run npm run docs:config')
+})
+
+t.test('every source file docs/architecture.md names exists', async (t) => {
+  const doc = await readFile(new URL('../docs/architecture.md', import.meta.url), 'utf8')
+  const paths = [...new Set([...doc.matchAll(/\b(?:src|plugins|harness|test|bench)\/[\w./-]+\.ts\b/g)].map(([path]) => path))]
+  t.ok(paths.length > 10, `it names ${paths.length} files`)
+  for (const path of paths) t.ok(existsSync(new URL(`../${path}`, import.meta.url)), `${path} exists`)
 })
