@@ -8,7 +8,7 @@ import type { GamedayReport } from '../../harness/gameday/report.js'
 import { runGameday } from '../../harness/gameday/run.js'
 import { noRedis } from '../helpers/redis.js'
 
-// The short form of the game day (issue 5, item 5): each scenario on its own topology, with faults held
+// The short form of the game day, to keep the suite fast: each scenario on its own topology, with faults held
 // for 2 s or more each. The breakers are the game day's fast ones (1 s timeout, 1.5 s reset, 0.4 s probes).
 t.setTimeout(240_000)
 
@@ -20,7 +20,7 @@ async function reportDir (t: Test): Promise<string> {
   return dir
 }
 
-/** The expectations of issue 5, item 2, on one scenario of a report. */
+/** The game day's stated expectations (EXPECTATIONS in the game day report), checked on one scenario of a report. */
 function expectations (t: Test, report: GamedayReport, name: string): void {
   const s = report.scenarios.find((scenario) => scenario.name === name)
   if (!s) throw new Error(`no scenario ${name} in the report`)
@@ -37,10 +37,11 @@ function expectations (t: Test, report: GamedayReport, name: string): void {
   t.ok(s.timeToRecoverMs !== null, 'the system recovered')
   t.same(s.violations, [], 'new users failed only as the contract allows, and nothing else was missed')
   t.equal(s.expectationsMet, true)
-  for (const key of ['name', 'timeToDetectMs', 'timeToFailoverMs', 'timeToRecoverMs', 'returningUserSuccessRate', 'newUserSuccessRate', 'http5xx', 'sessionsLost', 'revokedAccepted', 'latencyMs', 'upstreamCallsPerLogin', 'manualInterventions']) {
-    t.ok(key in s, `the report names ${key}`)
-  }
-  t.match(s.latencyMs, { p50: Number, p99: Number, max: Number })
+  t.ok(s.timeToDetectMs !== null && s.timeToDetectMs >= 0, 'the report gives the time to detect the slowest-detected fault')
+  t.ok(s.timeToFailoverMs === null || s.timeToFailoverMs >= 0, 'and a time to fail over when there was a failover')
+  t.ok(s.newUserSuccessRate >= 0 && s.newUserSuccessRate <= 1, 'a new-user success rate between 0 and 1')
+  t.ok(s.operations > 0, 'the load ran during the scenario')
+  t.ok(s.latencyMs.p50 <= s.latencyMs.p99 && s.latencyMs.p99 <= s.latencyMs.max, 'latency percentiles in order')
 }
 
 t.test('Chaos Monkey: a gateway process, a Redis killed, a Redis hung, a slow then resetting upstream region', { skip: noRedis }, async (t) => {
