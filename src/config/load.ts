@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import { Value } from '@sinclair/typebox/value'
+import { TransformDecode, Value } from '@sinclair/typebox/value'
 import { LineCounter, YAMLParseError, parse as parseYaml } from 'yaml'
-import { UnderstudyError } from '../errors.js'
+import { UnderstudyError, type ErrorCode } from '../errors.js'
 import { parseDuration } from './duration.js'
 import { substituteEnv, type Substitution } from './env.js'
-import { ConfigSchema, type RawConfig } from './schema.js'
-import { resolveConfig, type Config, type Problems } from './resolve.js'
+import { ConfigSchema, type Config } from './schema.js'
+import { resolveConfig, type Problems } from './resolve.js'
 
 /**
  * One problem in a config file: a JSON pointer into the file, the rule it
@@ -15,11 +15,11 @@ import { resolveConfig, type Config, type Problems } from './resolve.js'
  */
 export interface ConfigProblem { path: string, message: string, value?: string | number | boolean | null }
 
-/** Thrown when a config is invalid; carries every problem at once. */
+/** Thrown when a config cannot be read (US_ERR_CONFIG_READ) or is invalid (US_ERR_CONFIG_INVALID); carries every problem at once. */
 export class ConfigError extends UnderstudyError {
   readonly problems: ConfigProblem[]
-  constructor (source: string, problems: ConfigProblem[]) {
-    super('US_ERR_CONFIG_INVALID', `${source}: ${problems.length} problem(s) in the config`)
+  constructor (source: string, problems: ConfigProblem[], code: Extract<ErrorCode, 'US_ERR_CONFIG_INVALID' | 'US_ERR_CONFIG_READ'> = 'US_ERR_CONFIG_INVALID') {
+    super(code, `${source}: ${problems.length} problem(s) in the config`)
     this.problems = problems
   }
 
@@ -35,7 +35,7 @@ export async function loadConfigFile (file: string, env: NodeJS.ProcessEnv = pro
   try {
     text = await readFile(file, 'utf8')
   } catch (err) {
-    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(err as Error).message}` }])
+    throw new ConfigError(file, [{ path: '', message: `cannot read the file: ${(err as Error).message}` }], 'US_ERR_CONFIG_READ')
   }
   let parsed: unknown
   const lines = new LineCounter()
@@ -44,12 +44,12 @@ export async function loadConfigFile (file: string, env: NodeJS.ProcessEnv = pro
   } catch (err) {
     // The position only: a pretty error quotes the line, which may hold a secret.
     const at = err instanceof YAMLParseError ? lines.linePos(err.pos[0]) : undefined
-    throw new ConfigError(file, [{ path: '', message: `cannot parse YAML/JSON${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${(err as Error).message}` }])
+    throw new ConfigError(file, [{ path: '', message: `cannot parse YAML/JSON${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${(err as Error).message}` }], 'US_ERR_CONFIG_READ')
   }
   return validateConfig(parsed, { source: file, baseDir: dirname(resolve(file)), env })
 }
 
-/** Validates an already-parsed config object; relative paths are resolved against `baseDir`. */
+/** Validates an already-parsed config object: defaults and durations from the schema, relative paths resolved against `baseDir`. */
 export function validateConfig (input: unknown, options: { source?: string, baseDir?: string, env?: NodeJS.ProcessEnv } = {}): Config {
   const source = options.source ?? 'config'
   const problems: ConfigProblem[] = []
@@ -70,9 +70,12 @@ export function validateConfig (input: unknown, options: { source?: string, base
   const semantic: Problems = []
   let config: Config | undefined
   try {
-    config = resolveConfig(withDefaults as RawConfig, options.baseDir ?? process.cwd(), semantic)
+    // Checked above, where its errors became problems: Value.Decode would refuse what failed the schema
+    // outright, so the rest of it is decoded anyway for the semantic checks.
+    const decoded = TransformDecode(ConfigSchema, [], withDefaults) as Config
+    config = resolveConfig(decoded, options.baseDir ?? process.cwd(), semantic)
   } catch (err) {
-    // Only input that failed the schema can trip the resolver, and its problems are listed.
+    // Only input that failed the schema can trip the decoder or the resolver, and its problems are listed.
     if (problems.length === 0) throw err
   }
   problems.push(...semantic.filter((s) => !problems.some((p) => overlaps(p.path, s.path))).map((s) => showable(s, found.fromEnv)))

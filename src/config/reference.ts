@@ -41,11 +41,17 @@ function walk (node: SchemaNode, path: string, rows: string[]): void {
   for (const [name, child] of Object.entries(node.properties ?? {})) {
     const at = path ? `${path}.${name}` : name
     const required = (node.required ?? []).includes(name) && child.default === undefined
-    rows.push(`| \`${at}\` | ${typeOf(child)} | ${required ? 'yes' : ''} | ${child.default === undefined ? '' : `\`${JSON.stringify(child.default)}\``} | ${cell((child.description ?? child.items?.description ?? '').replace(/^A duration: /, ''))} |`)
+    rows.push(`| \`${at}\` | ${typeOf(child)} | ${required ? 'yes' : ''} | ${shownDefault(child.default)} | ${cell((child.description ?? child.items?.description ?? '').replace(/^A duration: /, ''))} |`)
     const nested = child.type === 'array' ? child.items : child
     if (nested?.properties) walk(nested, child.type === 'array' ? `${at}[]` : at, rows)
     for (const option of nested?.anyOf ?? []) if (option.properties) walk(option, child.type === 'array' ? `${at}[]` : at, rows)
   }
+}
+
+/** An object's `{}` default only says that its keys take theirs, which their own rows show. */
+function shownDefault (value: unknown): string {
+  if (value === undefined || JSON.stringify(value) === '{}') return ''
+  return `\`${JSON.stringify(value)}\``
 }
 
 function typeOf (node: SchemaNode): string {

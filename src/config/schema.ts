@@ -1,14 +1,22 @@
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type StaticDecode, type TSchema } from '@sinclair/typebox'
+import { parseDuration } from './duration.js'
 
-/** The one source of truth for the config file (DESIGN §3); the types are derived from it. */
+/**
+ * The one source of truth for the config file (DESIGN §3): its rules, its
+ * defaults, and (through StaticDecode) the type of the loaded config.
+ */
 
-const Duration = Type.Union([
-  Type.Number({ minimum: 0 }),
-  Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?\\s*$', description: 'seconds, or a string like 90s, 10m, 8h, 7d' }),
-], { description: 'A duration: a number of seconds, or a string like "90s", "10m", "8h", "7d".' })
+const DURATION_PATTERN = '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h|d)?\\s*$'
 
-/** A duration with its meaning, for the generated reference. */
-const duration = (meaning: string) => Type.Union([Duration.anyOf[0]!, Duration.anyOf[1]!], { description: `A duration: ${meaning}` })
+/** A duration with its meaning: a number of seconds or a string like "90s" in the file, seconds once decoded. */
+function duration (meaning: string, options: { default?: string | number } = {}) {
+  return Type.Transform(Type.Union([
+    Type.Number({ minimum: 0 }),
+    Type.String({ pattern: DURATION_PATTERN, description: 'seconds, or a string like 90s, 10m, 8h, 7d' }),
+  ], { description: `A duration: ${meaning}`, ...options }))
+    .Decode((value) => parseDuration(value))
+    .Encode((seconds) => seconds)
+}
 
 const HttpUrl = Type.String({ pattern: '^https?://[^\\s]+$', description: 'an http(s) URL' })
 const Id = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: 'letters, digits, _ . -' })
@@ -20,14 +28,15 @@ const Listener = Type.Object({
     cert: Type.String({ description: 'path to a PEM certificate chain' }),
     key: Type.String({ description: 'path to a PEM private key' }),
   }, { additionalProperties: false, description: 'serve HTTPS directly (most deployments terminate TLS at the ingress)' })),
-}, { additionalProperties: false, description: 'the public OIDC listener' })
+}, { additionalProperties: false, default: {}, description: 'the public OIDC listener' })
 
+/** A breaker policy: complete in a stored override, each omitted key defaulted in the config (live changes name only what they change). */
 export const BreakerPolicySchema = Type.Object({
-  timeout: duration('how long one upstream call may take before it is cancelled and counted as a failure, at most 60s (default 2s; never disabled)'),
-  errorThresholdPercentage: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 100, description: 'failure percentage in the rolling window that opens the breaker, above 0 and below 100 (default 50)' }),
-  volumeThreshold: Type.Integer({ minimum: 0, maximum: 1_000, description: 'calls needed in the window before the breaker may open, at most 1000 (default 10)' }),
-  resetTimeout: duration('how long an open breaker waits before a trial call (half-open), at most 10m (default 10s)'),
-  rollingCountTimeout: duration('length of the rolling statistics window, at most 10m (default 10s)'),
+  timeout: duration('how long one upstream call may take before it is cancelled and counted as a failure, at most 60s (never disabled)', { default: '2s' }),
+  errorThresholdPercentage: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 100, default: 50, description: 'failure percentage in the rolling window that opens the breaker, above 0 and below 100' }),
+  volumeThreshold: Type.Integer({ minimum: 0, maximum: 1_000, default: 10, description: 'calls needed in the window before the breaker may open, at most 1000' }),
+  resetTimeout: duration('how long an open breaker waits before a trial call (half-open), at most 10m', { default: '10s' }),
+  rollingCountTimeout: duration('length of the rolling statistics window, at most 10m', { default: '10s' }),
 }, { additionalProperties: false, description: 'opossum circuit breaker policy for one provider region' })
 
 const Region = Type.Object({
@@ -38,38 +47,58 @@ const Region = Type.Object({
   userinfoEndpoint: Type.Optional({ ...HttpUrl, description: 'oauth2: this region\'s userinfo endpoint' }),
 }, { additionalProperties: false, description: 'tried in this order; each region has its own breaker' })
 
-const Provider = Type.Object({
+const ProviderFields = Type.Object({
   id: { ...Id, description: 'provider id: in clients[].providers, /callback/<id> and provider=<id>' },
   kind: Type.Union([Type.Literal('oidc'), Type.Literal('oauth2')], { description: 'oidc (discovery, ID tokens) or oauth2 (explicit endpoints, userinfo claims)' }),
   issuer: Type.Optional(Type.String({ minLength: 1, description: 'expected upstream issuer (oidc); all regions share it' })),
   clientId: Type.String({ minLength: 1, description: 'the gateway\'s client id at the upstream' }),
   clientSecret: Type.Optional(Type.String({ description: 'the gateway\'s client secret at the upstream (use ${ENV})' })),
-  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'scopes asked of the upstream (oidc default [openid])' })),
+  scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'scopes asked of the upstream; default [openid] for oidc, none for oauth2' })),
   tokenEndpointAuthMethod: Type.Optional(Type.Union([Type.Literal('client_secret_basic'), Type.Literal('client_secret_post')], { description: 'default client_secret_post for oauth2; for oidc the first of discovery\'s methods the gateway supports' })),
-  pkce: Type.Optional(Type.Boolean({ description: 'send PKCE (S256) to the upstream; default true' })),
+  pkce: Type.Boolean({ default: true, description: 'send PKCE (S256) to the upstream' }),
   reauthenticate: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'query parameters added to the upstream authorization request when fresh authentication is demanded (a relying party\'s prompt=login or max_age the upstream did not meet); default {prompt: login} for oidc, none for oauth2 (Naver: {auth_type: reauthenticate})' })),
   regions: Type.Array(Region, { minItems: 1 }),
   claims: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'claim name -> dotted path into the userinfo response' })),
-  breaker: Type.Optional(Type.Partial(BreakerPolicySchema, { description: 'circuit breaker policy of each region; omitted keys take defaults; tunable live through the admin API' })),
-  healthCheck: Type.Optional(Type.Object({
-    interval: Type.Optional(duration('how often each region is probed (default 5s)')),
+  breaker: { ...BreakerPolicySchema, default: {}, description: 'circuit breaker policy of each region; omitted keys take defaults; tunable live through the admin API' },
+  healthCheck: Type.Object({
+    interval: duration('how often each region is probed', { default: '5s' }),
     url: Type.Optional({ ...HttpUrl, description: 'probe this URL instead of discovery (oidc) or the authorization endpoint (oauth2)' }),
-  }, { additionalProperties: false, description: 'active health probes; a failed probe opens the region\'s breaker at once' })),
+  }, { additionalProperties: false, default: {}, description: 'active health probes; a failed probe opens the region\'s breaker at once' }),
 }, { additionalProperties: false, description: 'upstream identity providers' })
 
-const Freshness = Type.Object({
-  maxStaleness: Type.Optional(duration('within it a returning user logs in without an upstream round trip (SSO) (default 8h)')),
-  outageMaxStaleness: Type.Optional(duration('within it a returning user is served a cached login while the upstream is unavailable (default 7d)')),
-}, { additionalProperties: false, description: 'how stale a login may be: staleness = now - the last time the upstream vouched for the user' })
+/** A provider, with the defaults that depend on its kind. */
+const Provider = Type.Transform(ProviderFields)
+  .Decode((provider) => ({
+    ...provider,
+    scopes: provider.scopes ?? (provider.kind === 'oidc' ? ['openid'] : []),
+    // OIDC Core §3.1.2.1 defines prompt=login; a plain OAuth 2.0 provider has its own parameter, if any, so none is guessed.
+    reauthenticate: provider.reauthenticate ?? (provider.kind === 'oidc' ? { prompt: 'login' } : {}),
+  }))
+  .Encode((provider) => provider)
+
+const SSO_MEANING = 'within it a returning user logs in without an upstream round trip (SSO)'
+const OUTAGE_MEANING = 'within it a returning user is served a cached login while the upstream is unavailable'
+const STALENESS = 'how stale a login may be: staleness = now - the last time the upstream vouched for the user'
+
+/** A client's own freshness: what it leaves out, it takes from `sessions`. */
+const ClientFreshness = Type.Object({
+  maxStaleness: Type.Optional(duration(`${SSO_MEANING} (default: sessions.maxStaleness)`)),
+  outageMaxStaleness: Type.Optional(duration(`${OUTAGE_MEANING} (default: sessions.outageMaxStaleness)`)),
+}, { additionalProperties: false, description: STALENESS })
+
+const Sessions = Type.Object({
+  maxStaleness: duration(SSO_MEANING, { default: '8h' }),
+  outageMaxStaleness: duration(OUTAGE_MEANING, { default: '7d' }),
+}, { additionalProperties: false, default: {}, description: `freshness defaults for every client: ${STALENESS}` })
 
 const Client = Type.Object({
   clientId: Type.String({ minLength: 1, maxLength: 255, description: 'the relying party\'s client id' }),
   clientSecret: Type.Optional(Type.String({ minLength: 1, description: 'omit for a public client (PKCE required)' })),
   redirectUris: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'exact-match redirect URIs' }),
-  postLogoutRedirectUris: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'where /logout may send the browser back to' })),
+  postLogoutRedirectUris: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'where /logout may send the browser back to' }),
   providers: Type.Array(Id, { minItems: 1, description: 'upstream providers this client may use; the first is the default' }),
-  freshness: Type.Optional(Freshness),
-  idTokenSignedResponseAlg: Type.Optional(Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('EdDSA')], { description: 'ID token algorithm (default ES256)' })),
+  freshness: Type.Optional(ClientFreshness),
+  idTokenSignedResponseAlg: Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('EdDSA')], { default: 'ES256', description: 'ID token algorithm' }),
 }, { additionalProperties: false, description: 'relying parties' })
 
 const RedisNode = Type.Object({ host: Type.String(), port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false })
@@ -83,7 +112,7 @@ const RedisTls = Type.Object({
 
 const Store = Type.Object({
   kind: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { default: 'memory', description: 'memory: this process only; redis: shared by every instance of the region, with peers in other regions' }),
-  redis: Type.Optional(Type.Object({
+  redis: Type.Object({
     url: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'this region\'s Redis (rediss:// for TLS)' })),
     sentinels: Type.Optional(Type.Array(RedisNode, { minItems: 1, description: 'this region\'s Sentinels, instead of url (with name)' })),
     name: Type.Optional(Type.String({ description: 'the Sentinel master group name' })),
@@ -93,72 +122,98 @@ const Store = Type.Object({
     cluster: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { minItems: 1, description: 'seed URLs of this region\'s Redis Cluster, instead of url' })),
     peers: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { description: 'other regions\' Redis: tombstones and rotations are copied there, and read from there when this region\'s Redis misses or fails' })),
     tls: Type.Optional(RedisTls),
-    keyPrefix: Type.Optional(Type.String({ description: 'prepended to every key; default understudy:' })),
-    commandTimeout: Type.Optional(duration('longest wait for one command to this region\'s Redis before the in-process fallback answers (default 500ms)')),
-    connectTimeout: Type.Optional(duration('longest wait for a connection to a Redis (default 1s)')),
-    peerTimeout: Type.Optional(duration('longest wait for one command to a peer; a login waits at most this long on a peer (default 250ms)')),
-    peerQueueLimit: Type.Optional(Type.Integer({ minimum: 1, description: 'writes queued per unreachable peer before the oldest is dropped; default 10000' })),
-  }, { additionalProperties: false })),
-  revocationFailOpen: Type.Optional(duration('how long revocation checks answer "not revoked" while no store answers before the outage is logged as an error; they keep failing open after it (default 5m)')),
-}, { additionalProperties: false })
+    keyPrefix: Type.String({ default: 'understudy:', description: 'prepended to every key' }),
+    commandTimeout: duration('longest wait for one command to this region\'s Redis before the in-process fallback answers', { default: '500ms' }),
+    connectTimeout: duration('longest wait for a connection to a Redis', { default: '1s' }),
+    peerTimeout: duration('longest wait for one command to a peer; a login waits at most this long on a peer', { default: '250ms' }),
+    peerQueueLimit: Type.Integer({ minimum: 1, default: 10_000, description: 'writes queued per unreachable peer before the oldest is dropped' }),
+  }, { additionalProperties: false, default: {} }),
+  revocationFailOpen: duration('how long revocation checks answer "not revoked" while no store answers before the outage is logged as an error; they keep failing open after it', { default: '5m' }),
+}, { additionalProperties: false, default: {} })
 
 const RateLimit = (what: string, max: number, window: string) => Type.Object({
-  max: Type.Optional(Type.Integer({ minimum: 1, description: `requests allowed per window (default ${max})` })),
-  window: Type.Optional(duration(`the fixed window the requests are counted in (default ${window})`)),
-}, { additionalProperties: false, description: what })
+  max: Type.Integer({ minimum: 1, default: max, description: 'requests allowed per window' }),
+  window: duration('the fixed window the requests are counted in', { default: window }),
+}, { additionalProperties: false, default: {}, description: what })
 
 const RateLimits = Type.Object({
-  enabled: Type.Optional(Type.Boolean({ default: true, description: 'false turns every limit off (logged as a warning at start)' })),
-  token: Type.Optional(RateLimit('failed client authentications at /token, /revoke, /introspect, per client address (IPv6: per /64); over it, no confidential client authenticates from that address until the window ends. Successful requests are not counted', 1000, '10s')),
-  authorize: Type.Optional(RateLimit('new upstream transactions (an /authorize that sends the browser upstream) and /callback/:provider, each per client address (IPv6: per /64); an SSO or cached login is not counted', 300, '10s')),
-  admin: Type.Optional(RateLimit('/admin/* on the admin port, before the token is checked: per client address (probes and /metrics are never limited)', 30, '10s')),
-}, { additionalProperties: false, description: 'per-address rate limits on what costs the upstream or guesses a secret (429 with Retry-After); shared through Redis when store.kind is redis, per instance otherwise' })
+  enabled: Type.Boolean({ default: true, description: 'false turns every limit off (logged as a warning at start)' }),
+  token: RateLimit('failed client authentications at /token, /revoke, /introspect, per client address (IPv6: per /64); over it, no confidential client authenticates from that address until the window ends. Successful requests are not counted', 1000, '10s'),
+  authorize: RateLimit('new upstream transactions (an /authorize that sends the browser upstream) and /callback/:provider, each per client address (IPv6: per /64); an SSO or cached login is not counted', 300, '10s'),
+  admin: RateLimit('/admin/* on the admin port, before the token is checked: per client address (probes and /metrics are never limited)', 30, '10s'),
+  status: RateLimit('public /status, /status.json and /healthz, one budget for the three, per client address (IPv6: per /64); /livez and /readyz are never limited', 600, '60s'),
+}, { additionalProperties: false, default: {}, description: 'per-address rate limits on what costs the upstream or guesses a secret, and on the public status (429 with Retry-After); shared through Redis when store.kind is redis, per instance otherwise' })
 
-export const ConfigSchema = Type.Object({
-  issuer: Type.String({ pattern: '^https?://[^\\s?#]+$', description: 'public issuer URL; same in every region; no query or fragment' }),
+const LogLevel = Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info', description: 'the lowest pino level written: fatal, error, warn, info, debug, trace or silent; the listening line is written whatever the level' })
+
+const ConfigFields = Type.Object({
+  issuer: Type.Transform(Type.String({ pattern: '^https?://[^\\s?#]+$', description: 'public issuer URL; same in every region; no query or fragment' }))
+    .Decode((issuer) => issuer.replace(/\/+$/, ''))
+    .Encode((issuer) => issuer),
   region: Type.String({ minLength: 1, default: 'local', description: 'this instance\'s region name (logs, health, incidents, webhooks)' }),
-  listen: Type.Optional(Listener),
-  admin: Type.Optional(Type.Object({
+  listen: Listener,
+  admin: Type.Object({
     host: Type.String({ default: '127.0.0.1', description: 'keep it private' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090, description: 'admin port: probes, /metrics, /admin/*' }),
     token: Type.Optional(Type.String({ description: 'bearer token for /admin/*, at least 32 characters (use ${ENV}); empty or absent: the admin API is closed' })),
-  }, { additionalProperties: false, description: 'the admin listener' })),
+  }, { additionalProperties: false, default: {}, description: 'the admin listener' }),
   keys: Type.Object({
     signing: Type.String({ minLength: 1, description: 'path to a private JWK Set' }),
     sealing: Type.String({ minLength: 1, description: 'path to a JWK Set of 256-bit oct keys' }),
   }, { additionalProperties: false, description: 'signing and sealing keys, shared by every region' }),
-  store: Type.Optional(Store),
+  store: Store,
   providers: Type.Array(Provider, { minItems: 1 }),
   clients: Type.Array(Client, { minItems: 1 }),
-  sessions: Type.Optional({ ...Freshness, description: 'freshness defaults for every client' }),
-  tokens: Type.Optional(Type.Object({
-    idToken: Type.Optional(duration('ID token lifetime (default 1h)')),
-    accessToken: Type.Optional(duration('access token lifetime (default 10m)')),
-    refreshToken: Type.Optional(duration('refresh token family lifetime (default 30d)')),
-    degraded: Type.Optional(duration('cap on ID and access token lifetimes of a cached login (default 5m)')),
-    code: Type.Optional(duration('authorization code lifetime, at most 10m (default 60s)')),
-  }, { additionalProperties: false, description: 'lifetimes of what the gateway issues' })),
-  shutdown: Type.Optional(Type.Object({
-    drainDelay: Type.Optional(duration('how long /readyz answers 503 before the listeners close (default 0s)')),
-  }, { additionalProperties: false, description: 'on SIGTERM, /readyz answers 503 for drainDelay before the listeners close, so load balancers stop sending traffic first' })),
-  webhooks: Type.Optional(Type.Array(Type.Object({
+  sessions: Sessions,
+  tokens: Type.Object({
+    idToken: duration('ID token lifetime', { default: '1h' }),
+    accessToken: duration('access token lifetime', { default: '10m' }),
+    refreshToken: duration('refresh token family lifetime', { default: '30d' }),
+    degraded: duration('cap on ID and access token lifetimes of a cached login', { default: '5m' }),
+    code: duration('authorization code lifetime, at most 10m', { default: '60s' }),
+  }, { additionalProperties: false, default: {}, description: 'lifetimes of what the gateway issues' }),
+  shutdown: Type.Object({
+    drainDelay: duration('how long /readyz answers 503 before the listeners close', { default: '0s' }),
+  }, { additionalProperties: false, default: {}, description: 'on SIGTERM, /readyz answers 503 for drainDelay before the listeners close, so load balancers stop sending traffic first' }),
+  webhooks: Type.Array(Type.Object({
     url: { ...HttpUrl, description: 'the receiver: https (http only with allowHttp); never a link-local or cloud metadata address' },
     allowHttp: Type.Optional(Type.Boolean({ description: 'allow a plain http receiver (development only: the events travel unencrypted); default false' })),
     events: Type.Array(Type.Union([Type.Literal('provider.degraded'), Type.Literal('provider.recovered'), Type.Literal('region.open'), Type.Literal('region.closed')]), { minItems: 1, uniqueItems: true, description: 'provider.degraded, provider.recovered, region.open, region.closed' }),
     secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 key for the understudy-signature header (use ${ENV})' }),
     previousSecret: Type.Optional(Type.String({ minLength: 16, description: 'during a rotation, the secret being replaced: deliveries carry a signature with each, so the receiver may switch at its own pace (use ${ENV})' })),
-  }, { additionalProperties: false }), { description: 'outage notifications, signed and retried; never in the way of a login' })),
-  rateLimits: Type.Optional(RateLimits),
-  trustProxy: Type.Optional(Type.Union([
+  }, { additionalProperties: false }), { default: [], description: 'outage notifications, signed and retried; never in the way of a login' }),
+  rateLimits: RateLimits,
+  trustProxy: Type.Union([
     Type.Boolean(),
     Type.String({ minLength: 1 }),
     Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
-  ], { default: false, description: 'which proxies may set X-Forwarded-For (Fastify trustProxy): false (default: the TCP peer is the client), the proxies\' addresses or CIDRs (a list, or one comma-separated string, e.g. 10.0.0.0/8), or true (trust any peer: only when nothing but the ingress can reach the listener); per-IP rate limits and logs use the client address it yields' })),
-  chaos: Type.Optional(Type.Object({ enabled: Type.Boolean({ default: false, description: 'allow run-time fault injection (/admin/faults); keep false in production' }) }, { additionalProperties: false })),
+  ], { default: false, description: 'which proxies may set X-Forwarded-For (Fastify trustProxy): false (the TCP peer is the client), the proxies\' addresses or CIDRs (a list, or one comma-separated string, e.g. 10.0.0.0/8), or true (trust any peer: only when nothing but the ingress can reach the listener); per-IP rate limits and logs use the client address it yields' }),
+  logging: Type.Object({
+    level: LogLevel,
+    requests: Type.Boolean({ default: true, description: 'one access line per finished request (method, URL with secrets masked, route, status, response time, request id, client address); false: none' }),
+  }, { additionalProperties: false, default: {}, description: 'JSON log lines (pino) on stdout' }),
+  chaos: Type.Object({ enabled: Type.Boolean({ default: false, description: 'allow run-time fault injection (/admin/faults); keep false in production' }) }, { additionalProperties: false, default: {} }),
 }, { additionalProperties: false, $id: 'https://understudy.dev/schemas/config.json', title: 'understudy config' })
 
-/** The config file as written (durations not yet parsed). */
-export type RawConfig = Static<typeof ConfigSchema>
-export type RawProvider = Static<typeof Provider>
-export type RawClient = Static<typeof Client>
-export type RawBreakerPolicy = Static<typeof BreakerPolicySchema>
+/** The config file's schema; decoded, each client's freshness is complete, what it leaves out taken from `sessions`. */
+export const ConfigSchema = Type.Transform(ConfigFields)
+  .Decode((config) => ({
+    ...config,
+    clients: config.clients.map((client) => ({ ...client, freshness: { ...config.sessions, ...client.freshness } })),
+  }))
+  .Encode((config) => config)
+
+/** The loaded config: defaults applied, durations in seconds (the resolve step then makes paths absolute). */
+export type Config = StaticDecode<typeof ConfigSchema>
+export type ProviderConfig = Config['providers'][number]
+export type RegionConfig = ProviderConfig['regions'][number]
+export type ClientConfig = Config['clients'][number]
+export type Freshness = Config['sessions']
+export type TokenLifetimes = Config['tokens']
+export type RateLimits = Config['rateLimits']
+/** One rate limit: at most `max` requests per fixed `window` (seconds). */
+export type RateLimit = RateLimits['token']
+/** Fastify's trustProxy: who may set X-Forwarded-For. */
+export type TrustProxy = Config['trustProxy']
+/** A breaker policy with every duration in seconds. */
+export type BreakerPolicy = StaticDecode<typeof BreakerPolicySchema>

@@ -3,8 +3,14 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { stringify as toYaml } from 'yaml'
 import { ConfigError, loadConfigFile, parseDuration, validateConfig, type ConfigProblem } from '../../src/config/load.js'
-import { DEFAULT_BREAKER, DEFAULT_FRESHNESS, DEFAULT_TOKENS, type Config } from '../../src/config/resolve.js'
+import type { Config } from '../../src/config/resolve.js'
 import { isUnderstudyError } from '../../src/errors.js'
+
+/** The documented defaults (docs/config-reference.md), in seconds. */
+const DEFAULT_BREAKER = { timeout: 2, errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeout: 10, rollingCountTimeout: 10 }
+const DEFAULT_FRESHNESS = { maxStaleness: 8 * 3600, outageMaxStaleness: 7 * 86400 }
+const DEFAULT_TOKENS = { idToken: 3600, accessToken: 600, refreshToken: 30 * 86400, degraded: 300, code: 60 }
+const DEFAULT_REDIS = { keyPrefix: 'understudy:', commandTimeout: 0.5, connectTimeout: 1, peerTimeout: 0.25, peerQueueLimit: 10_000 }
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url))
 /** The environment the DESIGN §3 example needs. */
@@ -209,7 +215,9 @@ t.test('defaults are applied to everything left out', async (t) => {
   t.equal(config.region, 'local')
   t.same(config.listen, { host: '0.0.0.0', port: 8080 })
   t.same(config.admin, { host: '127.0.0.1', port: 9090 })
-  t.same(config.store, { kind: 'memory' })
+  t.same(config.store, { kind: 'memory', redis: DEFAULT_REDIS, revocationFailOpen: 300 })
+  t.same(config.webhooks, [])
+  t.same(config.logging, { level: 'info', requests: true })
   t.same(config.tokens, DEFAULT_TOKENS)
   t.same(config.sessions, DEFAULT_FRESHNESS)
   t.same(config.chaos, { enabled: false })
@@ -234,7 +242,7 @@ t.test('partly given objects keep the defaults for the rest', async (t) => {
   const config = valid(input)
   t.same(config.listen, { host: '0.0.0.0', port: 0 })
   t.same(config.admin, { host: '127.0.0.1', port: 9090, token: 't'.repeat(32) })
-  t.same(config.store, { kind: 'memory', redis: { url: 'redis://cache:6379' } })
+  t.same(config.store, { kind: 'memory', redis: { ...DEFAULT_REDIS, url: 'redis://cache:6379' }, revocationFailOpen: 300 })
   t.same(config.providers[0]!.breaker, { ...DEFAULT_BREAKER, volumeThreshold: 3 })
   t.same(config.tokens, { ...DEFAULT_TOKENS, accessToken: 300 })
 })
@@ -405,4 +413,21 @@ t.test('an unreadable or unparsable file is a ConfigError naming the file', asyn
   t.match(missing!.report(), /missing\.yaml: 1 problem\(s\)[^]*cannot read the file/)
   t.match((await read('broken.yaml'))!.problems, [{ path: '', message: /cannot parse YAML\/JSON/ }])
   t.match((await read('list.yaml'))!.problems, [{ path: '', message: /must be an object/ }])
+})
+
+t.test('a file that cannot be read or parsed is US_ERR_CONFIG_READ, one that does not validate US_ERR_CONFIG_INVALID', async (t) => {
+  const dir = t.testdir({ 'broken.yaml': 'issuer: [unclosed\n  providers: {', 'invalid.yaml': 'issuer: 42\n' })
+  const codeOf = async (file: string) => loadConfigFile(join(dir, file), {}).then(() => 'accepted', (err: unknown) => (err as ConfigError).code)
+  t.equal(await codeOf('missing.yaml'), 'US_ERR_CONFIG_READ', 'a missing file')
+  t.equal(await codeOf(''), 'US_ERR_CONFIG_READ', 'a directory')
+  t.equal(await codeOf('broken.yaml'), 'US_ERR_CONFIG_READ', 'a file that is not YAML or JSON')
+  t.equal(await codeOf('invalid.yaml'), 'US_ERR_CONFIG_INVALID')
+})
+
+t.test('logging takes a pino level and whether to write access lines', async (t) => {
+  const input = minimal()
+  input.logging = { level: 'warn', requests: false }
+  t.same(valid(input).logging, { level: 'warn', requests: false })
+  input.logging = { level: 'loud', requests: 'yes' }
+  t.same(paths(input).sort(), ['/logging/level', '/logging/requests'])
 })

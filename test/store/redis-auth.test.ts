@@ -4,6 +4,7 @@ import { silentLogger } from '../../src/log.js'
 import { Metrics } from '../../src/observability/metrics.js'
 import { createRedisStore } from '../../src/store/create.js'
 import { RedisStore, type RedisStoreOptions } from '../../src/store/redis.js'
+import { loadedConfig } from '../helpers/config.js'
 import { noRedis, RedisServer, until } from '../helpers/redis.js'
 
 const TIMEOUTS = { commandTimeoutMs: 500, connectTimeoutMs: 1_000 }
@@ -30,7 +31,7 @@ t.test('with requirepass, a URL carrying the password authenticates the store an
 t.test("a peer URL with an ACL user and its password gets the store's tombstones", { skip: noRedis }, async (t) => {
   const local = await RedisServer.start(t)
   const peer = await RedisServer.start(t, { password: 'default-secret', args: ['--user', 'gateway', 'on', '>peer-secret', '~understudy:*', '+@all'] })
-  const store = await createRedisStore({ kind: 'redis', redis: { url: local.url, peers: [`redis://gateway:peer-secret@127.0.0.1:${peer.port}`], peerTimeout: '300ms' } }, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
+  const store = await createRedisStore(loadedConfig({ store: { kind: 'redis', redis: { url: local.url, peers: [`redis://gateway:peer-secret@127.0.0.1:${peer.port}`], peerTimeout: '300ms' } } }).store, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
   t.teardown(() => store.close())
   const id = randomUUID()
   await store.revoke(id, 60)

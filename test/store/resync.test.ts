@@ -3,6 +3,7 @@ import t from 'tap'
 import { silentLogger } from '../../src/log.js'
 import { Metrics } from '../../src/observability/metrics.js'
 import { createRedisStore } from '../../src/store/create.js'
+import { loadedConfig } from '../helpers/config.js'
 import { noRedis, RedisServer, until } from '../helpers/redis.js'
 
 // Found by the Chaos Monkey game day: gateway A crashed (its in-process copy gone), then redis-a restarted
@@ -11,7 +12,7 @@ import { noRedis, RedisServer, until } from '../helpers/redis.js'
 t.test('a local Redis that restarted empty is refilled from its peers, so a later peer outage loses no tombstone', { skip: noRedis }, async (t) => {
   const [redisA, redisB] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
   const open = async (url: string, peer: string) => {
-    const store = await createRedisStore({ kind: 'redis', redis: { url, peers: [peer], commandTimeout: '300ms', peerTimeout: '300ms' } }, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
+    const store = await createRedisStore(loadedConfig({ store: { kind: 'redis', redis: { url, peers: [peer], commandTimeout: '300ms', peerTimeout: '300ms' } } }).store, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
     t.teardown(() => store.close())
     return store
   }
@@ -36,7 +37,7 @@ t.test('a local Redis that restarted empty is refilled from its peers, so a late
 
 t.test('a local Redis that restarts between two commands, unseen, gets back what this process held', { skip: noRedis }, async (t) => {
   const redis = await RedisServer.start(t)
-  const store = await createRedisStore({ kind: 'redis', redis: { url: redis.url, commandTimeout: '300ms' } }, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
+  const store = await createRedisStore(loadedConfig({ store: { kind: 'redis', redis: { url: redis.url, commandTimeout: '300ms' } } }).store, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
   t.teardown(() => store.close())
   const [tombstone, family] = [randomUUID(), randomUUID()]
   await store.revoke(tombstone, 60)

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { DEFAULT_BREAKER, type ProviderConfig } from '../../src/config/resolve.js'
+import type { ProviderConfig } from '../../src/config/resolve.js'
+import { loadedConfig } from '../helpers/config.js'
 import type { UpstreamRegion } from '../../src/upstream/connector.js'
 import { readPath } from '../../src/upstream/connectors/oauth2/claim-mapping.js'
 import { createConnector } from '../../src/upstream/registry.js'
@@ -23,7 +24,7 @@ function region (overrides: Partial<ProviderConfig> = {}): UpstreamRegion {
     reauthenticate: {},
     regions: [{ name: 'primary', authorizationEndpoint: naver.authorizationEndpoint, tokenEndpoint: naver.tokenEndpoint, userinfoEndpoint: naver.userinfoEndpoint }],
     claims: { sub: 'response.id', email: 'response.email', name: 'response.nickname' },
-    breaker: DEFAULT_BREAKER,
+    breaker: loadedConfig().providers[0]!.breaker,
     healthCheck: { interval: 5 },
     ...overrides,
   }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { DEFAULT_BREAKER, type ProviderConfig } from '../../src/config/resolve.js'
+import type { ProviderConfig } from '../../src/config/resolve.js'
+import { loadedConfig } from '../helpers/config.js'
 import { startUpstreamIdp } from '../../harness/demo/upstream-idp.js'
 import { isUnderstudyError, type UnderstudyError } from '../../src/errors.js'
 import type { UpstreamRegion } from '../../src/upstream/connector.js'
@@ -31,7 +32,7 @@ function providerConfig (overrides: Partial<ProviderConfig> = {}): ProviderConfi
     pkce: true,
     reauthenticate: { prompt: 'login' },
     regions: idp.regions.map(({ name, url }) => ({ name, url })),
-    breaker: DEFAULT_BREAKER,
+    breaker: loadedConfig().providers[0]!.breaker,
     healthCheck: { interval: 5 },
     ...overrides,
   }
