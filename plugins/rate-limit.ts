@@ -6,7 +6,7 @@ import { addressKey } from '../src/rate-limit/address.js'
 import type { Hit, RateLimitCounter } from '../src/rate-limit/counter.js'
 import { authenticatedClient } from './oidc/client-auth.js'
 
-type Limit = 'token' | 'authorize' | 'admin'
+type Limit = 'token' | 'authorize' | 'admin' | 'status'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -30,18 +30,25 @@ export interface RateLimitPluginOptions {
 const CLIENT_AUTHENTICATION = 'client-authentication'
 /** The one budget every /admin/* request of an address spends, whichever admin route it hits. */
 const ADMIN_ROUTES = 'admin-routes'
+/** The one budget the public status routes share; the probes (/livez, /readyz) are not among them: a kubelet or load balancer is never refused. */
+const STATUS_ROUTES = 'status-routes'
+const STATUS_PATHS = new Set(['/status', '/status.json', '/healthz'])
 
 /**
  * Per-address rate limits on what costs the upstream or guesses a secret, and
- * on nothing else, so that a carrier NAT with thousands of phones behind one
- * address is never locked out (SECURITY.md, "Rate limits"):
+ * on the public status, never on a login that needs neither, so that a carrier
+ * NAT with thousands of phones behind one address is never locked out
+ * (SECURITY.md, "Rate limits"):
  * - `authorize`: each new upstream transaction at /authorize (charged by the
  *   route, see chargeUpstreamTransaction) and each /callback/:provider; an SSO or
  *   cached login, which needs no upstream call, is not counted;
  * - `token`: failed client authentications at /token, /revoke, /introspect;
  *   once an address is over, no confidential client authenticates from it until
  *   the window ends, so a right guess is refused like the wrong ones;
- * - `admin`: every /admin/* request on the admin port, before the token check.
+ * - `admin`: every /admin/* request on the admin port, before the token check;
+ * - `status`: the public /status, /status.json and /healthz, one budget for
+ *   the three; their answers come from a snapshot (PublicStatus), so this limit
+ *   bounds only what one address spends on rendering and bandwidth.
  * Addresses are keyed per IPv4 address and per IPv6 /64 (addressKey). Over a
  * limit the answer is 429 with Retry-After, shaped by the one error handler.
  */
@@ -109,6 +116,7 @@ const rateLimitPlugin: FastifyPluginAsync<RateLimitPluginOptions> = async (app, 
       return
     }
     if (url.startsWith('/callback/')) route.onRequest = [...[route.onRequest ?? []].flat(), perRequest('authorize')]
+    if (STATUS_PATHS.has(url)) route.onRequest = [...[route.onRequest ?? []].flat(), perRequest('status', STATUS_ROUTES)]
     // Client authentication needs the parsed body: a preHandler.
     if (/^\/(token|revoke|introspect)$/.test(url)) route.preHandler = [...[route.preHandler ?? []].flat(), clientAuthentication]
   })

@@ -10,7 +10,8 @@ const status: FastifyPluginAsync = async (app) => {
     return reply.header('cache-control', 'no-store').send(await app.publicStatus.status())
   })
   // `?refresh=N` (2–300 s) lets a wallboard refresh faster or slower than the default.
-  app.get<{ Querystring: { refresh?: string } }>('/status', async (request, reply) => {
+  // A person reads it: its errors (a 429 included) are a page too.
+  app.get<{ Querystring: { refresh?: string } }>('/status', { config: { html: true } }, async (request, reply) => {
     const asked = Number(request.query.refresh)
     const refresh = Number.isInteger(asked) && asked >= 2 && asked <= 300 ? asked : STATUS_REFRESH_SECONDS
     const doc = await app.publicStatus.status()
