@@ -9,10 +9,12 @@ import { classifyUpstreamFailure } from './failure.js'
 interface Lane { region: UpstreamRegion, breaker: RegionBreaker }
 
 /**
- * Routes one provider's calls to its regions: the first region (config order)
- * whose breaker is not open serves each call. Calls that are safe to repeat
- * fail over to the next region within the same request; a code exchange is
- * only ever sent to the region that issued the code.
+ * Routes one provider's calls to its regions, in config order: a browser goes
+ * to the first region whose breaker is closed (a half-open region gets none);
+ * a refresh goes to the first region whose breaker is not open (it may be a
+ * half-open region's trial: a failure only sends it on). Calls that are safe
+ * to repeat fail over to the next region within the same request; a code
+ * exchange is only ever sent to the region that issued the code.
  */
 export class UpstreamRouter {
   readonly id: string
