@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import type { Bindings, ChildLoggerOptions, LevelWithSilent } from 'pino'
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
@@ -56,6 +56,19 @@ export class RequestLogger {
   #real (): FastifyBaseLogger {
     this.#child ??= this.#parent.child(this.#bindings, this.#options)
     return this.#child
+  }
+}
+
+/**
+ * An `onResponse` hook that writes one access line per finished request
+ * (`logging.requests`), in place of Fastify's two: written through `logger`
+ * itself, so no per-request child is made for it. The `req` serializer
+ * (src/cli/logger.ts) masks secrets in the URL.
+ */
+export function accessLog (logger: FastifyBaseLogger) {
+  return function logRequest (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    logger.info({ reqId: request.id, req: request, res: reply, route: request.routeOptions.url, responseTime: reply.elapsedTime }, 'request completed')
+    done()
   }
 }
 

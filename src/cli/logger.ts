@@ -12,10 +12,10 @@ export function safeUrl (url: string): string {
   return `${url.slice(0, q)}?${shown.join('&')}`
 }
 
-/** The JSON-lines logger: secrets redacted, request URLs masked. */
+/** The JSON-lines logger at `level` (the config's `logging.level`): secrets redacted, request URLs masked. */
 export function createLogger (options: { level?: string, destination?: DestinationStream } = {}): Logger {
   return pino({
-    level: options.level ?? process.env.UNDERSTUDY_LOG_LEVEL ?? 'info',
+    level: options.level ?? 'info',
     base: { service: 'understudy' },
     redact: {
       paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.client_secret', '*.clientSecret', '*.token', 'headers.authorization', 'headers.cookie'],

@@ -54,7 +54,7 @@ async function start (args: string[]): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n\n${USAGE}`)
     return 2
   }
-  const logger = createLogger()
+  let logger = createLogger()
   if (file === undefined || file === '') {
     const harness = await loadHarness<{ startDemo: (logger: Logger) => Promise<{ close (drainDelayMs: number): Promise<void> }> }>('demo/stack', 'the demo stack (`understudy start` with no config)', process.stderr)
     if (!harness) return 2
@@ -64,6 +64,7 @@ async function start (args: string[]): Promise<number> {
   }
   try {
     const config = await loadConfigFile(file)
+    logger = createLogger({ level: config.logging.level })
     const running = await startGateway(config, { logger })
     closeOnSignals(running, logger, config.shutdown.drainDelay * 1000)
     return -1

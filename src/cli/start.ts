@@ -66,7 +66,8 @@ export async function startGateway (config: Config, options: StartOptions): Prom
   const url = await publicServer.listen({ host: config.listen.host, port: config.listen.port })
   const adminUrl = await adminServer.listen({ host: config.admin.host, port: config.admin.port })
   lifecycle.markReady()
-  logger.info({ url, adminUrl, issuer: config.issuer, region: config.region, ...buildInfo() }, 'listening')
+  // DESIGN §2: whatever logging.level says, the line that tells where the gateway listens is written.
+  logger.child({}, { level: 'info' }).info({ url, adminUrl, issuer: config.issuer, region: config.region, ...buildInfo() }, 'listening')
   return {
     gateway,
     lifecycle,

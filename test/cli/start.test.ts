@@ -111,3 +111,49 @@ t.test('listen.tls serves HTTPS directly with the given certificate', async (t) 
   })
   t.same(JSON.parse(body), { status: 'ok' }, 'the dev certificate is valid for 127.0.0.1')
 })
+
+/** Every JSON line the child writes to stdout, gathered as they come, and its "listening" line (undefined if stdout ends first). */
+function logOf (child: ChildProcess): { lines: Array<Record<string, any>>, listening: Promise<Record<string, any> | undefined> } {
+  const lines: Array<Record<string, any>> = []
+  const listening = new Promise<Record<string, any> | undefined>((resolve) => {
+    const input = createInterface({ input: child.stdout! })
+    input.on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, any>
+      lines.push(entry)
+      if (entry.msg === 'listening') resolve(entry)
+    })
+    input.on('close', () => resolve(undefined))
+  })
+  return { lines, listening }
+}
+
+t.test('with logging.level error the listening line is still written, and no line under error', async (t) => {
+  const child = cli(['start', '--config', await configFile({ logging: { level: 'error' } })], { IDP_SECRET: 'x' })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const log = logOf(child)
+  const listening = await log.listening
+  t.match(listening, { msg: 'listening', url: /^http:\/\/127\.0\.0\.1:\d+$/ })
+  t.equal((await fetch(`${listening!.url}/livez`)).status, 200)
+  const closed = once(child, 'close')
+  child.kill('SIGTERM')
+  await closed
+  t.same(log.lines.filter((l) => l.msg !== 'listening' && l.level < 50), [], 'neither the access line nor the start and stop lines')
+})
+
+t.test('one access line per finished request by default, none with logging.requests false', async (t) => {
+  for (const requests of [true, false]) {
+    const child = cli(['start', '--config', await configFile({ logging: { requests } })], { IDP_SECRET: 'x' })
+    t.teardown(() => { child.kill('SIGKILL') })
+    const log = logOf(child)
+    const listening = await log.listening
+    await (await fetch(`${listening!.url}/livez?code=secret-code`)).text()
+    const closed = once(child, 'close')
+    child.kill('SIGTERM')
+    await closed
+    const access = log.lines.filter((l) => l.msg === 'request completed')
+    t.match(access, requests ? [{ route: '/livez', res: { statusCode: 200 }, req: { url: '/livez?code=[redacted]' } }] : [], `requests: ${requests}`)
+    t.equal(access.length, requests ? 1 : 0, `requests: ${requests}: ${access.length} access line(s)`)
+    t.notOk(log.lines.some((l) => l.msg === 'incoming request'), 'Fastify\'s own request lines are off')
+    t.notOk(JSON.stringify(log.lines).includes('secret-code'), 'no secret from the URL')
+  }
+})

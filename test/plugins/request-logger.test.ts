@@ -2,10 +2,10 @@ import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import t from 'tap'
 import { createLogger } from '../../src/cli/logger.js'
-import { requestLogger } from '../../plugins/request-logger.js'
+import { accessLog, requestLogger } from '../../plugins/request-logger.js'
 
-/** A Fastify app logging through the lazy request logger into `lines`, counting the pino children it makes. */
-function app (level: string) {
+/** A Fastify app logging through the lazy request logger into `lines`, counting the pino children it makes; `access` logs as plugins/server.ts does. */
+function app (level: string, options: { access?: boolean } = {}) {
   const lines: Array<Record<string, unknown>> = []
   const destination = new Writable({ write (chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)); done() } })
   const logger = createLogger({ level, destination })
@@ -13,7 +13,9 @@ function app (level: string) {
   // pino's children inherit from their parent, this counting wrapper included.
   const child = logger.child
   logger.child = function (this: typeof logger, ...args: Parameters<typeof child>) { children++; return child.apply(this, args) } as typeof logger.child
-  const fastify = Fastify({ loggerInstance: logger, childLoggerFactory: requestLogger, genReqId: () => 'req-1' })
+  // With `access`, logging as plugins/server.ts does: Fastify's request lines off, the access line on.
+  const fastify = Fastify({ loggerInstance: logger, childLoggerFactory: requestLogger, genReqId: () => 'req-1', disableRequestLogging: options.access === true })
+  if (options.access) fastify.addHook('onResponse', accessLog(fastify.log))
   fastify.get('/quiet', async (request) => {
     request.log.debug({ n: 1 }, 'below the level')
     return { level: request.log.level }
@@ -52,5 +54,15 @@ t.test('at info, Fastify\'s request lines are written with the request id', asyn
   const { fastify, lines } = app('info')
   await fastify.inject('/quiet')
   t.same(lines.map((l) => [l.reqId, l.msg]), [['req-1', 'incoming request'], ['req-1', 'request completed']])
+  await fastify.close()
+})
+
+t.test('the access line: one per finished request, with route, status, time and the URL\'s secrets masked, and no pino child', async (t) => {
+  const { fastify, lines, children } = app('info', { access: true })
+  await fastify.inject('/quiet?code=secret-code&x=1')
+  t.equal(lines.length, 1, 'one line, not Fastify\'s two')
+  t.match(lines[0], { level: 30, msg: 'request completed', reqId: 'req-1', route: '/quiet', req: { method: 'GET', url: '/quiet?code=[redacted]&x=1' }, res: { statusCode: 200 }, responseTime: Number })
+  t.notOk(JSON.stringify(lines).includes('secret-code'))
+  t.equal(await children(), 0, 'written through the parent logger')
   await fastify.close()
 })
