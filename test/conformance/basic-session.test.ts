@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { validIdToken } from '../helpers/conformance.js'
 import { Browser, type BrowserResponse } from '../../harness/browser.js'
+import { testClock } from '../helpers/clock.js'
 import { backChannel, flipChar, login, type TokenSet } from '../helpers/oidc.js'
 import { CLIENTS, RP, startStack, type Stack } from '../helpers/stack.js'
 
@@ -9,11 +9,13 @@ import { CLIENTS, RP, startStack, type Stack } from '../helpers/stack.js'
  * OIDF basic OP plan, the session modules (each test is named after its
  * module): prompt, max_age and id_token_hint against a logged-in and a
  * logged-out browser. auth_time is whole seconds, so the re-authentication
- * tests wait past a second boundary in real time.
+ * tests have the upstream record the first login two seconds ago
+ * (`loginClock`) instead of waiting.
  */
 
+const upstreamClock = testClock()
 let stack: Stack
-t.before(async () => { stack = await startStack() })
+t.before(async () => { stack = await startStack({ loginClock: upstreamClock.now }) })
 t.teardown(async () => stack.close())
 
 const SHOP_CB = CLIENTS.shop.redirectUris[0]!
@@ -53,6 +55,16 @@ async function loggedIn (user = 'alice'): Promise<{ browser: Browser, tokens: To
   return { browser, tokens, first: JSON.parse(Buffer.from(tokens.id_token.split('.')[1]!, 'base64url').toString()) }
 }
 
+/** As loggedIn, with the upstream recording that login `seconds` ago. */
+async function loggedInAgo (seconds: number): ReturnType<typeof loggedIn> {
+  upstreamClock.advance(-seconds)
+  try {
+    return await loggedIn()
+  } finally {
+    upstreamClock.advance(seconds)
+  }
+}
+
 t.test('oidcc-prompt-none-not-logged-in: prompt=none without a session is an error that asks for UI, at the redirect URI', async (t) => {
   const { sawForm, landed } = await authorize(new Browser(), shopParams({ prompt: 'none' }))
   t.notOk(sawForm, 'no login form')
@@ -69,8 +81,7 @@ t.test('oidcc-prompt-none-logged-in: prompt=none with a session answers at once,
 })
 
 t.test('oidcc-prompt-login: prompt=login makes a logged-in user authenticate again, with a later auth_time', async (t) => {
-  const { browser, first } = await loggedIn()
-  await sleep(1_100)
+  const { browser, first } = await loggedInAgo(2)
   const { sawForm, landed } = await authorize(browser, shopParams({ prompt: 'login' }))
   t.ok(sawForm, 'the upstream shows its login form again')
   const second = await idTokenOf(t, landed)
@@ -79,8 +90,7 @@ t.test('oidcc-prompt-login: prompt=login makes a logged-in user authenticate aga
 })
 
 t.test('oidcc-max-age-1: a login older than max_age=1 is made again, with a later auth_time', async (t) => {
-  const { browser, first } = await loggedIn()
-  await sleep(2_100)
+  const { browser, first } = await loggedInAgo(2)
   const { sawForm, landed } = await authorize(browser, shopParams({ max_age: '1' }))
   t.ok(sawForm, 'the upstream shows its login form again')
   const second = await idTokenOf(t, landed)

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type { CodePayload } from '../../src/oidc/code.js'
 import type { RefreshPayload } from '../../src/oidc/tokens.js'
@@ -92,6 +91,16 @@ async function redisStack (t: Test, redis: RedisServer): Promise<Stack> {
   return stack
 }
 
+/** Waits until the stream has completed `flows` logins (with their refreshes) that started in `phase`. */
+async function flowsIn (stream: LoginStream, phase: string, flows = 2): Promise<void> {
+  await until(async () => (stream.done[phase] ?? 0) >= flows, 20_000, `${flows} flows complete ${phase}`)
+}
+
+/** Waits until the gateway uses its Redis again (its store's health check answers ok). */
+async function storeBack (stack: Stack): Promise<void> {
+  await until(async () => (await stack.gateway.gateway.store.health!()).status === 'ok', 20_000, 'the gateway reaches its Redis again')
+}
+
 /** True when `browser`'s gateway session still logs it in silently. */
 async function ssoWorks (stack: Stack, browser: Browser): Promise<boolean> {
   const answer = await browser.fetch(authorizeUrl(stack.issuer, 'shop', { prompt: 'none' }))
@@ -114,17 +123,18 @@ t.test('killing the local Redis during logins and refreshes fails no request and
   t.equal((await backChannel(stack, '/revoke', 'shop', { token: revokedRefresh })).status, 200)
 
   const stream = new LoginStream(stack)
-  await sleep(1_000)
+  await flowsIn(stream, 'before')
   await redis.kill()
   stream.phase = 'during'
-  await sleep(2_000)
+  await flowsIn(stream, 'during')
   t.ok(await ssoWorks(stack, keptBrowser), 'a session from before the kill logs in by SSO during the outage')
   const during = await refresh(stack, 'shop', keptRefresh)
   t.equal(during.status, 200, 'a refresh token from before the kill refreshes during the outage')
   keptRefresh = during.json.refresh_token
   await redis.restart()
   stream.phase = 'after'
-  await sleep(1_500)
+  await storeBack(stack)
+  await flowsIn(stream, 'after')
   await stream.stop()
 
   t.same(stream.failures, [], 'no request failed')
@@ -144,14 +154,15 @@ t.test('while the local Redis hangs, no request waits much longer than the comma
   const redis = await RedisServer.start(t)
   const stack = await redisStack(t, redis)
   const stream = new LoginStream(stack)
-  await sleep(1_000)
+  await flowsIn(stream, 'before')
   redis.pause()
   t.teardown(() => redis.resume())
   stream.phase = 'during'
-  await sleep(3_000)
+  await flowsIn(stream, 'during')
   redis.resume()
   stream.phase = 'after'
-  await sleep(1_000)
+  await storeBack(stack)
+  await flowsIn(stream, 'after')
   await stream.stop()
 
   t.same(stream.failures, [], 'no request failed')

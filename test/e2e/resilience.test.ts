@@ -2,6 +2,7 @@ import { decodeJwt } from 'jose'
 import t, { type Test } from 'tap'
 import { ADMIN, admin, waitFor } from '../helpers/admin.js'
 import { Browser } from '../../harness/browser.js'
+import { testClock, type TestClock } from '../helpers/clock.js'
 import { authorizeUrl, browserLogin, CLIENTS, redirectParams, startStack, type Stack } from '../helpers/stack.js'
 
 // Fast detection for tests: probes every 200 ms, a 1 s breaker timeout, trials after 1 s.
@@ -9,10 +10,12 @@ const PROVIDER = {
   breaker: { timeout: '1s', errorThresholdPercentage: 50, volumeThreshold: 1, resetTimeout: '1s', rollingCountTimeout: '5s' },
   healthCheck: { interval: 0.2 },
 }
-const CONFIG = { sessions: { maxStaleness: 2, outageMaxStaleness: '1h' }, tokens: { degraded: 30 }, admin: ADMIN }
+const HOUR = 3600
+const CONFIG = { sessions: { maxStaleness: '1h', outageMaxStaleness: '1d' }, tokens: { degraded: 30 }, admin: ADMIN }
 
-async function stack (t: Test): Promise<Stack> {
-  const s = await startStack({ proxied: true, provider: PROVIDER, config: CONFIG })
+/** A proxied stack on `clock` (the test moves it to make a login stale), its breakers closed. */
+async function stack (t: Test, clock: TestClock = testClock()): Promise<Stack> {
+  const s = await startStack({ proxied: true, provider: PROVIDER, config: CONFIG, now: clock.now })
   t.teardown(() => s.close())
   await waitFor(() => states(s).every((state) => state === 'closed'), 'breakers closed at start')
   return s
@@ -79,13 +82,13 @@ t.test('a blackholed region never makes a gateway response wait longer than the 
 })
 
 t.test('with every region down, a returning user keeps logging in with acr cached and short-lived tokens, and refresh works', async (t) => {
-  const s = await stack(t)
+  const clock = testClock()
+  const s = await stack(t, clock)
   const browser = new Browser()
   const landed = await browserLogin(browser, authorizeUrl(s.issuer, 'shop'), 'returning')
   const first = await redeem(s, 'shop', redirectParams(landed).get('code')!)
   const firstClaims = decodeJwt(first.body.id_token!)
-  // Staleness counts whole seconds: wait past maxStaleness (2 s) by more than one second.
-  await new Promise((resolve) => setTimeout(resolve, 3_200))
+  clock.advance(2 * HOUR)
 
   await Promise.all(s.proxies.map((p) => p.setFault({ kind: 'refuse' })))
   await waitFor(() => states(s).every((state) => state === 'open'), 'every breaker opens')
@@ -107,7 +110,7 @@ t.test('with every region down, a returning user keeps logging in with acr cache
 
   const none = await browser.fetch(authorizeUrl(s.issuer, 'news', { prompt: 'none' }))
   t.ok(redirectParams(none).get('code'), 'prompt=none is answered from the cached login')
-  const maxAge = await browser.fetch(authorizeUrl(s.issuer, 'news', { max_age: '1' }))
+  const maxAge = await browser.fetch(authorizeUrl(s.issuer, 'news', { max_age: String(HOUR) }))
   t.equal(redirectParams(maxAge).get('error'), 'temporarily_unavailable', 'a cached login never satisfies max_age')
 
   const stranger = await new Browser().fetch(authorizeUrl(s.issuer, 'shop', { state: 'who?' }))
@@ -133,11 +136,11 @@ t.test('with every region down, a returning user keeps logging in with acr cache
 })
 
 t.test('a stale refresh is revalidated with the upstream when it is up', async (t) => {
-  const s = await stack(t)
+  const clock = testClock()
+  const s = await stack(t, clock)
   const landed = await browserLogin(new Browser(), authorizeUrl(s.issuer, 'shop'), 'revalidated')
   const first = await redeem(s, 'shop', redirectParams(landed).get('code')!)
-  // Staleness counts whole seconds: wait past maxStaleness (2 s) by more than one second.
-  await new Promise((resolve) => setTimeout(resolve, 3_200))
+  clock.advance(2 * HOUR)
   const refreshed = await refresh(s, 'shop', first.body.refresh_token!)
   t.equal(refreshed.status, 200)
   const claims = decodeJwt(refreshed.body.id_token!)
@@ -184,9 +187,11 @@ t.test('the admin API shows, changes, resets and forces breakers', async (t) => 
   t.equal((reset.body.policy as { timeout: number }).timeout, 1)
   t.equal((reset.body.policySource as { kind: string }).kind, 'config')
 
+  t.equal((await admin(s, 'PATCH', '/admin/breakers/idp/primary', { resetTimeout: '100ms' })).status, 200, 'a reset timeout that passes at once')
   const opened = await admin(s, 'POST', '/admin/breakers/idp/primary/open')
   t.equal(opened.body.state, 'open')
-  await new Promise((resolve) => setTimeout(resolve, 1_500))
+  // A fixed wait, not a poll: what is checked is that nothing happens (no half-open trial) once the reset timeout has passed.
+  await new Promise((resolve) => setTimeout(resolve, 500))
   t.equal(s.gateway.gateway.breakers.get('idp', 'primary')!.state, 'open', 'a forced breaker stays open past its reset timeout')
   const sent = await new Browser().fetch(authorizeUrl(s.issuer, 'shop'))
   t.equal(new URL(sent.location!).port, String(s.proxies[1]!.port), 'a drill moves new logins to region 2')

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { unseal } from '../../src/sessions/seal.js'
 import { subjectFor } from '../../src/sessions/session.js'
 import { Browser } from '../../harness/browser.js'
+import { testClock } from '../helpers/clock.js'
 import { claimsOf, login, refresh, type Reply, type TokenSet } from '../helpers/oidc.js'
 import { noRedis, RedisServer, until } from '../helpers/redis.js'
 import { freePort, startStack, startStackUpstream, type Stack } from '../helpers/stack.js'
@@ -12,18 +13,13 @@ const MAX_STALENESS = 60
 const CONFIG = { sessions: { maxStaleness: MAX_STALENESS, outageMaxStaleness: '1d' }, chaos: { enabled: true } }
 const ACR_UPSTREAM = 'urn:understudy:acr:upstream'
 
-/** The gateways' clock, moved on past maxStaleness by the test instead of waiting. */
-function testClock (): { now: () => number, later: () => void } {
-  let offset = 0
-  return { now: () => Math.floor(Date.now() / 1000) + offset, later: () => { offset += MAX_STALENESS + 1 } }
-}
-
 /** A stack on a rotating upstream, with the gateway's clock under the test's control. */
 async function rotatingStack (t: Test, config: Record<string, unknown> = {}): Promise<{ s: Stack, later (): void }> {
-  const { now, later } = testClock()
-  const s = await startStack({ config: { ...CONFIG, ...config }, rotateRefreshToken: true, now })
+  const clock = testClock()
+  const s = await startStack({ config: { ...CONFIG, ...config }, rotateRefreshToken: true, now: clock.now })
   t.teardown(() => s.close())
-  return { s, later }
+  // The gateway's clock moves on past maxStaleness instead of the test waiting.
+  return { s, later: () => clock.advance(MAX_STALENESS + 1) }
 }
 
 /** One user logged in at shop through the upstream, then at news by SSO: two refresh families from one upstream grant. */
@@ -110,16 +106,16 @@ t.test('a rotation made in one gateway region is used by a revalidation in the o
   const issuer = `http://127.0.0.1:${portA}`
   const upstream = await startStackUpstream(issuer, { rotateRefreshToken: true })
   t.teardown(() => upstream.close())
-  const { now, later } = testClock()
+  const clock = testClock()
   const region = async (name: string, redis: RedisServer, peer: RedisServer, listen: object) => {
-    const stack = await startStack({ issuer, upstream, now, config: { ...CONFIG, region: name, ...listen, store: { kind: 'redis', redis: { url: redis.url, peers: [peer.url] } } } })
+    const stack = await startStack({ issuer, upstream, now: clock.now, config: { ...CONFIG, region: name, ...listen, store: { kind: 'redis', redis: { url: redis.url, peers: [peer.url] } } } })
     t.teardown(() => stack.close())
     return stack
   }
   const regionA = await region('a', redisA, redisB, { listen: { host: '127.0.0.1', port: portA } })
   const regionB = await region('b', redisB, redisA, {})
   const { shop, news } = await loginAtShopAndNews(regionA, 'traveller')
-  later()
+  clock.advance(MAX_STALENESS + 1)
   vouched(t, await refresh(regionA, 'shop', shop.refresh_token), 'shop, in region A')
   const key = `upstream:${subjectFor('idp', 'traveller')}`
   await until(async () => (await redisB.cli('exists', `understudy:latest:{${key}}`)).trim() === '1', 2_000, 'the rotation reaches region B\'s Redis')
