@@ -1,7 +1,7 @@
 import { ConfigError, loadConfigFile, type ConfigProblem } from '../config/load.js'
 import type { Config } from '../config/resolve.js'
 import { isUnderstudyError } from '../errors.js'
-import { loadKeyring, type Keyring } from '../keys/keyring.js'
+import { loadKeyring, type KeyProblem, type Keyring } from '../keys/keyring.js'
 import { keyFileProblems } from '../keys/permissions.js'
 
 const USAGE = 'usage: understudy check-config FILE'
@@ -42,20 +42,11 @@ async function keyProblems (config: Config): Promise<ConfigProblem[]> {
     keyring = await loadKeyring(config.keys)
   } catch (error) {
     if (!isUnderstudyError(error, 'US_ERR_KEYS_INVALID')) throw error
-    return [...problems, ...(error.details.problems as string[]).map((message) => ({ path: keyPath(config, message), message }))]
+    return [...problems, ...(error.details.problems as KeyProblem[]).map(({ keys, message }) => ({ path: `/keys/${keys}`, message }))]
   }
   config.clients.forEach((client, i) => {
     const alg = client.idTokenSignedResponseAlg
     if (!keyring.signer(alg)) problems.push({ path: `/clients/${i}/idTokenSignedResponseAlg`, message: `no ${alg} key in ${config.keys.signing}` })
   })
   return problems
-}
-
-/** The config path of the key file a keyring problem names (each problem starts with its file). */
-function keyPath (config: Config, message: string): string {
-  for (const name of ['sealing', 'signing'] as const) {
-    const file = config.keys[name]
-    if (message.startsWith(`${file}:`) || message.startsWith(`${file} `)) return `/keys/${name}`
-  }
-  return '/keys'
 }

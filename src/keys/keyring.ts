@@ -5,6 +5,9 @@ import { UnderstudyError } from '../errors.js'
 export type SigningAlg = 'ES256' | 'RS256' | 'EdDSA'
 export const SIGNING_ALGS: readonly SigningAlg[] = ['ES256', 'RS256', 'EdDSA']
 
+/** One problem with the key files (US_ERR_KEYS_INVALID `details.problems`): which set it is in, and what is wrong, naming the file. */
+export interface KeyProblem { keys: 'signing' | 'sealing', message: string }
+
 /** A private signing key ready for jose, with the identity it is published under. */
 export interface SigningKey { kid: string, alg: SigningAlg, key: CryptoKey, publicKey: CryptoKey }
 
@@ -35,24 +38,29 @@ const PROBE = new TextEncoder().encode('understudy key probe')
 export async function loadKeyring (files: { signing: string, sealing: string }): Promise<Keyring> {
   const [signing, sealing] = await Promise.all([readJwks(files.signing), readJwks(files.sealing)])
   if (typeof signing === 'string' || typeof sealing === 'string') {
-    throw keysInvalid([signing, sealing].filter((set): set is string => typeof set === 'string'))
+    const problems: KeyProblem[] = []
+    if (typeof signing === 'string') problems.push({ keys: 'signing', message: signing })
+    if (typeof sealing === 'string') problems.push({ keys: 'sealing', message: sealing })
+    throw keysInvalid(problems)
   }
   return buildKeyring(signing, sealing, files)
 }
 
 /** Builds a keyring from JWK Sets already in memory (the demo's fresh keys, tests). */
 export async function buildKeyring (signing: { keys: JWK[] }, sealing: { keys: JWK[] }, names = { signing: 'signing', sealing: 'sealing' }): Promise<Keyring> {
-  const problems: string[] = []
+  const problems: KeyProblem[] = []
+  const addSigning = (message: string) => problems.push({ keys: 'signing', message })
+  const addSealing = (message: string) => problems.push({ keys: 'sealing', message })
   const signers = new Map<SigningAlg, SigningKey>()
   const byKid = new Map<string, SigningKey>()
   const publicKeys: JWK[] = []
   for (const [i, jwk] of signing.keys.entries()) {
     const where = `${names.signing} keys[${i}]`
-    if (!isObject(jwk)) { problems.push(`${where}: not a JWK object`); continue }
-    if (typeof jwk.kid !== 'string' || jwk.kid === '') { problems.push(`${where}: missing kid`); continue }
-    if (!SIGNING_ALGS.includes(jwk.alg as SigningAlg)) { problems.push(`${where}: alg must be one of ${SIGNING_ALGS.join(', ')}`); continue }
-    if (byKid.has(jwk.kid)) { problems.push(`${where}: duplicate kid ${jwk.kid}`); continue }
-    if (jwk.d === undefined) { problems.push(`${where}: not a private key`); continue }
+    if (!isObject(jwk)) { addSigning(`${where}: not a JWK object`); continue }
+    if (typeof jwk.kid !== 'string' || jwk.kid === '') { addSigning(`${where}: missing kid`); continue }
+    if (!SIGNING_ALGS.includes(jwk.alg as SigningAlg)) { addSigning(`${where}: alg must be one of ${SIGNING_ALGS.join(', ')}`); continue }
+    if (byKid.has(jwk.kid)) { addSigning(`${where}: duplicate kid ${jwk.kid}`); continue }
+    if (jwk.d === undefined) { addSigning(`${where}: not a private key`); continue }
     const alg = jwk.alg as SigningAlg
     try {
       const pub = publicPart(jwk)
@@ -63,23 +71,23 @@ export async function buildKeyring (signing: { keys: JWK[] }, sealing: { keys: J
       if (!signers.has(alg)) signers.set(alg, entry)
       publicKeys.push(pub)
     } catch (err) {
-      problems.push(`${where}: ${(err as Error).message}`)
+      addSigning(`${where}: ${(err as Error).message}`)
     }
   }
-  if (publicKeys.length === 0) problems.push(`${names.signing}: no usable signing key`)
+  if (publicKeys.length === 0) addSigning(`${names.signing}: no usable signing key`)
   const sealers: SealingKey[] = []
   for (const [i, jwk] of sealing.keys.entries()) {
     const where = `${names.sealing} keys[${i}]`
-    if (!isObject(jwk)) { problems.push(`${where}: not a JWK object`); continue }
-    if (jwk.kty !== 'oct' || typeof jwk.k !== 'string') { problems.push(`${where}: must be an oct key`); continue }
-    if (typeof jwk.kid !== 'string' || jwk.kid === '') { problems.push(`${where}: missing kid`); continue }
-    if (sealers.some((s) => s.kid === jwk.kid)) { problems.push(`${where}: duplicate kid ${jwk.kid}`); continue }
-    if (jwk.alg !== undefined && jwk.alg !== 'dir' && jwk.alg !== 'A256GCM') { problems.push(`${where}: alg must be dir or A256GCM`); continue }
+    if (!isObject(jwk)) { addSealing(`${where}: not a JWK object`); continue }
+    if (jwk.kty !== 'oct' || typeof jwk.k !== 'string') { addSealing(`${where}: must be an oct key`); continue }
+    if (typeof jwk.kid !== 'string' || jwk.kid === '') { addSealing(`${where}: missing kid`); continue }
+    if (sealers.some((s) => s.kid === jwk.kid)) { addSealing(`${where}: duplicate kid ${jwk.kid}`); continue }
+    if (jwk.alg !== undefined && jwk.alg !== 'dir' && jwk.alg !== 'A256GCM') { addSealing(`${where}: alg must be dir or A256GCM`); continue }
     const key = Buffer.from(jwk.k, 'base64url')
-    if (key.length !== 32) { problems.push(`${where}: must be 256 bits, is ${key.length * 8}`); continue }
+    if (key.length !== 32) { addSealing(`${where}: must be 256 bits, is ${key.length * 8}`); continue }
     sealers.push({ kid: jwk.kid, key: new Uint8Array(key), seals: 0 })
   }
-  if (sealers.length === 0) problems.push(`${names.sealing}: no usable sealing key`)
+  if (sealers.length === 0) addSealing(`${names.sealing}: no usable sealing key`)
   if (problems.length > 0) throw keysInvalid(problems)
   const unsealers = new Map(sealers.map((s) => [s.kid, s]))
   return {
@@ -135,6 +143,6 @@ async function readJwks (file: string): Promise<{ keys: JWK[] } | string> {
   return parsed as { keys: JWK[] }
 }
 
-function keysInvalid (problems: string[]): UnderstudyError {
-  return new UnderstudyError('US_ERR_KEYS_INVALID', `unusable keys:\n  ${problems.join('\n  ')}`, { details: { problems } })
+function keysInvalid (problems: KeyProblem[]): UnderstudyError {
+  return new UnderstudyError('US_ERR_KEYS_INVALID', `unusable keys:\n  ${problems.map((p) => p.message).join('\n  ')}`, { details: { problems } })
 }

@@ -38,7 +38,7 @@ async function refused (t: Test, loading: Promise<Keyring>, expected: RegExp[]):
     t.fail('expected US_ERR_KEYS_INVALID', { err })
     return
   }
-  const problems = err.details.problems as string[]
+  const problems = (err.details.problems as Array<{ message: string }>).map((p) => p.message)
   t.equal(problems.length, expected.length, 'one problem per fault')
   for (const pattern of expected) t.ok(problems.some((p) => pattern.test(p)), `lists ${pattern}`)
   for (const pattern of expected) t.match(err.message, pattern, 'the message lists it too')
