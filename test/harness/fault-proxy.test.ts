@@ -199,6 +199,8 @@ t.test('close leaves no handle or timer behind, so the process exits', async (t)
     await once(client, 'connect')
     await proxy.setFault({ kind: 'latency', ms: 60000, durationMs: 600000 })
     client.write('GET / HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n')
+    // A fixed wait, not a poll: the request must be held inside the proxy when it closes, and a held request
+    // changes nothing the script can observe (no byte is forwarded, no counter moves).
     await new Promise((resolve) => setTimeout(resolve, 50))
     await proxy.close()
     target.close()

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
+import { until } from '../../harness/poll.js'
 import type { Store } from '../../src/store/store.js'
 
-/** Long enough to outlive a 1 s TTL on any store (Redis expiry is millisecond-precise). */
-const PAST_TTL_MS = 1_250
+/** How long a 1 s TTL may take to run out on any store: the expiry is polled for, never slept through. */
+const EXPIRY_MS = 5_000
 
 /**
  * The behaviour every Store implementation shares (dex's storage/conformance
@@ -41,8 +41,8 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       const k = key('short')
       t.equal(await store.claimOnce(k, 1), true)
       t.equal(await store.claimOnce(k, 1), false)
-      await sleep(PAST_TTL_MS)
-      t.equal(await store.claimOnce(k, 1), true)
+      await until(() => store.claimOnce(k, 1), EXPIRY_MS, 'the claim can be made again')
+      t.equal(await store.claimOnce(k, 1), false, 'and, made again, it holds')
     })
 
     t.test('of 20 concurrent claims of one key exactly one wins', async (t) => {
@@ -66,7 +66,7 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       const id = key('tombstone')
       await store.revoke(id, 1)
       t.equal(await store.isRevoked(id), true)
-      await sleep(PAST_TTL_MS)
+      await until(async () => !(await store.isRevoked(id)), EXPIRY_MS, 'the tombstone is gone')
       t.equal(await store.isRevoked(id), false)
     })
 
@@ -128,7 +128,7 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       const { store, key } = await open(t)
       const family = key('family')
       t.equal(await store.rotateFamily(family, 0, 1), 'rotated')
-      await sleep(PAST_TTL_MS)
+      await until(async () => (await store.familyGeneration(family)) === undefined, EXPIRY_MS, 'the family is forgotten')
       t.equal(await store.familyGeneration(family), undefined, 'no generation once forgotten')
       t.equal(await store.rotateFamily(family, 0, 1), 'rotated')
     })
@@ -173,7 +173,7 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       const k = key('latest-ttl')
       await store.keepLatest(k, 'v', 1, 1)
       t.same(await store.latest(k), { value: 'v', version: 1 })
-      await sleep(PAST_TTL_MS)
+      await until(async () => (await store.latest(k)) === undefined, EXPIRY_MS, 'the latest value is gone')
       t.equal(await store.latest(k), undefined)
       await store.keepLatest(k, 'w', 0, 60)
       t.same(await store.latest(k), { value: 'w', version: 0 }, 'an expired value holds back no version')
@@ -201,7 +201,7 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       const k = key('doc-ttl')
       await store.shared.set(k, 'x', 1)
       t.equal(await store.shared.get(k), 'x')
-      await new Promise((resolve) => setTimeout(resolve, 1_100))
+      await until(async () => (await store.shared.get(k)) === undefined, EXPIRY_MS, 'the document is gone')
       t.equal(await store.shared.get(k), undefined)
     })
 
