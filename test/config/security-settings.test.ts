@@ -24,7 +24,7 @@ function problems (input: Record<string, unknown>): Array<{ path: string, messag
 
 t.test('rate limits are on by default, with their documented defaults', async (t) => {
   const resolved = validateConfig(config(), { env: {} })
-  t.same(resolved.rateLimits, { enabled: true, token: { max: 1000, window: 10 }, authorize: { max: 300, window: 10 }, admin: { max: 30, window: 10 } })
+  t.same(resolved.rateLimits, { enabled: true, token: { max: 1000, window: 10 }, authorize: { max: 300, window: 10 }, admin: { max: 30, window: 10 }, status: { max: 600, window: 60 } })
   t.equal(resolved.trustProxy, false, 'no proxy is trusted unless configured')
 })
 
