@@ -6,7 +6,8 @@ import { admin, ADMIN } from '../helpers/admin.js'
 import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { testClock } from '../helpers/clock.js'
 import { claimsOf, login, refresh, sessionCookie } from '../helpers/oidc.js'
-import { authorizeUrl, browserLogin, CLIENTS, freePort, redirectParams, startStack, startStackUpstream, type Stack } from '../helpers/stack.js'
+import { authorizationRequest, discoverClient } from '../helpers/relying-party.js'
+import { authorizeUrl, browserLogin, freePort, redirectParams, startStack, startStackUpstream, type Stack } from '../helpers/stack.js'
 
 // The attacker holds a session cookie older than maxStaleness (stolen, or of a user the upstream has since banned):
 // only the gateway's own evidence of an outage may turn it into a login.
@@ -27,18 +28,8 @@ async function staleSession (t: Test, options: { proxied?: boolean } = {}): Prom
 
 /** openid-client as the relying party `news`: its authorization URL and what it checks the answer against. */
 async function relyingParty (s: Stack) {
-  const config = await oidc.discovery(new URL(s.issuer), 'news', CLIENTS.news.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] })
-  const verifier = oidc.randomPKCECodeVerifier()
-  const checks = { pkceCodeVerifier: verifier, expectedState: oidc.randomState(), expectedNonce: oidc.randomNonce() }
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: CLIENTS.news.redirectUris[0]!,
-    scope: 'openid profile email',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state: checks.expectedState,
-    nonce: checks.expectedNonce,
-  })
-  return { config, url: url.href, checks }
+  const config = await discoverClient(s.issuer, 'news')
+  return { config, ...await authorizationRequest(config, 'news') }
 }
 
 const atCallback = (u: URL) => u.pathname.startsWith('/callback/')

@@ -2,7 +2,8 @@ import * as oidc from 'openid-client'
 import t from 'tap'
 import { Browser } from '../../harness/browser.js'
 import { sessionCookie } from '../helpers/oidc.js'
-import { browserLogin, CLIENTS, startStack, type Stack } from '../helpers/stack.js'
+import { authorizationRequest, discoverClient } from '../helpers/relying-party.js'
+import { browserLogin, startStack, type Stack } from '../helpers/stack.js'
 
 // A relying party that sends id_token_hint asks for one user. Whoever comes back from the upstream
 // must be that user, or the site gets no code and the browser no new session (OIDC Core §3.1.2.1).
@@ -12,24 +13,14 @@ t.before(async () => { s = await startStack() })
 t.teardown(async () => s.close())
 
 async function relyingParty () {
-  return oidc.discovery(new URL(s.issuer), 'shop', CLIENTS.shop.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] })
+  return discoverClient(s.issuer, 'shop')
 }
 
 /** openid-client's code + PKCE login of `user` in `browser`, with `extra` authorization parameters: the tokens, or the OAuth error. */
 async function login (browser: Browser, user: string, extra: Record<string, string> = {}): Promise<{ tokens?: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, error?: string, code: string | null }> {
   const config = await relyingParty()
-  const verifier = oidc.randomPKCECodeVerifier()
-  const checks = { pkceCodeVerifier: verifier, expectedState: oidc.randomState(), expectedNonce: oidc.randomNonce() }
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: CLIENTS.shop.redirectUris[0]!,
-    scope: 'openid profile email',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state: checks.expectedState,
-    nonce: checks.expectedNonce,
-    ...extra,
-  })
-  const landed = new URL((await browserLogin(browser, url.href, user)).location!)
+  const { url, checks } = await authorizationRequest(config, 'shop', extra)
+  const landed = new URL((await browserLogin(browser, url, user)).location!)
   const code = landed.searchParams.get('code')
   try {
     return { tokens: await oidc.authorizationCodeGrant(config, landed, checks), code }

@@ -2,6 +2,7 @@ import * as oidc from 'openid-client'
 import t from 'tap'
 import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { startFakeOAuth2, type FakeOAuth2 } from '../helpers/fake-oauth2.js'
+import { authorizationRequest, discoverClient } from '../helpers/relying-party.js'
 import { CLIENTS, RP, startStack, type Stack } from '../helpers/stack.js'
 
 /**
@@ -46,9 +47,6 @@ t.afterEach(() => { loginsAgo = 0 })
 
 type ClientName = 'shop' | 'news'
 
-async function discover (client: ClientName): Promise<oidc.Configuration> {
-  return oidc.discovery(new URL(stack.issuer), client, CLIENTS[client].clientSecret, undefined, { execute: [oidc.allowInsecureRequests] })
-}
 
 interface Run {
   landed: BrowserResponse
@@ -77,23 +75,14 @@ async function drive (browser: Browser, url: string, beforeLogin: (form: number)
 
 /** A login of `client` with openid-client as the relying party; `maxAge` is sent and checked by openid-client too. */
 async function rpLogin (browser: Browser, client: ClientName, options: { maxAge?: number, provider?: string, beforeLogin?: (form: number) => void } = {}) {
-  const config = await discover(client)
-  const verifier = oidc.randomPKCECodeVerifier()
-  const state = oidc.randomState()
-  const nonce = oidc.randomNonce()
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: CLIENTS[client].redirectUris[0]!,
-    scope: 'openid profile email',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
+  const config = await discoverClient(stack.issuer, client)
+  const { url, checks } = await authorizationRequest(config, client, {
     ...(options.maxAge === undefined ? {} : { max_age: String(options.maxAge) }),
     ...(options.provider === undefined ? {} : { provider: options.provider }),
   })
-  const run = await drive(browser, url.href, options.beforeLogin)
+  const run = await drive(browser, url, options.beforeLogin)
   const redirect = new URL(run.landed.location ?? RP)
-  const redeem = async () => oidc.authorizationCodeGrant(config, redirect, { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }) })
+  const redeem = async () => oidc.authorizationCodeGrant(config, redirect, { ...checks, ...(options.maxAge === undefined ? {} : { maxAge: options.maxAge }) })
   return { ...run, config, redirect, redeem }
 }
 

@@ -1,4 +1,5 @@
 import type { Test } from 'tap'
+import { authorizationRequest, discoverClient } from './relying-party.js'
 import * as oidc from 'openid-client'
 import { Browser } from '../../harness/browser.js'
 import { browserLogin, CLIENTS, type Stack } from './stack.js'
@@ -13,27 +14,14 @@ export function openidClientSuite (t: Test, start: () => Promise<Stack>): void {
   t.before(async () => { stack = await start() })
   t.teardown(async () => stack.close())
 
-  async function discover (client: 'shop' | 'news' | 'spa'): Promise<oidc.Configuration> {
-    const secret = 'clientSecret' in CLIENTS[client] ? (CLIENTS[client] as { clientSecret: string }).clientSecret : undefined
-    return oidc.discovery(new URL(stack.issuer), client, secret, secret === undefined ? oidc.None() : undefined, { execute: [oidc.allowInsecureRequests] })
-  }
+  const discover = async (client: 'shop' | 'news' | 'spa') => discoverClient(stack.issuer, client)
 
   /** Runs code + PKCE for `client` in `browser` and redeems the code with openid-client. */
   async function login (browser: Browser, client: 'shop' | 'news' | 'spa', user = 'alice') {
     const config = await discover(client)
-    const verifier = oidc.randomPKCECodeVerifier()
-    const state = oidc.randomState()
-    const nonce = oidc.randomNonce()
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: CLIENTS[client].redirectUris[0]!,
-      scope: 'openid profile email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-    })
-    const landed = await browserLogin(browser, url.href, user)
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(landed.location!), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce })
+    const { url, checks } = await authorizationRequest(config, client)
+    const landed = await browserLogin(browser, url, user)
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(landed.location!), checks)
     return { config, tokens }
   }
 
