@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream'
 import t from 'tap'
 import { incidentsCommand, postMortemDraft, renderPostMortem } from '../../src/cli/incidents.js'
 import type { Incident } from '../../src/resilience/incidents.js'
-import { ADMIN_TOKEN } from '../helpers/admin.js'
+import { ADMIN_TOKEN, waitFor } from '../helpers/admin.js'
 import { startStack } from '../helpers/stack.js'
 
 const ADMIN = { host: '127.0.0.1', port: 0, token: ADMIN_TOKEN }
@@ -17,13 +17,6 @@ async function run (args: string[]): Promise<{ code: number, out: string, err: s
   return { code, out, err }
 }
 
-async function waitFor (check: () => boolean): Promise<void> {
-  const until = Date.now() + 15_000
-  while (!check()) {
-    if (Date.now() > until) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 t.test('understudy incidents prints a post-mortem draft of a real outage, as Markdown and as JSON', async (t) => {
   const s = await startStack({
@@ -32,13 +25,13 @@ t.test('understudy incidents prints a post-mortem draft of a real outage, as Mar
   })
   t.teardown(() => s.close())
   const breakers = s.gateway.gateway.breakers
-  await waitFor(() => breakers.all().every((b) => b.state === 'closed'))
+  await waitFor(() => breakers.all().every((b) => b.state === 'closed'), 'every breaker is closed')
   const inject = async (body: unknown) => fetch(`${s.adminUrl}/admin/faults`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
   await inject({ target: { provider: 'idp', region: 'primary' }, kind: 'error', duration: '30s' })
   await inject({ target: { provider: 'idp', region: 'secondary' }, kind: 'error', duration: '30s' })
-  await waitFor(() => breakers.all().every((b) => b.state === 'open'))
+  await waitFor(() => breakers.all().every((b) => b.state === 'open'), 'every breaker is open')
   await fetch(`${s.adminUrl}/admin/faults`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
-  await waitFor(() => breakers.all().every((b) => b.state === 'closed'))
+  await waitFor(() => breakers.all().every((b) => b.state === 'closed'), 'every breaker is closed again')
 
   const md = await run(['--admin-url', s.adminUrl, '--token', ADMIN_TOKEN])
   t.equal(md.code, 0)

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
+import { until as poll } from '../../harness/poll.js'
 import { startFaultProxy, type FaultProxy } from '../../harness/fault-proxy.js'
 
 /** An HTTP server on 127.0.0.1 that answers GET with `hello` and echoes any other request's body; closed at teardown. */
@@ -58,11 +58,9 @@ async function elapsed (work: () => Promise<unknown>): Promise<number> {
   return performance.now() - started
 }
 
+/** Polls `check` (the one poll, harness/poll.ts) and records it as an assertion. */
 async function until (t: Test, what: string, check: () => boolean): Promise<void> {
-  for (const deadline = Date.now() + 5000; !check(); await sleep(20)) {
-    if (Date.now() > deadline) return void t.fail(`timed out waiting until ${what}`)
-  }
-  t.pass(what)
+  await poll(check, 5000, what, { intervalMs: 20 }).then(() => t.pass(what), (err: Error) => t.fail(err.message))
 }
 
 t.test('traffic passes through unchanged, a GET and a 1 MB body both ways', async (t) => {

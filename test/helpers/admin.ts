@@ -1,3 +1,4 @@
+import { until } from '../../harness/poll.js'
 import type { Stack } from './stack.js'
 
 /** The admin token the e2e stacks are given (`config.admin.token`). */
@@ -17,9 +18,5 @@ export async function admin (s: Stack, method: string, path: string, body?: unkn
 
 /** Polls `check` every 50 ms until it holds; throws after `timeoutMs`, naming `what`. */
 export async function waitFor (check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await until(check, timeoutMs, what)
 }
