@@ -4,6 +4,12 @@
  * (sealed). Sessions, codes and refresh tokens themselves travel sealed, so a
  * store never holds a login; losing it logs nobody out. Every implementation
  * passes `test/store/conformance.ts`.
+ *
+ * The stores the gateway uses (`createStore`: MemoryStore, or ResilientStore
+ * over Redis) never reject, except `ping`: Redis failures are handled below
+ * this interface, where the in-process records answer and revocation checks
+ * fail open (RevocationFailOpen), logged and counted there. Callers therefore
+ * take every answer as it comes and add no fallbacks of their own.
  */
 export interface Store {
   /** A short name for logs and metrics (`memory`, `redis`). */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import type { Logger } from '../../src/log.js'
 import { Metrics } from '../../src/observability/metrics.js'
+import { FaultInjector } from '../../src/resilience/fault-injector.js'
 import { createRedisStore } from '../../src/store/create.js'
 import type { ResilientStore } from '../../src/store/resilient.js'
 import { loadedConfig } from '../helpers/config.js'
@@ -18,11 +19,11 @@ function captureLog (): Logger & { lines: Array<{ level: string, msg?: string }>
 interface Opened { store: ResilientStore, metrics: Metrics, log: ReturnType<typeof captureLog> }
 
 /** The composite store of `store.kind: redis` on `url` with `peers`, closed in `t`'s teardown. */
-async function open (t: Test, url: string, peers: string[] = [], extra: Record<string, unknown> & { revocationFailOpen?: string } = {}): Promise<Opened> {
+async function open (t: Test, url: string, peers: string[] = [], extra: Record<string, unknown> & { revocationFailOpen?: string } = {}, faults?: FaultInjector): Promise<Opened> {
   const { revocationFailOpen, ...redis } = extra
   const metrics = new Metrics({ defaults: false })
   const log = captureLog()
-  const store = await createRedisStore(loadedConfig({ store: { kind: 'redis', redis: { url, peers, commandTimeout: '300ms', peerTimeout: '300ms', ...redis }, ...(revocationFailOpen ? { revocationFailOpen } : {}) } }).store, { log, metrics })
+  const store = await createRedisStore(loadedConfig({ store: { kind: 'redis', redis: { url, peers, commandTimeout: '300ms', peerTimeout: '300ms', ...redis }, ...(revocationFailOpen ? { revocationFailOpen } : {}) } }).store, { log, metrics, ...(faults ? { faults } : {}) })
   t.teardown(() => store.close())
   return { store, metrics, log }
 }
@@ -37,6 +38,45 @@ const hasKey = async (redis: RedisServer, key: string) => (await redis.cli('exis
 t.test('the composite store (local Redis, in-process fallback, one peer)', { skip: noRedis }, async (t) => {
   const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
   storeConformance(t, 'redis + in-process + peer', async () => (await open(t, local.url, [peer.url])).store)
+})
+
+/**
+ * Every Store method of the composite store, called once on fresh keys, with what it answered;
+ * any rejection fails the test.
+ */
+async function everyMethod (t: Test, store: ResilientStore): Promise<void> {
+  const [claimed, revoked, family, kept, doc, stream] = Array.from({ length: 6 }, () => randomUUID())
+  t.equal(await store.claimOnce(claimed!, 60), true, 'claimOnce')
+  t.equal(await store.claimOnce(claimed!, 60), false, 'claimOnce, again')
+  await t.resolves(store.revoke(revoked!, 60), 'revoke')
+  t.equal(await store.isRevoked(revoked!), true, 'isRevoked, revoked here')
+  t.equal(await store.isRevoked(randomUUID()), false, 'isRevoked, unknown: fails open')
+  t.equal(await store.rotateFamily(family!, 0, 60), 'rotated', 'rotateFamily')
+  t.equal(await store.rotateFamily(family!, 0, 60), 'reused', 'rotateFamily, a reuse')
+  t.equal(await store.familyGeneration(family!), 1, 'familyGeneration')
+  await t.resolves(store.keepLatest(kept!, 'sealed', 1, 60), 'keepLatest')
+  t.same(await store.latest(kept!), { value: 'sealed', version: 1 }, 'latest')
+  await t.resolves(store.shared.set(doc!, 'one', 60), 'shared.set')
+  t.equal(await store.shared.get(doc!), 'one', 'shared.get')
+  await t.resolves(store.shared.delete(doc!), 'shared.delete')
+  await t.resolves(store.shared.append(stream!, 'event', 10), 'shared.append')
+  t.same(await store.shared.tail(stream!, 10), ['event'], 'shared.tail')
+}
+
+t.test('every method answers from the in-process records while the local Redis fails each command', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const faults = new FaultInjector()
+  const { store } = await open(t, local.url, [], {}, faults)
+  t.match(faults.add({ target: { store: 'local' }, kind: 'error', duration: '1m' }), { ok: true })
+  await everyMethod(t, store)
+})
+
+t.test('every method answers from the in-process records while the local Redis hangs', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const { store } = await open(t, local.url)
+  local.pause()
+  t.teardown(() => local.resume())
+  await everyMethod(t, store)
 })
 
 t.test('single-use guards fall back to the in-process guard while the local Redis is down, and are written back when it returns', { skip: noRedis }, async (t) => {
