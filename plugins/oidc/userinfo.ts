@@ -8,7 +8,7 @@ import { endpointDeps } from './deps.js'
 const userinfoRoutes: FastifyPluginAsync = async (app) => {
   const deps = endpointDeps(app.gateway)
   const handle = async (request: FastifyRequest, reply: FastifyReply, body: RawParams | undefined) => {
-    const claims = await userinfo(deps, request.headers.authorization, body, request.log)
+    const claims = await userinfo(deps, request.headers.authorization, body)
     return reply.headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send(claims)
   }
   app.get('/userinfo', async (request, reply) => handle(request, reply, undefined))

@@ -51,7 +51,7 @@ export async function callback (deps: CallbackDeps, providerId: string, raw: Raw
     throw new OAuthError('invalid_request', 'this login has expired; start it again from the site', { cause: err })
   }
   if (tx.state !== state || tx.provider !== providerId) throw new OAuthError('invalid_request', 'the login response does not belong to this login')
-  if (!(await claimState(deps, state, log))) throw new OAuthError('invalid_request', 'this login response was already used')
+  if (!(await deps.store.claimOnce(`state:${state}`, TRANSACTION_LIFETIME))) throw new OAuthError('invalid_request', 'this login response was already used')
 
   const request = tx.request
   const target = redirectTarget(request)
@@ -155,15 +155,5 @@ async function reauthenticate (deps: CallbackDeps, tx: Transaction, count: (outc
   } catch (err) {
     if (err instanceof OAuthError && err.error === 'temporarily_unavailable') count('unavailable')
     throw err
-  }
-}
-
-/** Single-use guard on the upstream state; without the store, the sealed transaction's short life bounds replay. */
-async function claimState (deps: Pick<CallbackDeps, 'store'>, state: string, log: Logger): Promise<boolean> {
-  try {
-    return await deps.store.claimOnce(`state:${state}`, TRANSACTION_LIFETIME)
-  } catch (err) {
-    log.warn({ err, store: deps.store.name }, 'state single-use guard unavailable')
-    return true
   }
 }

@@ -69,11 +69,7 @@ export async function logout (deps: LogoutDeps, raw: RawParams, sessionCookie: s
     }
     return { result: 'confirm', confirmation }
   }
-  try {
-    await deps.store.revoke(session.sid, deps.sessionLifetime)
-  } catch (err) {
-    log.error({ err, store: deps.store.name }, 'could not record a logout; the session cookie is cleared but the session is not revoked')
-  }
+  await deps.store.revoke(session.sid, deps.sessionLifetime)
   return { result: 'signed-out', ...at }
 }
 

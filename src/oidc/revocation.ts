@@ -3,7 +3,7 @@ import { unseal } from '../sessions/seal.js'
 import type { Client } from './clients.js'
 import { OAuthError } from './errors.js'
 import { Params, type RawParams } from './params.js'
-import { activeAccessToken, isRevokedFailOpen, revokeGrant, type AccessTokenDeps, type GrantRevocationDeps } from './tombstones.js'
+import { activeAccessToken, anyRevoked, revokeGrant, type AccessTokenDeps, type GrantRevocationDeps } from './tombstones.js'
 import type { RefreshPayload } from './tokens.js'
 
 /** What revocation and introspection use: the keys, issuer and clock to read tokens, and the store's tombstones and families. */
@@ -19,8 +19,8 @@ export async function revoke (deps: RevocationDeps, raw: RawParams, client: Clie
   const params = new Params(raw)
   const found = await identify(deps, params, client, log)
   if (!found || found.client !== client.clientId) return
-  if (found.kind === 'refresh_token') await revokeGrant(deps, found.gid, log)
-  else await deps.store.revoke(found.jti, Math.max(1, found.exp - deps.now())).catch((err) => log.error({ err }, 'could not record an access token revocation'))
+  if (found.kind === 'refresh_token') await revokeGrant(deps, found.gid)
+  else await deps.store.revoke(found.jti, Math.max(1, found.exp - deps.now()))
 }
 
 /** RFC 7662, for an authenticated client: a client may introspect only tokens issued to it; anything else is inactive. */
@@ -37,17 +37,17 @@ async function identify (deps: RevocationDeps, params: Params, client: Client, l
   if (hint !== undefined && hint !== 'access_token' && hint !== 'refresh_token') throw new OAuthError('unsupported_token_type', 'token_type_hint must be access_token or refresh_token')
   const order = hint === 'refresh_token' ? [asRefreshToken, asAccessToken] : [asAccessToken, asRefreshToken]
   for (const attempt of order) {
-    const found = await attempt(deps, token, log)
+    const found = await attempt(deps, token)
     if (found) return found
   }
   log.debug({ client: client.clientId }, 'token presented for revocation or introspection is not ours or not active')
   return undefined
 }
 
-async function asAccessToken (deps: RevocationDeps, token: string, log: Logger): Promise<Identified | undefined> {
+async function asAccessToken (deps: RevocationDeps, token: string): Promise<Identified | undefined> {
   if (token.split('.').length !== 3) return undefined
   try {
-    const c = await activeAccessToken(deps, token, log)
+    const c = await activeAccessToken(deps, token)
     return { kind: 'access_token', client: c.client_id, jti: c.jti, exp: c.exp, claims: { scope: c.scope, client_id: c.client_id, sub: c.sub, exp: c.exp, iat: c.iat, iss: c.iss, aud: c.aud, jti: c.jti, auth_time: c.auth_time, acr: c.acr } }
   } catch (err) {
     if (err instanceof OAuthError) return undefined
@@ -55,7 +55,7 @@ async function asAccessToken (deps: RevocationDeps, token: string, log: Logger):
   }
 }
 
-async function asRefreshToken (deps: RevocationDeps, token: string, log: Logger): Promise<Identified | undefined> {
+async function asRefreshToken (deps: RevocationDeps, token: string): Promise<Identified | undefined> {
   if (token.split('.').length !== 5) return undefined
   let payload: RefreshPayload & { exp: number }
   try {
@@ -63,22 +63,18 @@ async function asRefreshToken (deps: RevocationDeps, token: string, log: Logger)
   } catch {
     return undefined
   }
-  if (await isRevokedFailOpen(deps.store, [payload.gid, payload.sid], log)) return undefined
-  if (await isRotatedAway(deps, payload, log)) return undefined
+  if (await anyRevoked(deps.store, [payload.gid, payload.sid])) return undefined
+  if (await isRotatedAway(deps, payload)) return undefined
   return { kind: 'refresh_token', client: payload.clientId, gid: payload.gid, exp: payload.exp, claims: { scope: payload.scope, client_id: payload.clientId, sub: payload.sub, exp: payload.exp, iss: deps.issuer, auth_time: payload.authTime, acr: payload.acr } }
 }
 
 /**
  * True when the family has moved past this token's generation: the token was
- * exchanged already and is no longer usable (RFC 7662 §2.2 "active"). A store
- * that cannot answer counts it as current, as revocation checks fail open.
+ * exchanged already and is no longer usable (RFC 7662 §2.2 "active"). While
+ * no store knows the family (an outage), the token reads as current, as
+ * revocation checks fail open.
  */
-async function isRotatedAway (deps: Pick<RevocationDeps, 'store'>, payload: RefreshPayload, log: Logger): Promise<boolean> {
-  try {
-    const current = await deps.store.familyGeneration(payload.gid)
-    return current !== undefined && current > payload.generation
-  } catch (err) {
-    log.warn({ err, store: deps.store.name }, 'refresh family check unavailable; introspecting the token as current')
-    return false
-  }
+async function isRotatedAway (deps: Pick<RevocationDeps, 'store'>, payload: RefreshPayload): Promise<boolean> {
+  const current = await deps.store.familyGeneration(payload.gid)
+  return current !== undefined && current > payload.generation
 }

@@ -22,8 +22,8 @@ export interface SessionSealDeps {
 
 /**
  * The session from the browser's cookie, or undefined when there is none, it
- * does not open, or it was logged out. A revocation check that cannot reach
- * the store lets the session through (fail-open: the store never logs anyone out).
+ * does not open, or it was logged out. While no store answers, the store's
+ * revocation check fails open: losing the store logs nobody out.
  */
 export async function readSession (deps: SessionReadDeps, cookie: string | undefined, log: Logger): Promise<Session | undefined> {
   if (cookie === undefined || cookie === '') return undefined
@@ -34,11 +34,7 @@ export async function readSession (deps: SessionReadDeps, cookie: string | undef
     log.debug({ err }, 'session cookie ignored')
     return undefined
   }
-  try {
-    if (await deps.store.isRevoked(session.sid)) return undefined
-  } catch (err) {
-    log.warn({ err, store: deps.store.name }, 'session revocation check failed; allowing the session')
-  }
+  if (await deps.store.isRevoked(session.sid)) return undefined
   return session
 }
 

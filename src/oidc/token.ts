@@ -9,7 +9,7 @@ import type { CodePayload } from './code.js'
 import { OAuthError } from './errors.js'
 import { Params, type RawParams } from './params.js'
 import { revalidate, type RevalidateDeps } from './revalidate.js'
-import { isRevokedFailOpen, revokeGrant } from './tombstones.js'
+import { anyRevoked, revokeGrant } from './tombstones.js'
 import { mintAccessToken, mintIdToken, type GrantContext, type RefreshPayload } from './tokens.js'
 
 /** What the token endpoint uses: keys and clock, the store's single-use guards, families and tombstones, token lifetimes, and revalidation. */
@@ -54,12 +54,12 @@ async function authorizationCodeGrant (deps: TokenDeps, client: Client, params: 
   if (payload.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
   if (redirectUri !== payload.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
   checkPkce(payload.codeChallenge, verifier)
-  if (!(await claimCode(deps, payload, log))) {
-    await revokeGrant(deps, payload.gid, log)
+  if (!(await claimCode(deps, payload))) {
+    await revokeGrant(deps, payload.gid)
     log.warn({ client: client.clientId }, 'authorization code reused; its grant is revoked')
     throw new OAuthError('invalid_grant', 'the authorization code was already used')
   }
-  if (await isRevokedFailOpen(deps.store, [payload.sid, payload.gid], log)) throw new OAuthError('invalid_grant', 'the session behind this code has ended')
+  if (await anyRevoked(deps.store, [payload.sid, payload.gid])) throw new OAuthError('invalid_grant', 'the session behind this code has ended')
   const now = deps.now()
   return issueTokens(deps, client, payload, 0, now + deps.tokens.refreshToken)
 }
@@ -76,20 +76,14 @@ async function refreshTokenGrant (deps: TokenDeps, client: Client, params: Param
   // The login came through a provider taken out of the config: nothing may vouch for it any more.
   if (!deps.upstreams.has(payload.provider)) throw new OAuthError('invalid_grant', 'the login provider of this grant is no longer configured; log in again')
   const scope = narrowScope(payload.scope, params.get('scope'))
-  if (await isRevokedFailOpen(deps.store, [payload.gid, payload.sid], log)) throw new OAuthError('invalid_grant', 'the refresh token was revoked')
+  if (await anyRevoked(deps.store, [payload.gid, payload.sid])) throw new OAuthError('invalid_grant', 'the refresh token was revoked')
   const now = deps.now()
   const policy = client.freshness
   const state = standing(payload, policy, now)
   if (state === 'expired') throw new OAuthError('invalid_grant', 'the login is too old; the user must log in again')
-  let rotation: 'rotated' | 'reused'
-  try {
-    rotation = await deps.store.rotateFamily(payload.gid, payload.generation, payload.familyExpiresAt - now)
-  } catch (err) {
-    log.warn({ err, store: deps.store.name }, 'refresh rotation check unavailable; allowing the refresh')
-    rotation = 'rotated'
-  }
+  const rotation = await deps.store.rotateFamily(payload.gid, payload.generation, payload.familyExpiresAt - now)
   if (rotation === 'reused') {
-    await revokeGrant(deps, payload.gid, log)
+    await revokeGrant(deps, payload.gid)
     log.warn({ client: client.clientId }, 'refresh token reused; its family is revoked')
     throw new OAuthError('invalid_grant', 'the refresh token was already used')
   }
@@ -141,22 +135,17 @@ function narrowScope (granted: string, asked: string | undefined): string {
 }
 
 /**
- * Codes are single-use; without the store, an in-process guard still stops replays to this instance.
- * The guard is one region's; a redeemed code also leaves a tombstone, which revocation reads find in
- * the other regions' stores (peers), so a code replayed in another region is refused there too.
+ * Codes are single-use. The guard is one region's (while its Redis is down, this instance's); a
+ * redeemed code also leaves a tombstone, which revocation reads find in the other regions' stores
+ * (peers), so a code replayed in another region is refused there too.
  */
-async function claimCode (deps: TokenDeps, payload: CodePayload, log: Logger): Promise<boolean> {
+async function claimCode (deps: TokenDeps, payload: CodePayload): Promise<boolean> {
   const { store, tokens } = deps
   const id = `code:${payload.jti}`
-  try {
-    if (await store.isRevoked(id)) return false
-    if (!(await store.claimOnce(id, tokens.code))) return false
-    await store.revoke(id, tokens.code)
-    return true
-  } catch (err) {
-    log.warn({ err, store: store.name }, 'code single-use guard unavailable')
-    return true
-  }
+  if (await store.isRevoked(id)) return false
+  if (!(await store.claimOnce(id, tokens.code))) return false
+  await store.revoke(id, tokens.code)
+  return true
 }
 
 /**

@@ -1,6 +1,5 @@
 import type { Config } from '../config/resolve.js'
 import type { Keyring } from '../keys/keyring.js'
-import type { Logger } from '../log.js'
 import type { Store } from '../store/store.js'
 import type { Clock } from './deps.js'
 import { OAuthError } from './errors.js'
@@ -21,30 +20,21 @@ export interface GrantRevocationDeps {
 }
 
 /** A verified access token that has not been revoked (by itself, its grant or its session). */
-export async function activeAccessToken (deps: AccessTokenDeps, token: string, log: Logger): Promise<AccessTokenClaims> {
+export async function activeAccessToken (deps: AccessTokenDeps, token: string): Promise<AccessTokenClaims> {
   const claims = await verifyAccessToken(deps.keys, deps.issuer, token, deps.now())
-  if (await isRevokedFailOpen(deps.store, [claims.jti, claims.gid, claims.sid], log)) {
+  if (await anyRevoked(deps.store, [claims.jti, claims.gid, claims.sid])) {
     throw new OAuthError('invalid_token', 'the access token was revoked', { challenge: 'Bearer' })
   }
   return claims
 }
 
 /** Revokes every token of a grant: access tokens by gid, and the refresh family. */
-export async function revokeGrant (deps: GrantRevocationDeps, gid: string, log: Logger): Promise<void> {
-  try {
-    await deps.store.revoke(gid, deps.tokens.refreshToken)
-  } catch (err) {
-    log.error({ err, store: deps.store.name }, 'could not record a grant revocation')
-  }
+export async function revokeGrant (deps: GrantRevocationDeps, gid: string): Promise<void> {
+  await deps.store.revoke(gid, deps.tokens.refreshToken)
 }
 
-/** True when any id is tombstoned; a store that cannot answer lets the request through (fail-open, logged). */
-export async function isRevokedFailOpen (store: Store, ids: string[], log: Logger): Promise<boolean> {
-  try {
-    const answers = await Promise.all(ids.map((id) => store.isRevoked(id)))
-    return answers.includes(true)
-  } catch (err) {
-    log.warn({ err, store: store.name }, 'revocation check unavailable; allowing the request')
-    return false
-  }
+/** True when any id is tombstoned. While no store answers, the store itself fails open (RevocationFailOpen). */
+export async function anyRevoked (store: Store, ids: string[]): Promise<boolean> {
+  const answers = await Promise.all(ids.map((id) => store.isRevoked(id)))
+  return answers.includes(true)
 }

@@ -42,8 +42,8 @@ const inFlight = new WeakMap<ProviderRouter, Map<string, Promise<UpstreamRefresh
  * upstream user lives in one place that every copy reads: the store
  * (`keepLatest`, sealed, replicated to peers), read before each upstream
  * refresh and written after each rotation. `copy`, the token sealed into the
- * grant itself, is the fallback when the store cannot answer or holds nothing
- * newer than it (a copy's version is when the upstream vouched for it).
+ * grant itself, is the fallback when the store holds nothing newer than it
+ * (a copy's version is when the upstream vouched for it).
  *
  * Within one gateway, concurrent revalidations of one user share one upstream
  * call: a second call with the same token would be a reuse. Across instances
@@ -70,19 +70,13 @@ async function refreshOnce (deps: UpstreamGrantDeps, router: ProviderRouter, gra
   const identity = await router.refresh(current.token, grant.upstreamSub)
   const refreshToken = identity.refreshToken ?? current.token
   // The version moves past the one used even within one second, so that the rotated token always wins.
-  if (refreshToken !== current.token) await keep(deps, user, refreshToken, Math.max(deps.now(), current.version + 1), log)
+  if (refreshToken !== current.token) await keep(deps, user, refreshToken, Math.max(deps.now(), current.version + 1))
   return { identity, refreshToken }
 }
 
 /** The store's token for `user` when it is at least as recent as the grant's own copy; the copy otherwise. */
 async function currentToken (deps: UpstreamGrantDeps, user: string, copy: Candidate, log: Logger): Promise<Candidate> {
-  let kept
-  try {
-    kept = await deps.store.latest(key(user))
-  } catch (err) {
-    log.warn({ err, store: deps.store.name }, 'the current upstream refresh token cannot be read; using the copy in the grant')
-    return copy
-  }
+  const kept = await deps.store.latest(key(user))
   if (kept === undefined || kept.version < copy.version) return copy
   try {
     const opened = unseal<KeptToken>(deps.keys, 'upstream', kept.value, deps.now())
@@ -96,14 +90,10 @@ async function currentToken (deps: UpstreamGrantDeps, user: string, copy: Candid
 }
 
 /** Keeps a rotated token as the user's current one, for as long as any session or refresh family may still read it. */
-async function keep (deps: UpstreamGrantDeps, user: string, refreshToken: string, version: number, log: Logger): Promise<void> {
+async function keep (deps: UpstreamGrantDeps, user: string, refreshToken: string, version: number): Promise<void> {
   const ttlSec = Math.max(deps.tokens.refreshToken, deps.sessionLifetime)
   const sealed = seal(deps.keys, 'upstream', { user, refreshToken } satisfies KeptToken, deps.now() + ttlSec)
-  try {
-    await deps.store.keepLatest(key(user), sealed, version, ttlSec)
-  } catch (err) {
-    log.warn({ err, store: deps.store.name }, 'the rotated upstream refresh token could not be stored; only the new refresh token carries it')
-  }
+  await deps.store.keepLatest(key(user), sealed, version, ttlSec)
 }
 
 function key (user: string): string {

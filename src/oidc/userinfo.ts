@@ -1,4 +1,3 @@
-import type { Logger } from '../log.js'
 import { OAuthError } from './errors.js'
 import { Params, type RawParams } from './params.js'
 import { activeAccessToken, type AccessTokenDeps } from './tombstones.js'
@@ -7,8 +6,8 @@ import { activeAccessToken, type AccessTokenDeps } from './tombstones.js'
  * The userinfo endpoint: the bearer token from the Authorization header, or
  * `access_token` in a form body (RFC 6750 §2.1, §2.2), never both.
  */
-export async function userinfo (deps: AccessTokenDeps, authorization: string | undefined, body: RawParams | undefined, log: Logger): Promise<Record<string, unknown>> {
-  const claims = await activeAccessToken(deps, bearerToken(authorization, body), log)
+export async function userinfo (deps: AccessTokenDeps, authorization: string | undefined, body: RawParams | undefined): Promise<Record<string, unknown>> {
+  const claims = await activeAccessToken(deps, bearerToken(authorization, body))
   if (!claims.scope.split(' ').includes('openid')) throw new OAuthError('invalid_token', 'the access token was not issued for openid', { challenge: 'Bearer' })
   return { ...claims.uc, sub: claims.sub }
 }
