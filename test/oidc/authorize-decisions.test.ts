@@ -10,7 +10,7 @@ import { mintIdToken } from '../../src/oidc/tokens.js'
 import { TRANSACTION_LIFETIME, isState, openTransaction } from '../../src/oidc/transaction.js'
 import { ACR_CACHED, ACR_UPSTREAM } from '../../src/sessions/freshness.js'
 import { unseal } from '../../src/sessions/seal.js'
-import { ISSUER, MAX_STALENESS, OUTAGE_MAX_STALENESS, PROVIDER, SHOP, transient, unit, type Unit } from './unit.js'
+import { ISSUER, MAX_STALENESS, OUTAGE_MAX_STALENESS, PROVIDER, SHOP, transient, unit, type Unit } from '../helpers/oidc-unit.js'
 
 const H = MAX_STALENESS
 const D = OUTAGE_MAX_STALENESS

@@ -10,7 +10,7 @@ import { TRANSACTION_LIFETIME } from '../../src/oidc/transaction.js'
 import { ACR_CACHED, ACR_UPSTREAM } from '../../src/sessions/freshness.js'
 import { unseal } from '../../src/sessions/seal.js'
 import type { Session } from '../../src/sessions/session.js'
-import { ISSUER, MAX_STALENESS, OUTAGE_MAX_STALENESS, PROVIDER, SHOP, fatal, transient, unit, type Unit } from './unit.js'
+import { ISSUER, MAX_STALENESS, OUTAGE_MAX_STALENESS, PROVIDER, SHOP, fatal, transient, unit, type Unit } from '../helpers/oidc-unit.js'
 
 const H = MAX_STALENESS
 const D = OUTAGE_MAX_STALENESS

@@ -7,7 +7,7 @@ import type { GrantContext } from '../../src/oidc/tokens.js'
 import { ACR_CACHED, ACR_UPSTREAM } from '../../src/sessions/freshness.js'
 import { subjectFor } from '../../src/sessions/session.js'
 import type { UpstreamIdentity } from '../../src/upstream/connector.js'
-import { MAX_STALENESS, PROVIDER, SHOP, fatal, transient, unit, type Unit } from './unit.js'
+import { MAX_STALENESS, PROVIDER, SHOP, fatal, transient, unit, type Unit } from '../helpers/oidc-unit.js'
 
 /** A grant of `user` whose upstream last vouched two maxStaleness ago, with the upstream refresh token `copy` (null: none). */
 function staleGrant (u: Unit, user = 'alice', copy: string | null = `${user}-rt-1`): GrantContext {

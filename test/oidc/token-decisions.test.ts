@@ -9,7 +9,7 @@ import { token, type TokenResponse } from '../../src/oidc/token.js'
 import { userinfo } from '../../src/oidc/userinfo.js'
 import { ACR_CACHED, ACR_UPSTREAM } from '../../src/sessions/freshness.js'
 import type { Session } from '../../src/sessions/session.js'
-import { MAX_STALENESS, OUTAGE_MAX_STALENESS, SHOP, SPA, fatal, transient, unit, type Unit } from './unit.js'
+import { MAX_STALENESS, OUTAGE_MAX_STALENESS, SHOP, SPA, fatal, transient, unit, type Unit } from '../helpers/oidc-unit.js'
 
 const H = MAX_STALENESS
 const D = OUTAGE_MAX_STALENESS

@@ -10,7 +10,7 @@ import { cookieNames, subjectFor, type Session } from '../../src/sessions/sessio
 import { MemoryStore } from '../../src/store/memory.js'
 import type { UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity } from '../../src/upstream/connector.js'
 import type { EndpointDeps } from '../../plugins/oidc/deps.js'
-import { DEV_KEYS } from '../helpers/stack.js'
+import { DEV_KEYS } from './stack.js'
 
 // The unit layer: each endpoint's core function with only what it uses, built
 // here from real parts (the dev keys, the in-process store, the config
