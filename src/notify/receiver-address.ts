@@ -19,7 +19,22 @@ export function refusedReceiverHost (host: string): string | undefined {
   const bare = host.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase()
   const family = isIP(bare)
   if (family === 0) return REFUSED_NAMES.has(bare) ? `${bare} is a cloud metadata endpoint` : undefined
-  return REFUSED.check(bare, family === 4 ? 'ipv4' : 'ipv6') ? `${bare} is a link-local or cloud metadata address` : undefined
+  const refused = REFUSED.check(bare, family === 4 ? 'ipv4' : 'ipv6') || (family === 6 && REFUSED.check(embeddedIpv4(bare) ?? '0.0.0.0', 'ipv4'))
+  return refused ? `${bare} is a link-local or cloud metadata address` : undefined
+}
+
+/**
+ * The IPv4 address inside a NAT64 (64:ff9b::/96) or IPv4-compatible (::/96)
+ * IPv6 address, which a NAT64 gateway or a dual stack would reach as that IPv4
+ * address; undefined for any other IPv6 address.
+ */
+function embeddedIpv4 (ipv6: string): string | undefined {
+  const canonical = new URL(`http://[${ipv6}]/`).hostname.slice(1, -1)
+  const tail = /^(?:64:ff9b::|::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical)
+  if (!tail) return undefined
+  const high = parseInt(tail[1]!, 16)
+  const low = parseInt(tail[2]!, 16)
+  return [high >> 8, high & 255, low >> 8, low & 255].join('.')
 }
 
 type Lookup = (hostname: string, options: LookupOptions & { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void

@@ -178,8 +178,10 @@ t.test('a receiver must be https unless allowHttp, and never a link-local or met
     hook('https://2852039166/'),
     hook('https://[::ffff:169.254.169.254]/'),
     hook('http://[::1', { allowHttp: true }),
+    hook('https://[64:ff9b::a9fe:a9fe]/'),
+    hook('https://[::169.254.169.254]/'),
   ])
-  t.same(refused.map((p) => p.path), [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `/webhooks/${i}/url`), 'every bad receiver at its path')
+  t.same(refused.map((p) => p.path), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `/webhooks/${i}/url`), 'every bad receiver at its path')
   t.match(refused, [
     { message: /must be https; allowHttp/ },
     { message: /169\.254\.169\.254 is a link-local or cloud metadata address/ },
@@ -189,6 +191,8 @@ t.test('a receiver must be https unless allowHttp, and never a link-local or met
     { message: /169\.254\.169\.254/ },
     { message: /link-local or cloud metadata/ },
     { message: /not a URL/ },
+    { message: /64:ff9b::a9fe:a9fe is a link-local or cloud metadata address/ },
+    { message: /is a link-local or cloud metadata address/ },
   ])
   t.notOk(refused.some((p) => p.value !== undefined), 'no receiver URL is echoed: they often carry a token')
 })
