@@ -116,6 +116,9 @@ export async function verifyIdTokenHint (keys: Keyring, issuer: string, token: s
     const { payload } = await compactVerify(token, signer.publicKey, { algorithms: [signer.alg] })
     const claims = JSON.parse(new TextDecoder().decode(payload)) as JWTPayload
     if (claims.iss !== issuer || typeof claims.sub !== 'string') throw new Error('not our ID token')
+    // Access tokens are signed with the same keys: an ID token is addressed to a client, never typed at+jwt.
+    const aud = Array.isArray(claims.aud) ? claims.aud[0] : claims.aud
+    if (decodeProtectedHeader(token).typ === 'at+jwt' || typeof aud !== 'string' || aud === issuer) throw new Error('not an ID token')
     return claims
   } catch (err) {
     throw new OAuthError('invalid_request', 'id_token_hint is not a valid ID token issued here', { cause: err })

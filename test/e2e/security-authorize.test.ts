@@ -108,6 +108,14 @@ t.test('prompt=none without a session answers login_required with state and iss'
   t.equal(query.get('iss'), stack.issuer)
 })
 
+t.test('an access token is no id_token_hint: only an ID token issued to a client names a user', async (t) => {
+  const { browser, tokens } = await login(stack, 'shop')
+  const asHint = atShop(t, await authorize(shopParams({ prompt: 'none', id_token_hint: tokens.access_token }), { browser }))
+  t.equal(asHint.get('error'), 'invalid_request', 'the access token is refused as a hint')
+  const idHint = atShop(t, await authorize(shopParams({ prompt: 'none', id_token_hint: tokens.id_token }), { browser }))
+  t.ok(idHint.get('code'), 'the ID token of the same login is accepted')
+})
+
 t.test('a state with odd characters is echoed exactly, on success and on error', async (t) => {
   const odd = 'a b+c/d?e=f&g=h#i%20j;k,l ü€😀 "<x>\' \t\r\nend~!*()'
   const error = atShop(t, await authorize(shopParams({ prompt: 'none', state: odd })))
