@@ -3,9 +3,11 @@ import type { Config } from '../config/resolve.js'
 import { isUnderstudyError } from '../errors.js'
 import type { Keyring } from '../keys/keyring.js'
 import type { Logger } from '../log.js'
+import { classifyUpstreamFailure } from '../upstream/failure.js'
 import type { CookieNames } from '../sessions/session.js'
 import type { AuthorizationRequest } from './authorization-request.js'
 import { providerUnavailable, type BrowserOutcome } from './answer.js'
+import { OAuthError } from './errors.js'
 import type { Clock, Upstreams } from './deps.js'
 import { reauthenticateUpFront } from './fresh-authentication.js'
 import { TRANSACTION_LIFETIME, newTransaction, sealTransaction } from './transaction.js'
@@ -51,6 +53,8 @@ export async function startUpstreamLogin (deps: UpstreamLoginDeps, request: Auth
   } catch (err) {
     if (!isUnderstudyError(err)) throw err
     log.warn({ err, provider: router.id }, 'upstream cannot start a login')
+    // Only an outage may lead to a cached login; an answer the gateway refuses (a 404 discovery document, one that fails validation) is not one.
+    if (classifyUpstreamFailure(err) === 'fatal') throw new OAuthError('server_error', 'the login provider\'s metadata could not be used; the operator has been told', { cause: err })
     throw providerUnavailable(router, err)
   }
   const sealed = sealTransaction(deps.keys, { ...tx, region: routed.region }, now)

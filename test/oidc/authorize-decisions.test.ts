@@ -10,7 +10,7 @@ import { mintIdToken } from '../../src/oidc/tokens.js'
 import { TRANSACTION_LIFETIME, isState, openTransaction } from '../../src/oidc/transaction.js'
 import { ACR_CACHED, ACR_UPSTREAM } from '../../src/sessions/freshness.js'
 import { unseal } from '../../src/sessions/seal.js'
-import { ISSUER, MAX_STALENESS, OUTAGE_MAX_STALENESS, PROVIDER, SHOP, transient, unit, type Unit } from '../helpers/oidc-unit.js'
+import { ISSUER, MAX_STALENESS, OUTAGE_MAX_STALENESS, PROVIDER, SHOP, fatal, transient, unit, type Unit } from '../helpers/oidc-unit.js'
 
 const H = MAX_STALENESS
 const D = OUTAGE_MAX_STALENESS
@@ -38,7 +38,7 @@ async function answer (u: Unit, outcome: Promise<BrowserOutcome>): Promise<strin
 }
 
 t.test('authorize answers from the session, a cached login or the upstream, as the session\'s age, the request and the upstream decide', async (t) => {
-  interface Case { session?: { vouchedAgo: number, authAgo?: number }, extra?: Record<string, string>, up?: boolean, cannotStart?: true, expected: string, counted: string[] }
+  interface Case { session?: { vouchedAgo: number, authAgo?: number }, extra?: Record<string, string>, up?: boolean, cannotStart?: true, refusesToStart?: true, expected: string, counted: string[] }
   const cases: Array<[string, Case]> = [
     ['no session: the browser goes to the upstream', { expected: 'upstream', counted: [] }],
     ['vouched for 10 minutes ago: SSO', { session: { vouchedAgo: 600 }, expected: 'code upstream', counted: ['sso'] }],
@@ -49,6 +49,7 @@ t.test('authorize answers from the session, a cached login or the upstream, as t
     ['a second short of outageMaxStaleness, every breaker open: still a cached login', { session: { vouchedAgo: D - 1 }, up: false, expected: 'code cached', counted: ['cached'] }],
     ['past outageMaxStaleness, every breaker open: temporarily_unavailable, Retry-After from the soonest region', { session: { vouchedAgo: D + 1 }, up: false, expected: 'temporarily_unavailable retry-after=13', counted: ['unavailable'] }],
     ['no session, the upstream cannot start a login: temporarily_unavailable', { cannotStart: true, expected: 'temporarily_unavailable retry-after=13', counted: ['unavailable'] }],
+    ['past maxStaleness, the upstream answers what the gateway refuses (no outage): server_error, never a cached login', { session: { vouchedAgo: 2 * H }, refusesToStart: true, expected: 'server_error', counted: [] }],
     ['prompt=none without a session: login_required', { extra: { prompt: 'none' }, expected: 'login_required', counted: [] }],
     ['prompt=none with a fresh session: SSO', { session: { vouchedAgo: 600 }, extra: { prompt: 'none' }, expected: 'code upstream', counted: ['sso'] }],
     ['prompt=none past maxStaleness, upstream up: login_required', { session: { vouchedAgo: 2 * H }, extra: { prompt: 'none' }, expected: 'login_required', counted: [] }],
@@ -64,6 +65,7 @@ t.test('authorize answers from the session, a cached login or the upstream, as t
     const u = await unit()
     u.router.up = c.up ?? true
     if (c.cannotStart) u.router.onAuthorize = async () => { throw transient() }
+    if (c.refusesToStart) u.router.onAuthorize = async () => { throw fatal() }
     const cookie = c.session === undefined ? undefined : await u.cookie(u.session(c.session))
     t.equal(await answer(u, authorize(u.deps, params(c.extra), cookie, silentLogger)), c.expected, name)
     t.same(u.logins, c.counted.map((outcome) => `${SHOP.clientId} ${PROVIDER} ${outcome}`), `${name}: counted ${c.counted.join(', ') || 'nothing'}`)
