@@ -97,6 +97,14 @@ t.test('each login sends the upstream a fresh state, nonce and S256 challenge, a
   for (const name of ['state', 'nonce', 'code_challenge']) t.not(seen[0]!.get(name), seen[1]!.get(name), `a new ${name} per login`)
 })
 
+t.test('an upstream without the claims parameter is asked for auth_time through max_age, a month unless the relying party asks for less', async (t) => {
+  await start(new Browser(), 'evil')
+  t.equal(evil.authorizeRequests.at(-1)!.get('max_age'), String(30 * 24 * 3600), 'max_age makes auth_time required in its ID token')
+  t.equal(evil.authorizeRequests.at(-1)!.get('claims'), null, 'no claims parameter it does not support')
+  const answer = await new Browser().fetch(authorizeUrl(stack.issuer, 'shop', { provider: 'evil', max_age: '600' }))
+  t.equal(new URL(answer.location!).searchParams.get('max_age'), '600', 'the relying party\'s own max_age is passed on')
+})
+
 t.test('a callback in a browser that did not start the login is refused, and its code is never redeemed', async (t) => {
   const victim = new Browser()
   const { upstream } = await start(victim, 'evil')

@@ -14,8 +14,11 @@ import { KEY_SET_CODEC, UpstreamKeys } from './keys.js'
 // Discovery documents and key sets change rarely; an hour bounds how long a rotation goes unnoticed.
 const METADATA_TTL_MS = 60 * 60 * 1000
 // The session's auth_time must be the upstream's, which an OP includes only when asked (OIDC Core §5.5.1);
-// amr is asked for too, to be passed on. An upstream without the claims parameter is asked through max_age only.
+// amr is asked for too, to be passed on. An upstream without the claims parameter is asked through max_age.
 const AUTHENTICATION_CLAIMS = JSON.stringify({ id_token: { auth_time: { essential: true }, amr: null } })
+// An upstream without the claims parameter must still return auth_time (OIDC Core §3.1.2.1 makes it REQUIRED
+// whenever max_age is sent): a month is old enough never to force a login the relying party did not ask for.
+const AUTH_TIME_MAX_AGE = 30 * 24 * 3600
 
 /** Builds a `kind: oidc` connector: every region reads its own discovery document and JWKS. */
 export const createOidcConnector: ConnectorFactory = (config, options) => {
@@ -70,13 +73,15 @@ class OidcRegion implements UpstreamRegion {
 
   async authorizationUrl (request: UpstreamAuthorization, signal?: AbortSignal): Promise<string> {
     const metadata = await this.#discovery.get(signal)
-    return buildAuthorizationUrl(metadata.authorization_endpoint, request, {
+    const claimsParameter = metadata.claims_parameter_supported === true
+    const asked = claimsParameter || request.maxAge !== undefined ? request : { ...request, maxAge: AUTH_TIME_MAX_AGE }
+    return buildAuthorizationUrl(metadata.authorization_endpoint, asked, {
       clientId: this.#config.clientId,
       scopes: this.#config.scopes,
       pkce: this.#config.pkce,
       nonce: true,
       reauthenticate: this.#config.reauthenticate,
-      ...(metadata.claims_parameter_supported === true ? { claims: AUTHENTICATION_CLAIMS } : {}),
+      ...(claimsParameter ? { claims: AUTHENTICATION_CLAIMS } : {}),
     })
   }
 
