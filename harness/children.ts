@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 
 /**
  * Every child process a game day starts (gateways, redis-servers). They are
@@ -22,6 +23,19 @@ export function killAll (): void {
       child.kill('SIGKILL')
     } catch {}
   }
+}
+
+/** True while `child` runs: started, neither exited nor killed by a signal. */
+export function isAlive (child: ChildProcess | undefined): child is ChildProcess {
+  return child !== undefined && child.exitCode === null && child.signalCode === null
+}
+
+/** SIGKILLs `child` if it runs, and resolves once it has exited. */
+export async function killNow (child: ChildProcess | undefined): Promise<void> {
+  if (!isAlive(child)) return
+  const exited = once(child, 'exit')
+  child.kill('SIGKILL')
+  await exited
 }
 
 function installHandlers (): void {

@@ -1,11 +1,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { track } from './children.js'
+import { isAlive, killNow, track } from './children.js'
 import { freePort } from './free-port.js'
 import { until } from './poll.js'
 
@@ -78,17 +77,12 @@ export class RedisServer {
 
   /** True while the process runs (a hung one included). */
   get alive (): boolean {
-    const child = this.#child
-    return child !== undefined && child.exitCode === null && child.signalCode === null
+    return isAlive(this.#child)
   }
 
   /** SIGKILL: the process dies at once with everything it held. */
   async kill (): Promise<void> {
-    const child = this.#child
-    if (!child || !this.alive) return
-    const exited = once(child, 'exit')
-    child.kill('SIGKILL')
-    await exited
+    await killNow(this.#child)
   }
 
   /** SIGSTOP: the process hangs; its connections stay open and nothing answers. */

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { track } from '../children.js'
+import { isAlive, killNow, track } from '../children.js'
 
 const START_TIMEOUT_MS = 30_000
 
@@ -41,8 +41,7 @@ export class GatewayProcess {
 
   /** True while the process runs. */
   get alive (): boolean {
-    const child = this.#child
-    return child !== undefined && child.exitCode === null && child.signalCode === null
+    return isAlive(this.#child)
   }
 
   /** Spawns the process and resolves with its listening URLs once it logs `listening`. */
@@ -73,11 +72,7 @@ export class GatewayProcess {
 
   /** SIGKILL: the process dies mid-request, as a crashed pod or a lost host does. */
   async kill (): Promise<void> {
-    const child = this.#child
-    if (!child || !this.alive) return
-    const exited = once(child, 'exit')
-    child.kill('SIGKILL')
-    await exited
+    await killNow(this.#child)
   }
 
   /** SIGTERM and wait for a graceful exit (bounded), then SIGKILL; closes the log. */
