@@ -150,15 +150,20 @@ t.test('a WAF\'s 403 HTML page at refresh revalidation ends the grant (invalid_g
   t.match(metrics, /understudy_revalidations_total\{provider="idp",result="refused"\} 1/)
 })
 
+/** The same fleet (keys, issuer, upstream) after the provider `idp` was taken out of the config: another gateway of it. */
+async function withoutProvider (t: Test, before: Stack): Promise<Stack> {
+  const after = await startStack({ issuer: before.issuer, upstream: before.upstream, config: CONFIG, provider: { id: 'renamed' }, clientOverrides: { providers: ['renamed'] } })
+  t.teardown(() => after.close())
+  return after
+}
+
 t.test('a stale refresh for a provider no longer in the config gets invalid_grant, not a cached grant', async (t) => {
   // Two hours behind, then caught up: what is done before is that old after.
   const clock = testClock(-2 * HOUR)
   const before = await startStack({ config: CONFIG, now: clock.now })
   t.teardown(() => before.close())
   const { tokens } = await login(before, 'shop', {}, { user: 'orphan' })
-  // The same fleet (keys, issuer) after the provider was taken out of the config.
-  const after = await startStack({ issuer: before.issuer, upstream: before.upstream, config: CONFIG, provider: { id: 'renamed' }, clientOverrides: { providers: ['renamed'] } })
-  t.teardown(() => after.close())
+  const after = await withoutProvider(t, before)
   const answer = await refresh({ ...after, issuer: after.gateway.url }, 'shop', tokens.refresh_token)
   t.equal(answer.status, 400)
   t.equal(answer.json.error, 'invalid_grant')
@@ -168,8 +173,7 @@ t.test('a fresh refresh for a provider no longer in the config gets invalid_gran
   const before = await startStack({ config: CONFIG })
   t.teardown(() => before.close())
   const { tokens } = await login(before, 'shop', {}, { user: 'orphan-fresh' })
-  const after = await startStack({ issuer: before.issuer, upstream: before.upstream, config: CONFIG, provider: { id: 'renamed' }, clientOverrides: { providers: ['renamed'] } })
-  t.teardown(() => after.close())
+  const after = await withoutProvider(t, before)
   const answer = await refresh({ ...after, issuer: after.gateway.url }, 'shop', tokens.refresh_token)
   t.equal(answer.status, 400)
   t.equal(answer.json.error, 'invalid_grant')
@@ -178,8 +182,7 @@ t.test('a fresh refresh for a provider no longer in the config gets invalid_gran
 t.test('a login started before its provider was taken out of the config ends with invalid_request to the relying party, not a 5xx', async (t) => {
   const before = await startStack({ config: CONFIG })
   t.teardown(() => before.close())
-  const after = await startStack({ issuer: before.issuer, upstream: before.upstream, config: CONFIG, provider: { id: 'renamed' }, clientOverrides: { providers: ['renamed'] } })
-  t.teardown(() => after.close())
+  const after = await withoutProvider(t, before)
   const browser = new Browser()
   const atCallback = (u: URL) => u.pathname.startsWith('/callback/')
   const first = await browser.follow(authorizeUrl(before.issuer, 'shop'), { stopAt: atCallback })
