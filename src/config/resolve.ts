@@ -87,7 +87,22 @@ export function resolveConfig (config: Config, baseDir: string, problems: Proble
     listen: listen.tls ? { ...listen, tls: { cert: path(listen.tls.cert), key: path(listen.tls.key) } } : listen,
     keys: { signing: path(config.keys.signing), sealing: path(config.keys.sealing) },
     store: storeConfig(config.store, path, problems),
+    directory: directoryConfig(config, path, problems),
   }
+}
+
+/** The directory section with its path made absolute; a postgres directory needs its url, and backup login a WebAuthn-capable issuer. */
+function directoryConfig (config: Config, path: (p: string) => string, problems: Problems): Config['directory'] {
+  const d = config.directory
+  if (d.kind === 'postgres' && d.url === undefined) problems.push({ path: '/directory/url', message: 'directory.kind postgres needs directory.url (postgres://user:password@host/database)' })
+  if (d.kind === 'embedded' && (d.url !== undefined || d.readUrl !== undefined)) problems.push({ path: '/directory', message: 'url and readUrl are for directory.kind postgres' })
+  if (d.timeout <= 0) problems.push({ path: '/directory/timeout', message: 'must be positive: a directory query is never left without a timeout' })
+  if (config.backupLogin?.passkeys === true) {
+    const host = new URL(config.issuer).hostname
+    // WebAuthn's RP ID is a domain: browsers refuse an IP address (DESIGN §10).
+    if (/^[\d.]+$/.test(host) || host.includes(':') || host.startsWith('[')) problems.push({ path: '/issuer', message: 'passkeys need an issuer with a domain name (http://localhost:PORT in development): browsers refuse WebAuthn on an IP address' })
+  }
+  return { ...d, path: path(d.path) }
 }
 
 /** The store section with the Redis TLS files made absolute; appends what the schema cannot check. */

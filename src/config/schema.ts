@@ -78,17 +78,20 @@ const Provider = Type.Transform(ProviderFields)
 
 const SSO_MEANING = 'within it a returning user logs in without an upstream round trip (SSO)'
 const OUTAGE_MEANING = 'within it a returning user is served a cached login while the upstream is unavailable'
+const BACKUP_MEANING = 'accept a backup login (a passkey or a linked provider, acr urn:understudy:acr:backup) when backupLogin is on; false: such a login gets temporarily_unavailable instead'
 const STALENESS = 'how stale a login may be: staleness = now - the last time the upstream vouched for the user'
 
 /** A client's own freshness: what it leaves out, it takes from `sessions`. */
 const ClientFreshness = Type.Object({
   maxStaleness: Type.Optional(duration(`${SSO_MEANING} (default: sessions.maxStaleness)`)),
   outageMaxStaleness: Type.Optional(duration(`${OUTAGE_MEANING} (default: sessions.outageMaxStaleness)`)),
+  acceptBackupLogin: Type.Optional(Type.Boolean({ description: `${BACKUP_MEANING} (default: sessions.acceptBackupLogin)` })),
 }, { additionalProperties: false, description: STALENESS })
 
 const Sessions = Type.Object({
   maxStaleness: duration(SSO_MEANING, { default: '8h' }),
   outageMaxStaleness: duration(OUTAGE_MEANING, { default: '7d' }),
+  acceptBackupLogin: Type.Boolean({ default: true, description: BACKUP_MEANING }),
 }, { additionalProperties: false, default: {}, description: `freshness defaults for every client: ${STALENESS}` })
 
 const Client = Type.Object({
@@ -99,7 +102,24 @@ const Client = Type.Object({
   providers: Type.Array(Id, { minItems: 1, description: 'upstream providers this client may use; the first is the default' }),
   freshness: Type.Optional(ClientFreshness),
   idTokenSignedResponseAlg: Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('EdDSA')], { default: 'ES256', description: 'ID token algorithm' }),
+  accessTokenFormat: Type.Union([Type.Literal('jwt'), Type.Literal('opaque')], { default: 'jwt', description: 'jwt: a signed RFC 9068 JWT; opaque: a sealed, self-contained token (no store write) that only /userinfo, /introspect and /revoke can read' }),
 }, { additionalProperties: false, description: 'relying parties' })
+
+const Directory = Type.Object({
+  kind: Type.Union([Type.Literal('embedded'), Type.Literal('postgres')], { default: 'embedded', description: 'embedded: PGlite, files under path (one instance); postgres: a PostgreSQL-wire database at url (every instance of every region)' }),
+  path: Type.String({ minLength: 1, default: './data/directory', description: 'embedded: the directory\'s files (relative to the config file)' }),
+  url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'postgres: the primary (writes and reads); use ${ENV} for the password' })),
+  readUrl: Type.Optional(Type.String({ pattern: '^postgres(ql)?://', description: 'postgres: a region-local read replica for logins (a passkey login only reads); default url' })),
+  timeout: duration('longest wait for one directory query; over it the query fails and only the login that needs it gets temporarily_unavailable', { default: '1s' }),
+}, { additionalProperties: false, default: {}, description: 'durable identity data for backup login (linked identities, passkeys): read only by the logins that need it' })
+
+const BackupLogin = Type.Object({
+  passkeys: Type.Boolean({ default: true, description: 'users may add passkeys (WebAuthn, discoverable, user verification required) and log in with them' }),
+  linkedProviders: Type.Boolean({ default: true, description: 'users may link a second provider and log in with it when their own is down' }),
+  offer: Type.Union([Type.Literal('after-login'), Type.Literal('never')], { default: 'after-login', description: 'after-login: after an upstream login, a user with no backup method is offered one before returning to the site' }),
+  offerEvery: duration('after "Not now", how long before the offer is shown to that user again', { default: '30d' }),
+  passkeyWhenHealthy: Type.Boolean({ default: false, description: 'also offer the passkey login while the upstream is up (a faster, phishing-resistant login)' }),
+}, { additionalProperties: false, description: 'backup login (passkeys, linked providers) for users a cached session cannot serve; absent: off' })
 
 const RedisNode = Type.Object({ host: Type.String(), port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false })
 
@@ -144,6 +164,13 @@ const RateLimits = Type.Object({
   status: RateLimit('public /status, /status.json and /healthz, one budget for the three, per client address (IPv6: per /64); /livez and /readyz are never limited', 600, '60s'),
 }, { additionalProperties: false, default: {}, description: 'per-address rate limits on what costs the upstream or guesses a secret, and on the public status (429 with Retry-After); shared through Redis when store.kind is redis, per instance otherwise' })
 
+/** What a webhook may subscribe to: outage events, and changes to users' backup login methods. */
+export const WEBHOOK_EVENTS = ['provider.degraded', 'provider.recovered', 'region.open', 'region.closed', 'identity.passkey.added', 'identity.passkey.removed', 'identity.linked', 'identity.unlinked'] as const
+const WebhookEventName = Type.Union([
+  Type.Literal('provider.degraded'), Type.Literal('provider.recovered'), Type.Literal('region.open'), Type.Literal('region.closed'),
+  Type.Literal('identity.passkey.added'), Type.Literal('identity.passkey.removed'), Type.Literal('identity.linked'), Type.Literal('identity.unlinked'),
+])
+
 const LogLevel = Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info', description: 'the lowest pino level written: fatal, error, warn, info, debug, trace or silent; the listening line is written whatever the level' })
 
 const ConfigFields = Type.Object({
@@ -178,7 +205,7 @@ const ConfigFields = Type.Object({
   webhooks: Type.Array(Type.Object({
     url: { ...HttpUrl, description: 'the receiver: https (http only with allowHttp); never a link-local or cloud metadata address' },
     allowHttp: Type.Optional(Type.Boolean({ description: 'allow a plain http receiver (development only: the events travel unencrypted); default false' })),
-    events: Type.Array(Type.Union([Type.Literal('provider.degraded'), Type.Literal('provider.recovered'), Type.Literal('region.open'), Type.Literal('region.closed')]), { minItems: 1, uniqueItems: true, description: 'provider.degraded, provider.recovered, region.open, region.closed' }),
+    events: Type.Array(WebhookEventName, { minItems: 1, uniqueItems: true, description: WEBHOOK_EVENTS.join(', ') }),
     secret: Type.String({ minLength: 16, description: 'HMAC-SHA256 key for the understudy-signature header (use ${ENV})' }),
     previousSecret: Type.Optional(Type.String({ minLength: 16, description: 'during a rotation, the secret being replaced: deliveries carry a signature with each, so the receiver may switch at its own pace (use ${ENV})' })),
   }, { additionalProperties: false }), { default: [], description: 'outage notifications, signed and retried; never in the way of a login' }),
@@ -192,6 +219,8 @@ const ConfigFields = Type.Object({
     level: LogLevel,
     requests: Type.Boolean({ default: true, description: 'one access line per finished request (method, URL with secrets masked, route, status, response time, request id, client address); false: none' }),
   }, { additionalProperties: false, default: {}, description: 'JSON log lines (pino) on stdout' }),
+  directory: Directory,
+  backupLogin: Type.Optional(BackupLogin),
   chaos: Type.Object({ enabled: Type.Boolean({ default: false, description: 'allow run-time fault injection (/admin/faults); keep false in production' }) }, { additionalProperties: false, default: {} }),
 }, { additionalProperties: false, $id: 'https://understudy.dev/schemas/config.json', title: 'understudy config' })
 
@@ -211,6 +240,8 @@ export type ClientConfig = Config['clients'][number]
 export type Freshness = Config['sessions']
 export type TokenLifetimes = Config['tokens']
 export type RateLimits = Config['rateLimits']
+export type DirectoryConfig = Config['directory']
+export type BackupLoginConfig = NonNullable<Config['backupLogin']>
 /** One rate limit: at most `max` requests per fixed `window` (seconds). */
 export type RateLimit = RateLimits['token']
 /** Fastify's trustProxy: who may set X-Forwarded-For. */

@@ -5,8 +5,9 @@ import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
 import { webhookEventId } from './event-id.js'
 import { guardedLookup } from './receiver-address.js'
+import type { WEBHOOK_EVENTS } from '../config/schema.js'
 
-export type WebhookEventType = 'provider.degraded' | 'provider.recovered' | 'region.open' | 'region.closed'
+export type WebhookEventType = typeof WEBHOOK_EVENTS[number]
 
 /** What a receiver gets: JSON, signed in the `understudy-signature` header. */
 export interface WebhookEvent {

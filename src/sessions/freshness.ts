@@ -18,7 +18,7 @@ export function staleness (session: Pick<Session, 'vouchedAt'>, now: number): nu
 }
 
 /** The session's standing under `policy` at `now`. */
-export function standing (session: Pick<Session, 'vouchedAt'>, policy: Freshness, now: number): Standing {
+export function standing (session: Pick<Session, 'vouchedAt'>, policy: Pick<Freshness, 'maxStaleness' | 'outageMaxStaleness'>, now: number): Standing {
   const age = staleness(session, now)
   if (age <= policy.maxStaleness) return 'fresh'
   if (age <= policy.outageMaxStaleness) return 'outage-only'

@@ -111,7 +111,7 @@ t.test('the browser goes to the upstream with a sealed transaction that expires,
 
 t.test('a session\'s standing for a request: what it may answer, decided at an injected now', async (t) => {
   const now = 1_000_000
-  const freshness = { maxStaleness: H, outageMaxStaleness: D }
+  const freshness = { maxStaleness: H, outageMaxStaleness: D, acceptBackupLogin: true }
   const session = { sid: 's', sub: 'alice-sub', upstreamSub: 'alice', provider: PROVIDER, claims: {}, authTime: now - 1800, vouchedAt: now - 600 }
   const request = { provider: PROVIDER, prompt: [] as string[] }
   const cases: Array<[string, Parameters<typeof sessionStanding>[1], typeof session | undefined, ReturnType<typeof sessionStanding>]> = [
