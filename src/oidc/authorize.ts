@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js'
 import type { LoginOutcome } from '../observability/metrics.js'
-import { ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
+import { ACR_CACHED } from '../sessions/freshness.js'
 import { answerWithCode, type AnswerDeps, type BrowserOutcome } from './answer.js'
 import { redirectTarget, validateAuthorizationRequest } from './authorization-request.js'
 import type { ClientRegistry } from './clients.js'
@@ -8,7 +8,7 @@ import type { LoginRecorder } from './deps.js'
 import { OAuthError } from './errors.js'
 import { Params, type RawParams } from './params.js'
 import { readSession, type SessionReadDeps } from './session-cookie.js'
-import { sessionStanding } from './session-standing.js'
+import { freshAcr, sessionStanding } from './session-standing.js'
 import { verifyIdTokenHint } from './tokens.js'
 import { startUpstreamLogin, type UpstreamLoginDeps } from './upstream-login.js'
 
@@ -35,7 +35,7 @@ export async function authorize (deps: AuthorizeDeps, raw: RawParams, sessionCoo
     const standing = sessionStanding(client.freshness, request, session, deps.now())
     if (standing === 'fresh') {
       count('sso')
-      return answerWithCode(deps, request, session!, ACR_UPSTREAM)
+      return answerWithCode(deps, request, session!, freshAcr(session!))
     }
     if (standing === 'outage-only' && !router.available()) {
       count('cached')

@@ -1,7 +1,7 @@
 import { isUnderstudyError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { LoginOutcome } from '../observability/metrics.js'
-import { ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
+import { ACR_BACKUP, ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
 import { randomId } from '../sessions/random.js'
 import { subjectFor, type CookieNames, type Session } from '../sessions/session.js'
 import { classifyUpstreamFailure } from '../upstream/failure.js'
@@ -74,9 +74,11 @@ export async function callback (deps: CallbackDeps, providerId: string, raw: Raw
     // The gateway's own call for this login failed: that, never an error the browser brings back, makes a cached login.
     const cached = await readSession(deps, cookie(deps.cookies.session), log)
     const client = deps.clients.get(request.clientId)
-    if (client && sessionStanding(client.freshness, request, cached, deps.now()) !== 'none') {
+    const standing = client ? sessionStanding(client.freshness, request, cached, deps.now()) : 'none'
+    if (standing !== 'none') {
       count('cached')
-      return answerWithCode(deps, request, cached!, ACR_CACHED)
+      // A backup session stands only while fresh, and answers as what it is.
+      return answerWithCode(deps, request, cached!, cached!.backup === undefined ? ACR_CACHED : ACR_BACKUP)
     }
     count('unavailable')
     // redeem reached the exchange, so the router is there.

@@ -1,4 +1,5 @@
 import { SIGNING_ALGS, type Keyring } from '../keys/keyring.js'
+import { ACR_BACKUP, ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
 import { SCOPE_CLAIMS, SUPPORTED_SCOPES } from './claims.js'
 
 /** The OpenID Provider metadata (OIDC Discovery 1.0, RFC 8414). */
@@ -24,7 +25,7 @@ export function discoveryDocument (deps: { issuer: string, keys: Pick<Keyring, '
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     code_challenge_methods_supported: ['S256'],
     claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'nonce', 'acr', 'amr', 'azp', 'sid', 'at_hash', ...Object.values(SCOPE_CLAIMS).flat()],
-    acr_values_supported: ['urn:understudy:acr:upstream', 'urn:understudy:acr:cached'],
+    acr_values_supported: [ACR_UPSTREAM, ACR_CACHED, ACR_BACKUP],
     claims_parameter_supported: false,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,

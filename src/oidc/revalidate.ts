@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
-import { ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
+import { ACR_BACKUP, ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
 import { classifyUpstreamFailure } from '../upstream/failure.js'
 import type { Upstreams } from './deps.js'
 import { OAuthError } from './errors.js'
@@ -25,6 +25,8 @@ export async function revalidate (deps: RevalidateDeps, grant: GrantContext, log
   const router = deps.upstreams.get(grant.provider)
   // A provider taken out of the config has no outage to wait out: nobody will ever vouch for this grant again.
   if (!router) throw new OAuthError('invalid_grant', 'the login provider of this grant is no longer configured: log in again')
+  // A backup login has no upstream grant to ask, and is never served as a cached login: the user logs in again (a passkey is one touch).
+  if (grant.acr === ACR_BACKUP) throw new OAuthError('invalid_grant', 'this backup login is older than this client allows: log in again')
   const cached = { ...grant, acr: ACR_CACHED }
   if (!router.available()) return cached
   if (grant.upstreamRefreshToken === undefined) {

@@ -1,7 +1,7 @@
 import { hash, timingSafeEqual } from 'node:crypto'
 import type { Config } from '../config/resolve.js'
 import type { Logger } from '../log.js'
-import { ACR_CACHED, ACR_UPSTREAM, standing } from '../sessions/freshness.js'
+import { ACR_BACKUP, ACR_CACHED, ACR_UPSTREAM, standing } from '../sessions/freshness.js'
 import { seal, unseal } from '../sessions/seal.js'
 import { randomId } from '../sessions/random.js'
 import type { Client } from './clients.js'
@@ -87,7 +87,9 @@ async function refreshTokenGrant (deps: TokenDeps, client: Client, params: Param
     log.warn({ client: client.clientId }, 'refresh token reused; its family is revoked')
     throw new OAuthError('invalid_grant', 'the refresh token was already used')
   }
-  const current = grantOf(payload, payload.scope, ACR_UPSTREAM)
+  // A backup login stays one: only the upstream vouching again (revalidate) makes a grant upstream's.
+  const current = grantOf(payload, payload.scope, payload.acr === ACR_BACKUP ? ACR_BACKUP : ACR_UPSTREAM)
+  if (current.acr === ACR_BACKUP && !policy.acceptBackupLogin) throw new OAuthError('invalid_grant', 'this client no longer accepts backup logins; log in again')
   const grant = state === 'fresh' ? current : await revalidate(deps, current, log)
   return issueTokens(deps, client, grant, payload.generation + 1, payload.familyExpiresAt, scope)
 }

@@ -3,6 +3,8 @@ import type { Session } from './session.js'
 
 export const ACR_UPSTREAM = 'urn:understudy:acr:upstream'
 export const ACR_CACHED = 'urn:understudy:acr:cached'
+/** A login by a backup method (a passkey, a linked provider) the user added while the upstream worked (DESIGN §10). */
+export const ACR_BACKUP = 'urn:understudy:acr:backup'
 
 /**
  * How a session may serve a login now, for a client's freshness policy:

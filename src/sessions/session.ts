@@ -22,7 +22,18 @@ export interface Session {
   vouchedAt: number
   /** The upstream refresh token this login got; revalidation prefers the user's current one in the store (oidc/upstream-grant.ts). */
   upstreamRefreshToken?: string
+  /**
+   * Set when the login was a backup login (a passkey, or a linked provider
+   * while the user's own was down, DESIGN §10): `provider` and `upstreamSub`
+   * are then the user's primary identity, `authTime` and `vouchedAt` the time
+   * of the backup authentication. Such a session answers only with acr
+   * backup, only within maxStaleness, never as a cached login.
+   */
+  backup?: BackupMethod
 }
+
+/** How a backup login authenticated the user: a passkey, or a linked identity at another provider. */
+export type BackupMethod = { method: 'passkey' } | { method: 'linked', provider: string }
 
 /** The stable, opaque `sub` of one upstream identity: distinct per provider and upstream subject. */
 export function subjectFor (provider: string, upstreamSub: string): string {
