@@ -21,8 +21,17 @@ export const { values: args } = parseArgs({
     'gateway-node-options': { type: 'string' },
     /** Let the scheduler place the processes (default: servers on the last CPU, the load driver on the others). */
     'no-pin': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
   },
 })
+
+if (args.help) {
+  process.stdout.write(`npm run bench [-- --quick] [-- --soak] [-- --profile] [-- --diag] [-- --only ${SCENARIOS.join(',')}]
+                [-- --vus N] [-- --rounds N] [-- --soak-requests N] [-- --gateway-node-options "FLAGS"] [-- --no-pin]
+See bench/README.md.
+`)
+  process.exit(0)
+}
 
 /** The scenarios this run measures. */
 export const only = new Set((args.only?.split(',') ?? SCENARIOS.filter((s) => args.diag || !DIAGNOSTICS.includes(s))) as Scenario[])

@@ -6,6 +6,7 @@
 // ratios, writes bench/results/<date>[-soak][-quick][-custom].json. See bench/README.md.
 import { mkdtemp, readdir } from 'node:fs/promises'
 import { freePort } from '../harness/free-port.js'
+import { until } from '../harness/poll.js'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CACHED, SHOP, claimsOf, parseTokens, peerFullFlow, pkcePair, refreshOnce, ssoFlow, ssoUser, understudyFullFlow, type BenchClient, type BenchUser, type Pkce, type SsoUser } from './flows.js'
@@ -150,7 +151,7 @@ try {
   const outage = upstreamDown.filter((d) => only.has(d.key))
   if (outage.length > 0 || args.soak) {
     await upstream.call('fault', { kind: 'blackhole' })
-    await waitForOpenBreakers(gateway.adminUrl)
+    await until(async () => { await assertBreakersOpen(gateway.adminUrl, 'yet'); return true }, 20_000, 'every breaker opens while the upstream blackholes', { intervalMs: 200 })
     // The sessions must be past the `outage` client's maxStaleness (1 s, whole seconds).
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.max(...users.map((u) => u.loggedInAt)) + 2100 - Date.now())))
     Object.assign(rows, await measureInterleaved(outage))
@@ -207,16 +208,6 @@ function gatewayConfig (port: number, idp: { issuer: string, regions: Array<{ na
 async function breakerStates (adminUrl: string): Promise<string[]> {
   const reply = await http.send(`${adminUrl}/admin/breakers`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
   return (JSON.parse(reply.body) as { breakers: Array<{ state: string }> }).breakers.map((b) => b.state)
-}
-
-async function waitForOpenBreakers (adminUrl: string): Promise<void> {
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    const states = await breakerStates(adminUrl)
-    if (states.every((s) => s === 'open')) return
-    if (Date.now() > deadline) throw new Error(`breakers did not open while the upstream blackholes: ${states.join(', ')}`)
-    await new Promise((resolve) => setTimeout(resolve, 200))
-  }
 }
 
 async function assertBreakersOpen (adminUrl: string, when: string): Promise<void> {
