@@ -69,14 +69,10 @@ export class PolicyOverrides {
   }
 
   async #sync (): Promise<void> {
-    let text: string | undefined
-    try {
-      text = await this.#shared.get(DOCUMENT) ?? '{}'
-    } catch (err) {
-      this.#log.debug({ err }, 'breaker policy overrides unavailable; keeping the current ones')
-      return
-    }
-    if (text === this.#applied) return
+    const text = await this.#shared.get(DOCUMENT)
+    // A reset writes the document without the entry, never deletes it: a missing one is news of nothing
+    // (none set yet, or the store is down and this instance holds no copy), so the last known policies stay.
+    if (text === undefined || text === this.#applied) return
     this.#applied = text
     const overrides = this.#parse(text)
     for (const breaker of this.#breakers.all()) {
@@ -98,7 +94,7 @@ export class PolicyOverrides {
   }
 
   async #update (change: (overrides: Overrides) => void): Promise<void> {
-    const overrides = this.#parse(await this.#shared.get(DOCUMENT).catch(() => undefined) ?? '{}')
+    const overrides = this.#parse(await this.#shared.get(DOCUMENT) ?? '{}')
     change(overrides)
     const text = JSON.stringify(overrides)
     await this.#shared.set(DOCUMENT, text)
