@@ -10,7 +10,7 @@ import { OAuthError } from './errors.js'
 import { Params, type RawParams } from './params.js'
 import { revalidate, type RevalidateDeps } from './revalidate.js'
 import { anyRevoked, revokeGrant } from './tombstones.js'
-import { mintAccessToken, mintIdToken, type GrantContext, type RefreshPayload } from './tokens.js'
+import { mintAccessToken, mintIdToken, sealAccessToken, type GrantContext, type RefreshPayload } from './tokens.js'
 
 /** What the token endpoint uses: keys and clock, the store's single-use guards, families and tombstones, token lifetimes, and revalidation. */
 export interface TokenDeps extends RevalidateDeps {
@@ -106,8 +106,10 @@ async function issueTokens (deps: TokenDeps, client: Client, grant: GrantContext
   const accessLifetime = cached ? Math.min(tokens.accessToken, tokens.degraded) : tokens.accessToken
   const idLifetime = cached ? Math.min(tokens.idToken, tokens.degraded) : tokens.idToken
   const answered = scope === grant.scope ? grant : grantOf(grant, scope, grant.acr)
-  const accessSigner = keys.signer('ES256') ?? keys.signer(client.idTokenSignedResponseAlg)!
-  const accessToken = await mintAccessToken(accessSigner, issuer, answered, randomId(), now, accessLifetime)
+  // The client's format (DESIGN §3): an opaque token is sealed in line; a JWT is signed, ES256 when there is such a key.
+  const accessToken = client.accessTokenFormat === 'opaque'
+    ? sealAccessToken(keys, issuer, answered, randomId(), now, accessLifetime)
+    : await mintAccessToken(keys.signer('ES256') ?? keys.signer(client.idTokenSignedResponseAlg)!, issuer, answered, randomId(), now, accessLifetime)
   const idToken = await mintIdToken(keys.signer(client.idTokenSignedResponseAlg)!, issuer, answered, now, idLifetime, accessToken)
   const refresh: RefreshPayload = { ...grantOf(grant, grant.scope, grant.acr), generation, familyExpiresAt }
   const refreshToken = seal(keys, 'refresh', refresh, familyExpiresAt)

@@ -2,6 +2,7 @@ import { hash } from 'node:crypto'
 import { compactVerify, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
 import type { Keyring, SigningAlg, SigningKey } from '../keys/keyring.js'
 import { signJwt } from '../keys/sign.js'
+import { seal, unseal } from '../sessions/seal.js'
 import { claimsForScope } from './claims.js'
 import { OAuthError } from './errors.js'
 
@@ -33,7 +34,7 @@ export interface RefreshPayload extends GrantContext {
   familyExpiresAt: number
 }
 
-/** Claims of a verified access token (RFC 9068). */
+/** Claims of a verified access token: a JWT's (RFC 9068), or the same claims sealed in an opaque one. */
 export interface AccessTokenClaims extends JWTPayload {
   sub: string
   client_id: string
@@ -67,6 +68,21 @@ export async function mintIdToken (signer: SigningKey, issuer: string, grant: Gr
 
 /** Signs a JWT access token (RFC 9068) for the grant; the gateway itself is the audience. */
 export async function mintAccessToken (signer: SigningKey, issuer: string, grant: GrantContext, jti: string, now: number, lifetime: number): Promise<string> {
+  return signJwt(signer, 'at+jwt', accessTokenClaims(issuer, grant, jti, now, lifetime))
+}
+
+/**
+ * Seals an opaque access token: the claims a JWT access token carries, as a
+ * compact JWE only this issuer's sealing keys open (seal kind `at`, so it
+ * never opens as a code, refresh token or session). Self-contained like the
+ * JWT, so no store write; synchronous, as sealing is.
+ */
+export function sealAccessToken (keys: Keyring, issuer: string, grant: GrantContext, jti: string, now: number, lifetime: number): string {
+  return seal(keys, 'at', accessTokenClaims(issuer, grant, jti, now, lifetime), now + lifetime)
+}
+
+/** The claims of an access token, whichever its format. */
+function accessTokenClaims (issuer: string, grant: GrantContext, jti: string, now: number, lifetime: number): Record<string, unknown> {
   const uc = claimsForScope(grant.scope, grant.claims)
   // One object literal of one shape, `uc` set after it when there is any (a conditional spread cost a clone and a map transition).
   const payload: Record<string, unknown> = {
@@ -84,11 +100,17 @@ export async function mintAccessToken (signer: SigningKey, issuer: string, grant
     exp: now + lifetime,
   }
   if (Object.keys(uc).length > 0) payload.uc = uc
-  return signJwt(signer, 'at+jwt', payload)
+  return payload
 }
 
-/** Verifies an access token's signature, type, issuer, audience and expiry; invalid_token otherwise. */
+/**
+ * Verifies an access token of either format: a JWT's signature, type,
+ * issuer, audience and expiry, or an opaque token's seal, issuer, audience
+ * and expiry; invalid_token otherwise. The two are told apart by their
+ * shape: a compact JWE has five segments, a JWS three.
+ */
 export async function verifyAccessToken (keys: Keyring, issuer: string, token: string, now: number): Promise<AccessTokenClaims> {
+  if (isSealed(token)) return openAccessToken(keys, issuer, token, now)
   const signer = keyFor(keys, token)
   try {
     const { payload } = await jwtVerify(token, signer.publicKey, {
@@ -99,11 +121,40 @@ export async function verifyAccessToken (keys: Keyring, issuer: string, token: s
       currentDate: new Date(now * 1000),
       requiredClaims: ['sub', 'jti', 'exp', 'iat'],
     })
-    if (typeof payload.client_id !== 'string' || typeof payload.gid !== 'string' || typeof payload.sid !== 'string') throw new Error('missing claims')
-    return payload as AccessTokenClaims
+    if (!isAccessTokenClaims(payload)) throw new Error('missing claims')
+    return payload
   } catch (err) {
-    throw new OAuthError('invalid_token', 'the access token is invalid or expired', { cause: err, challenge: 'Bearer' })
+    throw invalidAccessToken(err)
   }
+}
+
+/** Opens an opaque access token; the seal checked its integrity and expiry (`exp <= now` is expired, as for a JWT). */
+function openAccessToken (keys: Keyring, issuer: string, token: string, now: number): AccessTokenClaims {
+  let payload: Record<string, unknown>
+  try {
+    payload = unseal<Record<string, unknown>>(keys, 'at', token, now)
+  } catch (err) {
+    throw invalidAccessToken(err)
+  }
+  if (payload.iss !== issuer || payload.aud !== issuer || !isAccessTokenClaims(payload)) throw invalidAccessToken(new Error('not an access token of this issuer'))
+  return payload
+}
+
+function isAccessTokenClaims (payload: Record<string, unknown>): payload is AccessTokenClaims {
+  return typeof payload.sub === 'string' && typeof payload.client_id === 'string' && typeof payload.scope === 'string' &&
+    typeof payload.jti === 'string' && typeof payload.gid === 'string' && typeof payload.sid === 'string' &&
+    typeof payload.exp === 'number' && typeof payload.iat === 'number'
+}
+
+/** Five dot-separated segments: a compact JWE (RFC 7516 §7.1), counted without splitting the token. */
+function isSealed (token: string): boolean {
+  let dots = 0
+  for (let at = token.indexOf('.'); at !== -1; at = token.indexOf('.', at + 1)) dots++
+  return dots === 4
+}
+
+function invalidAccessToken (cause: unknown): OAuthError {
+  return new OAuthError('invalid_token', 'the access token is invalid or expired', { cause, challenge: 'Bearer' })
 }
 
 /**
