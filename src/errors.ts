@@ -19,6 +19,7 @@ export const ErrorCodes = {
   US_ERR_STORE_UNAVAILABLE: 'the store cannot be reached',
   US_ERR_DIRECTORY_UNAVAILABLE: 'the directory (backup login data) cannot answer',
   US_ERR_DIRECTORY_MIGRATION: 'the directory\'s schema cannot be brought up to date',
+  US_ERR_PASSKEY_REFUSED: 'a passkey registration or login was refused',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes
