@@ -1,4 +1,8 @@
+import type { BackupDeps } from './backup/deps.js'
+import type { IdentityEvents } from './backup/identity-events.js'
+import { rpFor } from './backup/passkeys.js'
 import type { Config } from './config/resolve.js'
+import type { Directory } from './directory/directory.js'
 import { UnderstudyError } from './errors.js'
 import type { Keyring } from './keys/keyring.js'
 import { silentLogger, type Logger } from './log.js'
@@ -39,6 +43,10 @@ export interface Gateway {
   readonly cookies: CookieNames
   /** Lifetime of the session cookie: the longest outageMaxStaleness of any client (seconds). */
   readonly sessionLifetime: number
+  /** Backup login (DESIGN §10): the directory, the policy and the WebAuthn relying party; absent when `backupLogin` is not configured. */
+  readonly backup?: BackupDeps
+  /** Changes to people's backup login methods, sent to the webhooks subscribed to `identity.*`. */
+  readonly identityEvents: IdentityEvents
   /** Counts a login outcome in the metrics and the incident timeline. */
   recordLogin (client: string, provider: string, outcome: LoginOutcome): void
   /** Current time in seconds since the epoch. */
@@ -59,6 +67,8 @@ export interface GatewayParts {
   events?: EventLog
   /** Webhook delivery tuning (tests). */
   webhookOptions?: WebhookOptions
+  /** The directory (guarded, migrated), when `backupLogin` is configured. */
+  directory?: Directory
   /** Start active health checks (default true). */
   healthChecks?: boolean
   now?: () => number
@@ -100,10 +110,21 @@ export function createGateway (parts: GatewayParts): Gateway {
   for (const connector of parts.connectors) for (const region of connector.regions) region.warm?.()
   const intervals = new Map(config.providers.map((p) => [p.id, p.healthCheck.interval]))
   const checks = parts.healthChecks === false ? undefined : new HealthChecks(upstreams.values(), (id) => intervals.get(id) ?? 5, log)
+  const backup: BackupDeps | undefined = config.backupLogin !== undefined && parts.directory !== undefined
+    ? { directory: parts.directory, policy: config.backupLogin, rp: rpFor(config.issuer) }
+    : undefined
+  const identityEvents: IdentityEvents = {
+    emit (event) {
+      log.info({ event: event.type, actor: event.actor, provider: event.provider }, 'a person\'s backup login methods changed')
+      webhooks.emitIdentity(event, config.region)
+    },
+  }
   return {
     config,
     keys,
     store,
+    ...(backup ? { backup } : {}),
+    identityEvents,
     clients: new ClientRegistry(config.clients),
     upstreams,
     breakers,
@@ -126,6 +147,7 @@ export function createGateway (parts: GatewayParts): Gateway {
       await incidents.close()
       breakers.shutdown()
       await Promise.allSettled(parts.connectors.map((c) => c.close()))
+      await parts.directory?.close()
       await store.close()
     },
   }

@@ -1,3 +1,4 @@
+import type { AccountVisitDeps } from '../../src/backup/account-visit.js'
 import type { Gateway } from '../../src/gateway.js'
 import type { AuthorizeDeps } from '../../src/oidc/authorize.js'
 import type { CallbackDeps } from '../../src/oidc/callback.js'
@@ -6,7 +7,7 @@ import type { RevocationDeps } from '../../src/oidc/revocation.js'
 import type { TokenDeps } from '../../src/oidc/token.js'
 
 /** What the OIDC endpoints use of the gateway: the union of each endpoint's own dependencies. */
-export type EndpointDeps = AuthorizeDeps & CallbackDeps & TokenDeps & RevocationDeps & LogoutDeps
+export type EndpointDeps = AuthorizeDeps & CallbackDeps & TokenDeps & RevocationDeps & LogoutDeps & AccountVisitDeps
 
 /** The endpoints' dependencies, taken from the gateway once when the routes are registered (never per request). */
 export function endpointDeps (gw: Gateway): EndpointDeps {
@@ -23,5 +24,7 @@ export function endpointDeps (gw: Gateway): EndpointDeps {
     sessionLifetime: gw.sessionLifetime,
     metrics: gw.metrics,
     recordLogin: (client, provider, outcome) => gw.recordLogin(client, provider, outcome),
+    ...(gw.backup ? { backup: gw.backup } : {}),
+    identityEvents: gw.identityEvents,
   }
 }

@@ -3,7 +3,7 @@ import { refusedReceiverHost } from '../notify/receiver-address.js'
 import { PROTOCOL_PARAMETERS } from '../upstream/authorization-url.js'
 import type { BreakerPolicy, ClientConfig, Config, Freshness, ProviderConfig } from './schema.js'
 
-export type { BreakerPolicy, ClientConfig, Config, Freshness, ProviderConfig, RateLimit, RateLimits, RegionConfig, TokenLifetimes, TrustProxy } from './schema.js'
+export type { BackupLoginConfig, BreakerPolicy, ClientConfig, Config, DirectoryConfig, Freshness, ProviderConfig, RateLimit, RateLimits, RegionConfig, TokenLifetimes, TrustProxy } from './schema.js'
 
 /** How the Redis store waits and fails, durations in milliseconds (DESIGN §8: every outbound call has a timeout). */
 export interface RedisTuning {

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { buildInfo } from './build-info.js'
 import type { SealingKey } from '../keys/keyring.js'
 
-export type LoginOutcome = 'upstream' | 'sso' | 'cached' | 'unavailable' | 'error'
+export type LoginOutcome = 'upstream' | 'sso' | 'cached' | 'backup' | 'unavailable' | 'error'
 export type BreakerStateValue = 0 | 1 | 2
 
 /**
@@ -11,7 +11,7 @@ export type BreakerStateValue = 0 | 1 | 2
  */
 export class Metrics {
   readonly registry = new Registry()
-  readonly logins = new Counter({ name: 'understudy_logins_total', help: 'Logins answered, by client, provider and outcome (upstream, sso, cached, unavailable, error).', labelNames: ['client', 'provider', 'outcome'] as const, registers: [this.registry] })
+  readonly logins = new Counter({ name: 'understudy_logins_total', help: 'Logins answered, by client, provider and outcome (upstream, sso, cached, backup, unavailable, error).', labelNames: ['client', 'provider', 'outcome'] as const, registers: [this.registry] })
   readonly breakerState = new Gauge({ name: 'understudy_breaker_state', help: 'Circuit breaker state per provider region: 0 closed, 1 half-open, 2 open.', labelNames: ['provider', 'region'] as const, registers: [this.registry] })
   readonly upstreamDuration = new Histogram({ name: 'understudy_upstream_request_duration_seconds', help: 'Duration of upstream calls by provider, region and operation.', labelNames: ['provider', 'region', 'operation'] as const, buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers: [this.registry] })
   readonly failovers = new Counter({ name: 'understudy_upstream_failovers_total', help: 'Calls that moved from one upstream region to the next.', labelNames: ['provider', 'from', 'to'] as const, registers: [this.registry] })

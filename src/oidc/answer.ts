@@ -1,3 +1,4 @@
+import type { BackupPage } from '../backup/page.js'
 import type { Session } from '../sessions/session.js'
 import type { AuthorizationRequest } from './authorization-request.js'
 import { issueCode, type CodeDeps } from './code.js'
@@ -5,13 +6,28 @@ import type { ProviderRouter } from './deps.js'
 import { OAuthError } from './errors.js'
 import { authorizationResponse } from './redirect.js'
 
-/** A browser-facing result: where to send the browser, and cookies to set (maxAge 0 deletes). */
-export interface BrowserOutcome {
+/** A cookie to set on the browser (maxAge 0 deletes it). */
+export interface OutcomeCookie { name: string, value: string, maxAge: number }
+
+/** A browser-facing result that sends the browser on: where, and the cookies to set. */
+export interface Redirect {
   location: string
-  cookies: Array<{ name: string, value: string, maxAge: number }>
+  cookies: OutcomeCookie[]
   /** The browser is sent to the upstream in a new transaction: what per-address rate limits charge (an SSO or cached answer costs the upstream nothing). */
   upstream?: true
+  page?: never
 }
+
+/** A browser-facing result that is one of the gateway's own pages (backup login, DESIGN §10), and the cookies to set. */
+export interface PageOutcome {
+  page: BackupPage
+  cookies: OutcomeCookie[]
+  location?: never
+  upstream?: never
+}
+
+/** What a browser-facing endpoint answers: a redirect, or a page of the gateway's own. */
+export type BrowserOutcome = Redirect | PageOutcome
 
 /** What answering the relying party with a code uses. */
 export interface AnswerDeps extends CodeDeps {
@@ -19,7 +35,7 @@ export interface AnswerDeps extends CodeDeps {
 }
 
 /** The redirect that answers the relying party with a code from this session. */
-export function answerWithCode (deps: AnswerDeps, request: AuthorizationRequest, session: Session, acr: string): BrowserOutcome {
+export function answerWithCode (deps: AnswerDeps, request: AuthorizationRequest, session: Session, acr: string): Redirect {
   const code = issueCode(deps, request, session, acr)
   return { location: authorizationResponse(request.redirectUri, deps.issuer, request.state, { code }), cookies: [] }
 }

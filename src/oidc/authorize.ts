@@ -1,3 +1,4 @@
+import { outagePage, type OutagePageDeps } from '../backup/outage.js'
 import type { Logger } from '../log.js'
 import type { LoginOutcome } from '../observability/metrics.js'
 import { ACR_CACHED } from '../sessions/freshness.js'
@@ -13,7 +14,7 @@ import { verifyIdTokenHint } from './tokens.js'
 import { startUpstreamLogin, type UpstreamLoginDeps } from './upstream-login.js'
 
 /** What the authorization endpoint uses. */
-export interface AuthorizeDeps extends AnswerDeps, SessionReadDeps, UpstreamLoginDeps {
+export interface AuthorizeDeps extends AnswerDeps, SessionReadDeps, UpstreamLoginDeps, OutagePageDeps {
   clients: Pick<ClientRegistry, 'get'>
   recordLogin: LoginRecorder
 }
@@ -42,6 +43,11 @@ export async function authorize (deps: AuthorizeDeps, raw: RawParams, sessionCoo
       return answerWithCode(deps, request, session!, ACR_CACHED)
     }
     if (request.prompt.includes('none')) throw new OAuthError('login_required', 'the user is not logged in, or the login is not fresh enough')
+    // A passkey offered beside the upstream while it is up: a choice, shown only when asked for (passkeyWhenHealthy).
+    if (deps.backup?.policy.passkeyWhenHealthy === true && !request.prompt.includes('login')) {
+      const choice = outagePage(deps, request, client, false)
+      if (choice !== undefined) return choice
+    }
     try {
       return await startUpstreamLogin(deps, request, log)
     } catch (err) {
@@ -50,6 +56,9 @@ export async function authorize (deps: AuthorizeDeps, raw: RawParams, sessionCoo
         count('cached')
         return answerWithCode(deps, request, session!, ACR_CACHED)
       }
+      // Nobody the gateway can vouch for from a cookie: the backup methods, when there are any; the page counts what the user picks.
+      const page = outagePage(deps, request, client, true)
+      if (page !== undefined) return page
       count('unavailable')
       throw err
     }

@@ -2,34 +2,37 @@ import { isUnderstudyError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { LoginOutcome } from '../observability/metrics.js'
 import { ACR_BACKUP, ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
-import { randomId } from '../sessions/random.js'
-import { subjectFor, type CookieNames, type Session } from '../sessions/session.js'
+import type { CookieNames, Session } from '../sessions/session.js'
 import { classifyUpstreamFailure } from '../upstream/failure.js'
-import { answerWithCode, providerUnavailable, type AnswerDeps, type BrowserOutcome } from './answer.js'
+import { answerWithCode, providerUnavailable, type AnswerDeps, type BrowserOutcome, type Redirect } from './answer.js'
+import { redeem } from './redeem.js'
 import { redirectTarget } from './authorization-request.js'
 import type { ClientRegistry } from './clients.js'
-import type { Clock, LoginRecorder, Upstreams } from './deps.js'
-import { OAuthError, type OAuthErrorCode } from './errors.js'
+import type { LoginRecorder } from './deps.js'
+import { OAuthError } from './errors.js'
 import { freshEnough } from './fresh-authentication.js'
 import { Params, type RawParams } from './params.js'
 import { readSession, sealSession, type SessionReadDeps, type SessionSealDeps } from './session-cookie.js'
 import { sessionStanding } from './session-standing.js'
-import { TRANSACTION_LIFETIME, isState, openTransaction, type Transaction } from './transaction.js'
-import { callbackUrl, startUpstreamLogin, type UpstreamLoginDeps } from './upstream-login.js'
+import { TRANSACTION_LIFETIME, isState, openTransaction, type AccountTransaction, type Transaction } from './transaction.js'
+import { accountVisit } from '../backup/account-visit.js'
+import { checkBackupAnswer } from '../backup/answer.js'
+import type { BackupDeps } from '../backup/deps.js'
+import type { IdentityEvents } from '../backup/identity-events.js'
+import { linkedPersonSession } from '../backup/linked-login.js'
+import { shouldOffer } from '../backup/offer.js'
+import { sealBackupContext } from '../backup/page.js'
+import { startUpstreamLogin, type UpstreamLoginDeps } from './upstream-login.js'
 
 /** What the upstream's redirect back to the gateway uses. */
 export interface CallbackDeps extends AnswerDeps, SessionReadDeps, SessionSealDeps, UpstreamLoginDeps {
   cookies: Pick<CookieNames, 'session' | 'transaction'>
   clients: Pick<ClientRegistry, 'get'>
   recordLogin: LoginRecorder
+  /** Backup login (DESIGN §10); absent when it is off. */
+  backup?: BackupDeps
+  identityEvents?: IdentityEvents
 }
-
-/**
- * Upstream errors that mean the same to the relying party and are passed on as
- * they are. They come through the browser, so whoever holds the browser picks
- * them: even `temporarily_unavailable` is passed on, never taken as an outage.
- */
-const PASSED_ON = new Set<OAuthErrorCode>(['access_denied', 'login_required', 'interaction_required', 'consent_required', 'account_selection_required', 'temporarily_unavailable'])
 
 /**
  * The upstream's redirect back to the gateway: checks the transaction is this
@@ -44,14 +47,16 @@ export async function callback (deps: CallbackDeps, providerId: string, raw: Raw
   if (!isState(state)) throw new OAuthError('invalid_request', 'the login response has no valid state; start the login again from the site')
   const sealed = cookie(deps.cookies.transaction(state))
   if (sealed === undefined) throw new OAuthError('invalid_request', 'this login was started in another browser or has expired; start it again from the site')
-  let tx: Transaction
+  let opened: Transaction | AccountTransaction
   try {
-    tx = openTransaction(deps.keys, sealed, deps.now())
+    opened = openTransaction(deps.keys, sealed, deps.now())
   } catch (err) {
     throw new OAuthError('invalid_request', 'this login has expired; start it again from the site', { cause: err })
   }
-  if (tx.state !== state || tx.provider !== providerId) throw new OAuthError('invalid_request', 'the login response does not belong to this login')
+  if (opened.state !== state || opened.provider !== providerId) throw new OAuthError('invalid_request', 'the login response does not belong to this login')
   if (!(await deps.store.claimOnce(`state:${state}`, TRANSACTION_LIFETIME))) throw new OAuthError('invalid_request', 'this login response was already used')
+  if ('account' in opened) return accountVisit(deps, opened, params, cookie, log)
+  const tx = opened
 
   const request = tx.request
   const target = redirectTarget(request)
@@ -92,50 +97,43 @@ export async function callback (deps: CallbackDeps, providerId: string, raw: Raw
     count('error')
     throw new OAuthError('login_required', 'the user who logged in is not the one the site asked for').redirectTo(target)
   }
+  if (tx.backup === true) return backupThroughLinked(deps, tx, session, log).catch((err: unknown) => { throw err instanceof OAuthError ? err.redirectTo(target) : err })
   if (!freshEnough(request, tx, upstreamAuthTime, deps.now())) {
     return reauthenticate(deps, tx, count, log).catch((err: unknown) => { throw err instanceof OAuthError ? err.redirectTo(target) : err })
   }
-  const answer = answerWithCode(deps, request, session, ACR_UPSTREAM)
-  const cookieValue = await sealSession(deps, session)
+  const sessionCookie = { name: deps.cookies.session, ...await sealSession(deps, session) }
   count('upstream')
   // The HTTP layer clears the transaction cookie whatever the outcome.
-  return { ...answer, cookies: [{ name: deps.cookies.session, ...cookieValue }] }
+  if (await shouldOffer(deps.backup, session, deps.now(), log)) {
+    // The answer waits for the user's choice on the offer page, and is issued then from this session alone.
+    const context = sealBackupContext(deps.keys, { request, sid: session.sid }, deps.now())
+    return { page: { kind: 'offer', provider: session.provider, site: request.clientId, context }, cookies: [sessionCookie] }
+  }
+  return { ...answerWithCode(deps, request, session, ACR_UPSTREAM), cookies: [sessionCookie] }
 }
 
-/** The new session from the upstream's answer, and the upstream's own `auth_time` when it gave one. */
-async function redeem (deps: { issuer: string, now: Clock, upstreams: Upstreams }, tx: Transaction, params: Params, log: Logger): Promise<{ session: Session, upstreamAuthTime: number | undefined }> {
-  const upstreamError = params.get('error')
-  if (upstreamError !== undefined) {
-    log.info({ provider: tx.provider, region: tx.region, upstreamError }, 'upstream declined the login')
-    const code = PASSED_ON.has(upstreamError as OAuthErrorCode) ? upstreamError as OAuthErrorCode : 'access_denied'
-    throw new OAuthError(code, 'the login provider did not complete the login')
+/**
+ * The user logged in at a linked provider because their own is down: the
+ * directory names the person, whose usual `sub` the relying party gets, as a
+ * backup login (acr backup), if the client accepts one.
+ */
+async function backupThroughLinked (deps: CallbackDeps, tx: Transaction, upstream: Session, log: Logger): Promise<Redirect> {
+  const request = tx.request
+  const count = (outcome: LoginOutcome) => deps.recordLogin(request.clientId, request.provider, outcome)
+  const client = deps.clients.get(request.clientId)
+  let session: Session
+  try {
+    if (!client?.freshness.acceptBackupLogin) throw new OAuthError('temporarily_unavailable', 'the login provider is unavailable and this site does not accept backup logins')
+    session = await linkedPersonSession(deps.backup, upstream, deps.now(), log)
+    checkBackupAnswer(client, request, session)
+  } catch (err) {
+    count(err instanceof OAuthError && err.error === 'temporarily_unavailable' ? 'unavailable' : 'error')
+    throw err
   }
-  const router = deps.upstreams.get(tx.provider)
-  // A transaction sealed before a config change may name a provider that is gone.
-  if (!router) throw new OAuthError('invalid_request', 'this login\'s provider is no longer configured; start the login again from the site')
-  const iss = params.get('iss')
-  const identity = await router.exchangeCode(tx.region, {
-    code: params.require('code'),
-    redirectUri: callbackUrl(deps.issuer, tx.provider),
-    nonce: tx.nonce,
-    ...(tx.verifier ? { codeVerifier: tx.verifier } : {}),
-    ...(iss === undefined ? {} : { iss }),
-  })
-  const now = deps.now()
-  const session: Session = {
-    sid: randomId(),
-    sub: subjectFor(tx.provider, identity.sub),
-    upstreamSub: identity.sub,
-    provider: tx.provider,
-    claims: identity.claims,
-    // The upstream's own auth_time: it may have signed the user in from its session long ago. An upstream that
-    // gives none (plain OAuth 2.0) vouches only for now. Never later than now on the gateway's clock.
-    authTime: Math.min(identity.authTime ?? now, now),
-    vouchedAt: now,
-    ...(identity.amr ? { amr: identity.amr } : {}),
-    ...(identity.refreshToken ? { upstreamRefreshToken: identity.refreshToken } : {}),
-  }
-  return { session, upstreamAuthTime: identity.authTime }
+  count('backup')
+  log.info({ provider: session.provider, via: upstream.provider, client: request.clientId }, 'backup login through a linked provider')
+  const sessionCookie = { name: deps.cookies.session, ...await sealSession(deps, session) }
+  return { ...answerWithCode(deps, request, session, ACR_BACKUP), cookies: [sessionCookie] }
 }
 
 /**
@@ -144,7 +142,7 @@ async function redeem (deps: { issuer: string, now: Clock, upstreams: Upstreams 
  * `reauthenticate` parameters. A login still too old after that is
  * `login_required`, never a code whose auth_time the site did not ask for.
  */
-async function reauthenticate (deps: CallbackDeps, tx: Transaction, count: (outcome: LoginOutcome) => void, log: Logger): Promise<BrowserOutcome> {
+async function reauthenticate (deps: CallbackDeps, tx: Transaction, count: (outcome: LoginOutcome) => void, log: Logger): Promise<Redirect> {
   const context = { provider: tx.provider, client: tx.request.clientId }
   if (tx.reauthenticated === true) {
     log.warn(context, 'the upstream did not re-authenticate the user as demanded')

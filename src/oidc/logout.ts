@@ -1,12 +1,13 @@
-import { hash, timingSafeEqual } from 'node:crypto'
 import type { JWTPayload } from 'jose'
 import type { Logger } from '../log.js'
 import type { Session } from '../sessions/session.js'
 import type { ClientRegistry } from './clients.js'
+import { browserProof, proofMatches } from './browser-proof.js'
 import { OAuthError } from './errors.js'
 import { Params, type RawParams } from './params.js'
 import { withQuery } from './redirect.js'
 import { readSession, type SessionReadDeps } from './session-cookie.js'
+import { revokeSession } from './tombstones.js'
 import { verifyIdTokenHint } from './tokens.js'
 
 /** What logout uses: the session cookie's keys and tombstones, the issuer (for hints) and the clients' registered logout redirects. */
@@ -59,8 +60,8 @@ export async function logout (deps: LogoutDeps, raw: RawParams, sessionCookie: s
   const at = location === undefined ? {} : { location }
   const session = await readSession(deps, sessionCookie, log)
   if (!session) return { result: 'no-session', ...at }
-  const proof = confirmationOf(sessionCookie!)
-  if (!belongsTo(hint, session) && !matches(params.get('confirm'), proof)) {
+  const proof = browserProof(sessionCookie!, 'logout confirmation')
+  if (!belongsTo(hint, session) && !proofMatches(params.get('confirm'), proof)) {
     log.info({ client: hintClient }, 'logout hint names another user than this browser\'s session; asking the user')
     const confirmation: Record<string, string> = { confirm: proof }
     for (const name of CARRIED) {
@@ -69,27 +70,11 @@ export async function logout (deps: LogoutDeps, raw: RawParams, sessionCookie: s
     }
     return { result: 'confirm', confirmation }
   }
-  await deps.store.revoke(session.sid, deps.sessionLifetime)
+  await revokeSession(deps, session.sid)
   return { result: 'signed-out', ...at }
 }
 
 /** Whether the request may end `session` without asking: no hint, or a hint of this session or of its user. */
 function belongsTo (hint: JWTPayload | undefined, session: Session): boolean {
   return hint === undefined || hint.sid === session.sid || hint.sub === session.sub
-}
-
-/**
- * The proof that a confirmation was POSTed from the gateway's own page in
- * this browser: derived from the sealed session cookie, which no other site
- * can read, so a page elsewhere cannot forge it (a CSRF token bound to the session).
- */
-function confirmationOf (sessionCookie: string): string {
-  return hash('sha256', `understudy logout confirmation\u0000${sessionCookie}`, 'base64url')
-}
-
-function matches (given: string | undefined, expected: string): boolean {
-  if (given === undefined) return false
-  const a = Buffer.from(given)
-  const b = Buffer.from(expected)
-  return a.length === b.length && timingSafeEqual(a, b)
 }

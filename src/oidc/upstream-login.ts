@@ -6,11 +6,11 @@ import type { Logger } from '../log.js'
 import { classifyUpstreamFailure } from '../upstream/failure.js'
 import type { CookieNames } from '../sessions/session.js'
 import type { AuthorizationRequest } from './authorization-request.js'
-import { providerUnavailable, type BrowserOutcome } from './answer.js'
+import { providerUnavailable, type Redirect } from './answer.js'
 import { OAuthError } from './errors.js'
 import type { Clock, Upstreams } from './deps.js'
 import { reauthenticateUpFront } from './fresh-authentication.js'
-import { TRANSACTION_LIFETIME, newTransaction, sealTransaction } from './transaction.js'
+import { TRANSACTION_LIFETIME, newTransaction, sealTransaction, type AccountTransaction, type Transaction, type UpstreamVisit } from './transaction.js'
 
 /** What sending a browser to the upstream uses. */
 export interface UpstreamLoginDeps {
@@ -33,12 +33,31 @@ export function callbackUrl (issuer: string, provider: string): string {
  * demands fresh authentication there (default: when the request does, see
  * reauthenticateUpFront).
  */
-export async function startUpstreamLogin (deps: UpstreamLoginDeps, request: AuthorizationRequest, log: Logger, reauthenticate?: boolean): Promise<BrowserOutcome> {
-  const router = deps.upstreams.get(request.provider)!
-  const provider = deps.providers.find((p) => p.id === router.id)!
+export async function startUpstreamLogin (deps: UpstreamLoginDeps, request: AuthorizationRequest, log: Logger, reauthenticate?: boolean): Promise<Redirect> {
+  const provider = deps.providers.find((p) => p.id === request.provider)!
   const forced = reauthenticate ?? reauthenticateUpFront(request, provider.kind)
+  return visitUpstream<Transaction>(deps, request.provider, { request }, {
+    reauthenticate: forced,
+    ...(request.maxAge !== undefined ? { maxAge: request.maxAge } : {}),
+    ...(request.loginHint ? { loginHint: request.loginHint } : {}),
+  }, log)
+}
+
+/** What the upstream is asked besides the login itself. */
+export interface UpstreamAsk { reauthenticate: boolean, maxAge?: number, loginHint?: string }
+
+/**
+ * Sends the browser to `providerId` in a new transaction for `purpose` (a
+ * relying party's request, a backup login through a linked provider, the
+ * account page), sealed into a browser-bound cookie. An outage is
+ * temporarily_unavailable (with Retry-After); metadata the gateway refuses is
+ * server_error, never an outage.
+ */
+export async function visitUpstream<T extends Transaction | AccountTransaction> (deps: UpstreamLoginDeps, providerId: string, purpose: Omit<T, keyof UpstreamVisit>, ask: UpstreamAsk, log: Logger): Promise<Redirect> {
+  const router = deps.upstreams.get(providerId)!
+  const provider = deps.providers.find((p) => p.id === router.id)!
   const now = deps.now()
-  const tx = newTransaction(request, router.id, now, { pkce: provider.pkce, reauthenticate: forced })
+  const tx = newTransaction<T>(purpose as Omit<T, keyof UpstreamVisit>, router.id, now, { pkce: provider.pkce, reauthenticate: ask.reauthenticate })
   let routed: { region: string, url: string }
   try {
     routed = await router.authorizationUrl({
@@ -46,9 +65,9 @@ export async function startUpstreamLogin (deps: UpstreamLoginDeps, request: Auth
       state: tx.state,
       nonce: tx.nonce,
       ...(tx.verifier ? { codeChallenge: hash('sha256', tx.verifier, 'base64url') } : {}),
-      ...(forced ? { reauthenticate: true } : {}),
-      ...(request.maxAge !== undefined ? { maxAge: request.maxAge } : {}),
-      ...(request.loginHint ? { loginHint: request.loginHint } : {}),
+      ...(ask.reauthenticate ? { reauthenticate: true } : {}),
+      ...(ask.maxAge !== undefined ? { maxAge: ask.maxAge } : {}),
+      ...(ask.loginHint ? { loginHint: ask.loginHint } : {}),
     })
   } catch (err) {
     if (!isUnderstudyError(err)) throw err
@@ -57,6 +76,6 @@ export async function startUpstreamLogin (deps: UpstreamLoginDeps, request: Auth
     if (classifyUpstreamFailure(err) === 'fatal') throw new OAuthError('server_error', 'the login provider\'s metadata could not be used; the operator has been told', { cause: err })
     throw providerUnavailable(router, err)
   }
-  const sealed = sealTransaction(deps.keys, { ...tx, region: routed.region }, now)
+  const sealed = sealTransaction(deps.keys, { ...tx, region: routed.region } as T, now)
   return { location: routed.url, cookies: [{ name: deps.cookies.transaction(tx.state), value: sealed, maxAge: TRANSACTION_LIFETIME }], upstream: true }
 }

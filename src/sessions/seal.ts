@@ -4,7 +4,7 @@ import type { Keyring, SealingKey } from '../keys/keyring.js'
 import { randomBuffer } from './random.js'
 
 /** What a sealed token is for; a token sealed for one purpose never opens as another (`at`: an opaque access token). */
-export type SealKind = 'session' | 'code' | 'refresh' | 'tx' | 'upstream' | 'at' | 'webauthn'
+export type SealKind = 'session' | 'code' | 'refresh' | 'tx' | 'upstream' | 'at' | 'webauthn' | 'backup'
 
 const MAX_SEALED_LENGTH = 16_384
 const IV_BYTES = 12

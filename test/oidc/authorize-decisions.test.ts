@@ -23,7 +23,8 @@ function params (extra: Record<string, string> = {}): Record<string, string> {
 /** What the browser was answered, in words: a code (and its acr), a trip to the upstream, or an error (and its Retry-After). */
 async function answer (u: Unit, outcome: Promise<BrowserOutcome>): Promise<string> {
   try {
-    const { location, upstream } = await outcome
+    const { location, upstream, page } = await outcome
+    if (page) return `page ${page.kind}${page.kind === 'outage' && page.down ? ' down' : ''}`
     if (upstream) {
       const asked = u.router.calls.authorize.at(-1)!
       return ['upstream', asked.reauthenticate ? 'reauthenticate' : '', asked.maxAge === undefined ? '' : `max_age=${asked.maxAge}`].filter(Boolean).join(' ')

@@ -31,7 +31,8 @@ async function back (u: Unit, login: { state: string, cookies: Map<string, strin
 /** What the relying party was answered, in words. */
 async function answer (u: Unit, outcome: Promise<BrowserOutcome>): Promise<string> {
   try {
-    const { location, cookies, upstream } = await outcome
+    const { location, cookies, upstream, page } = await outcome
+    if (page) return `page ${page.kind}`
     if (upstream) return u.router.calls.authorize.at(-1)!.reauthenticate ? 'upstream reauthenticate' : 'upstream'
     const code = unseal<CodePayload>(u.deps.keys, 'code', new URL(location).searchParams.get('code')!, u.clock.now())
     const acr = code.acr === ACR_UPSTREAM ? 'upstream' : code.acr === ACR_CACHED ? 'cached' : code.acr
