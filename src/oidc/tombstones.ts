@@ -28,9 +28,25 @@ export async function activeAccessToken (deps: AccessTokenDeps, token: string): 
   return claims
 }
 
+/** What ending a gateway session uses: the store, and how long a session cookie may live. */
+export interface SessionRevocationDeps {
+  store: Store
+  /** How long a logout tombstone must outlive the session it ends (seconds). */
+  sessionLifetime: number
+}
+
 /** Revokes every token of a grant: access tokens by gid, and the refresh family. */
 export async function revokeGrant (deps: GrantRevocationDeps, gid: string): Promise<void> {
   await deps.store.revoke(gid, deps.tokens.refreshToken)
+}
+
+/**
+ * Ends a gateway session everywhere, and the tokens issued from it (by sid).
+ * A session tombstone, kept under a bound of its own: grant tombstones
+ * outlive it, and a loop of reused codes writes one each time.
+ */
+export async function revokeSession (deps: SessionRevocationDeps, sid: string): Promise<void> {
+  await deps.store.revoke(sid, deps.sessionLifetime, 'session')
 }
 
 /** True when any id is tombstoned. While no store answers, the store itself fails open (RevocationFailOpen). */

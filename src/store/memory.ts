@@ -2,23 +2,25 @@ import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
 import { ExpiringMap } from './expiring-map.js'
 import { MemoryDocuments } from './memory-documents.js'
-import type { Store, Versioned } from './store.js'
+import type { Store, TombstoneKind, Versioned } from './store.js'
 import { expiresIn, later, type Write } from './write.js'
 
 interface Family { generation: number, expiresAt: number }
 interface Kept extends Versioned { expiresAt: number }
 
-/** What the in-process store holds, each kind under its own bound. */
-export type EntryKind = 'claims' | 'tombstones' | 'families' | 'latest'
+/** What the in-process store holds, each kind under its own bound: `logouts` are the session tombstones, `tombstones` the others. */
+export type EntryKind = 'claims' | 'tombstones' | 'logouts' | 'families' | 'latest'
 
 /**
  * The most entries of each kind one process holds: claims and tombstones
  * about 70 bytes each, families about 120, latest values (a sealed token)
- * about 400; some 50 MB in all when every bound is reached. At full load
+ * about 400; some 57 MB in all when every bound is reached. At full load
  * (bench/README.md) redeemed codes alone leave about 100 000 claims and as
- * many tombstones alive.
+ * many tombstones alive. Logouts have a bound of their own: grant tombstones
+ * (a reused code's, 30 days) outlive them (a week), so sharing one bound, a
+ * loop redeeming one code twice, which needs no upstream, would push them out.
  */
-export const DEFAULT_BOUNDS: Readonly<Record<EntryKind, number>> = { claims: 200_000, tombstones: 200_000, families: 100_000, latest: 20_000 }
+export const DEFAULT_BOUNDS: Readonly<Record<EntryKind, number>> = { claims: 200_000, tombstones: 200_000, logouts: 100_000, families: 100_000, latest: 20_000 }
 /** Least time between two warnings that a bound is evicting live entries (ms). */
 const EVICTION_WARNING_MS = 60_000
 
@@ -37,8 +39,9 @@ export interface MemoryStoreOptions {
  * An in-process store: for one instance, the demo and tests, and the fallback
  * behind Redis. Expired entries are swept lazily and periodically. Each kind
  * is bounded on its own, and a full kind forgets first what would expire
- * soonest (ExpiringMap): a flood of code guards cannot push out a logout's
- * tombstone. A live entry forgotten that way is counted and warned about.
+ * soonest (ExpiringMap): a flood of code guards cannot push out a grant's
+ * tombstone, and no flood of code or grant tombstones reaches a logout's.
+ * A live entry forgotten that way is counted and warned about.
  *
  * Claims and tombstones map an id to its expiry, kept as milliseconds since
  * the store started (a small integer, stored in the Map slot itself): about
@@ -49,6 +52,7 @@ export class MemoryStore implements Store {
   readonly shared = new MemoryDocuments()
   readonly #claims: ExpiringMap<number>
   readonly #tombstones: ExpiringMap<number>
+  readonly #logouts: ExpiringMap<number>
   readonly #families: ExpiringMap<Family>
   readonly #latest: ExpiringMap<Kept>
   readonly #sweeper: NodeJS.Timeout
@@ -68,6 +72,7 @@ export class MemoryStore implements Store {
     const expiry = (value: number) => value
     this.#claims = new ExpiringMap(bounds.claims, expiry, (n) => this.#evicted('claims', n))
     this.#tombstones = new ExpiringMap(bounds.tombstones, expiry, (n) => this.#evicted('tombstones', n))
+    this.#logouts = new ExpiringMap(bounds.logouts, expiry, (n) => this.#evicted('logouts', n))
     this.#families = new ExpiringMap<Family>(bounds.families, (f) => f.expiresAt, (n) => this.#evicted('families', n))
     this.#latest = new ExpiringMap<Kept>(bounds.latest, (k) => k.expiresAt, (n) => this.#evicted('latest', n))
     this.#sweeper = setInterval(() => this.#sweep(), options.sweepIntervalMs ?? 30_000)
@@ -81,12 +86,14 @@ export class MemoryStore implements Store {
     return true
   }
 
-  async revoke (id: string, ttlSec: number): Promise<void> {
-    this.#tombstones.set(id, this.#expiry(ttlSec), this.#clock())
+  async revoke (id: string, ttlSec: number, kind: TombstoneKind = 'token'): Promise<void> {
+    const tombstones = kind === 'session' ? this.#logouts : this.#tombstones
+    tombstones.set(id, this.#expiry(ttlSec), this.#clock())
   }
 
   async isRevoked (id: string): Promise<boolean> {
-    return this.#tombstones.get(id, this.#clock()) !== undefined
+    const clock = this.#clock()
+    return this.#tombstones.get(id, clock) !== undefined || this.#logouts.get(id, clock) !== undefined
   }
 
   async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
@@ -120,6 +127,7 @@ export class MemoryStore implements Store {
     clearInterval(this.#sweeper)
     this.#claims.clear()
     this.#tombstones.clear()
+    this.#logouts.clear()
     this.#families.clear()
     this.#latest.clear()
   }
@@ -130,6 +138,7 @@ export class MemoryStore implements Store {
     const at = (expiry: number) => this.#epoch + expiry
     for (const [key, expiry] of this.#claims.live(clock)) yield { op: 'claim', key, expiresAt: at(expiry) }
     for (const [id, expiry] of this.#tombstones.live(clock)) yield { op: 'revoke', id, expiresAt: at(expiry) }
+    for (const [id, expiry] of this.#logouts.live(clock)) yield { op: 'revoke', id, expiresAt: at(expiry) }
     for (const [familyId, f] of this.#families.live(clock)) yield { op: 'rotate', familyId, generation: f.generation - 1, expiresAt: at(f.expiresAt) }
     for (const [key, k] of this.#latest.live(clock)) yield { op: 'latest', key, value: k.value, version: k.version, expiresAt: at(k.expiresAt) }
   }
@@ -162,6 +171,7 @@ export class MemoryStore implements Store {
     const clock = this.#clock()
     this.#claims.sweep(clock)
     this.#tombstones.sweep(clock)
+    this.#logouts.sweep(clock)
     this.#families.sweep(clock)
     this.#latest.sweep(clock)
   }

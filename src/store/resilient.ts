@@ -3,7 +3,7 @@ import { RevocationFailOpen } from './fail-open.js'
 import type { GuardedStore } from './guarded.js'
 import type { MemoryStore } from './memory.js'
 import type { Peer } from './peer.js'
-import type { SharedDocuments, Store, StoreHealth, Versioned } from './store.js'
+import type { SharedDocuments, Store, StoreHealth, TombstoneKind, Versioned } from './store.js'
 import { applyWrite, expiresIn, later, type Write } from './write.js'
 
 /** Writes replayed into the local Redis at once when it returns. */
@@ -67,8 +67,8 @@ export class ResilientStore implements Store {
     }
   }
 
-  async revoke (id: string, ttlSec: number): Promise<void> {
-    await this.#memory.revoke(id, ttlSec)
+  async revoke (id: string, ttlSec: number, kind?: TombstoneKind): Promise<void> {
+    await this.#memory.revoke(id, ttlSec, kind)
     this.#toPeers({ op: 'revoke', id, expiresAt: expiresIn(ttlSec) })
     // A failed local write is not an error: the tombstone is held in process and replayed when Redis returns.
     await this.#local.call((s) => s.revoke(id, ttlSec)).catch(() => undefined)

@@ -16,8 +16,11 @@ export interface Store {
   readonly name: string
   /** Atomically claims a single-use key: true the first time, false on every later call within `ttlSec`. */
   claimOnce (key: string, ttlSec: number): Promise<boolean>
-  /** Records a revocation tombstone for `id` (a grant, family, session or token id) for `ttlSec`. */
-  revoke (id: string, ttlSec: number): Promise<void>
+  /**
+   * Records a revocation tombstone for `id` (a grant, family, session or token id) for `ttlSec`.
+   * A bounded store keeps `session` tombstones (logouts) apart from the rest, so no flood of the others evicts one.
+   */
+  revoke (id: string, ttlSec: number, kind?: TombstoneKind): Promise<void>
   /** True when a tombstone for `id` exists. */
   isRevoked (id: string): Promise<boolean>
   /**
@@ -69,6 +72,9 @@ export interface SharedDocuments {
   /** The last `limit` entries of a stream, oldest first. */
   tail (stream: string, limit: number): Promise<string[]>
 }
+
+/** What a tombstone ends: a gateway session (a logout), or a token, code or grant. */
+export type TombstoneKind = 'session' | 'token'
 
 /** A value that only moves forward: the later `version` wins (`later` in write.ts). */
 export interface Versioned { value: string, version: number }
