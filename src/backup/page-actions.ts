@@ -152,7 +152,11 @@ export async function continueAfterOffer (deps: PageActionDeps, sealed: unknown,
   try {
     if (session === undefined || sid === undefined || session.sid !== sid) throw new OAuthError('login_required', 'the login that led here has ended in this browser; start again from the site')
     if (decline) {
-      await deps.backup.directory.declineOffer(session.sub, deps.now() + deps.backup.policy.offerEvery).catch((err: unknown) => {
+      const { directory } = deps.backup
+      const until = deps.now() + deps.backup.policy.offerEvery
+      // The person is recorded with their primary identity on their first answer to the offer.
+      await directory.ensurePerson({ sub: session.sub, provider: session.provider, upstreamSub: session.upstreamSub, createdAt: deps.now() })
+        .then(() => directory.declineOffer(session.sub, until)).catch((err: unknown) => {
         log.warn({ err }, 'directory unavailable: "Not now" is not remembered, the offer may come again')
       })
     }
