@@ -7,7 +7,7 @@ import { issueCode } from '../../src/oidc/code.js'
 import { OAuthError } from '../../src/oidc/errors.js'
 import { token, type TokenResponse } from '../../src/oidc/token.js'
 import { userinfo } from '../../src/oidc/userinfo.js'
-import { ACR_CACHED, ACR_UPSTREAM } from '../../src/sessions/freshness.js'
+import { ACR_BACKUP, ACR_CACHED, ACR_UPSTREAM } from '../../src/sessions/freshness.js'
 import type { Session } from '../../src/sessions/session.js'
 import { MAX_STALENESS, OUTAGE_MAX_STALENESS, SHOP, SPA, fatal, transient, unit, type Unit } from '../helpers/oidc-unit.js'
 
@@ -165,4 +165,22 @@ t.test('a refresh token is bound to its client, its scope and its provider', asy
 t.test('an unknown grant type is unsupported_grant_type', async (t) => {
   const u = await unit()
   t.equal(await described(grant(u, { grant_type: 'password' })), 'unsupported_grant_type')
+})
+
+t.test('a backup login\'s refresh tokens stay a backup login while fresh, and end at maxStaleness whether the upstream is up or down: nothing upstream can vouch for them', async (t) => {
+  const u = await unit()
+  const session: Session = { ...u.session(), claims: {}, amr: ['hwk', 'user'], backup: { method: 'passkey' } }
+  const first = await tokensFor(u, session, ACR_BACKUP)
+  t.equal(decodeJwt(first.id_token).acr, ACR_BACKUP, 'the code\'s acr')
+  u.clock.advance(H - 10)
+  const fresh = await grant(u, { grant_type: 'refresh_token', refresh_token: first.refresh_token })
+  t.equal(decodeJwt(fresh.id_token).acr, ACR_BACKUP, 'a refresh within maxStaleness keeps acr backup (never upstream)')
+  u.clock.advance(20)
+  t.equal(await described(grant(u, { grant_type: 'refresh_token', refresh_token: fresh.refresh_token })), 'invalid_grant', 'past maxStaleness with the upstream up: log in again')
+  t.same(u.router.calls.refresh, [], 'the upstream is never asked about a backup login')
+  const down = await unit()
+  const second = await tokensFor(down, { ...down.session(), backup: { method: 'passkey' } }, ACR_BACKUP)
+  down.router.up = false
+  down.clock.advance(H + 10)
+  t.equal(await described(grant(down, { grant_type: 'refresh_token', refresh_token: second.refresh_token })), 'invalid_grant', 'past maxStaleness with the upstream down: not a cached login either')
 })
