@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { decodeJwt } from 'jose'
 import { pkcePair } from '../pkce.js'
-import { NoAnswerError, type Browser, type BrowserAnswer } from './browser.js'
+import { readForm, type BrowserRequest, type BrowserResponse } from '../browser.js'
+import { answeringBackend, NoAnswerError, type RecordingBrowser } from './recording-browser.js'
 import type { RelyingParty } from './setup.js'
 
 /**
@@ -45,7 +46,7 @@ class Ended extends Error {
 }
 
 /** A full first login: gateway, upstream login form, back through the gateway, then the code for tokens. */
-export async function firstLogin (ctx: FlowContext, browser: Browser, rp: RelyingParty, user: string): Promise<FlowResult> {
+export async function firstLogin (ctx: FlowContext, browser: RecordingBrowser, rp: RelyingParty, user: string): Promise<FlowResult> {
   return run(browser, async () => {
     const pkce = pkcePair()
     const state = randomBytes(8).toString('base64url')
@@ -72,7 +73,7 @@ export async function firstLogin (ctx: FlowContext, browser: Browser, rp: Relyin
 }
 
 /** A returning user at a relying party: the gateway must answer from the session cookie, without the upstream. */
-export async function ssoLogin (ctx: FlowContext, browser: Browser, rp: RelyingParty, expectedSub: string): Promise<FlowResult> {
+export async function ssoLogin (ctx: FlowContext, browser: RecordingBrowser, rp: RelyingParty, expectedSub: string): Promise<FlowResult> {
   return run(browser, async () => {
     const pkce = pkcePair()
     const state = randomBytes(8).toString('base64url')
@@ -85,7 +86,7 @@ export async function ssoLogin (ctx: FlowContext, browser: Browser, rp: RelyingP
 }
 
 /** A refresh grant; `invalid_grant` for a returning user is a lost session. */
-export async function refresh (ctx: FlowContext, browser: Browser, rp: RelyingParty, refreshToken: string, expectedSub: string): Promise<FlowResult> {
+export async function refresh (ctx: FlowContext, browser: RecordingBrowser, rp: RelyingParty, refreshToken: string, expectedSub: string): Promise<FlowResult> {
   return run(browser, async () => {
     const answer = await backChannel(ctx, browser, rp, '/token', { grant_type: 'refresh_token', refresh_token: refreshToken })
     const result = tokens(answer, 'session_lost')
@@ -95,7 +96,7 @@ export async function refresh (ctx: FlowContext, browser: Browser, rp: RelyingPa
 }
 
 /** RFC 7009 revocation of a refresh token (its whole family). */
-export async function revokeRefreshToken (ctx: FlowContext, browser: Browser, rp: RelyingParty, refreshToken: string): Promise<FlowResult> {
+export async function revokeRefreshToken (ctx: FlowContext, browser: RecordingBrowser, rp: RelyingParty, refreshToken: string): Promise<FlowResult> {
   return run(browser, async () => {
     const answer = await backChannel(ctx, browser, rp, '/revoke', { token: refreshToken, token_type_hint: 'refresh_token' })
     return { outcome: answer.status === 200 ? 'ok' : `error:revoke_${answer.status}`, ...backendOf(answer) }
@@ -103,7 +104,7 @@ export async function revokeRefreshToken (ctx: FlowContext, browser: Browser, rp
 }
 
 /** RP-initiated logout with an ID token hint: ends the session everywhere, and its refresh tokens. */
-export async function logout (ctx: FlowContext, browser: Browser, rp: RelyingParty, idToken: string): Promise<FlowResult> {
+export async function logout (ctx: FlowContext, browser: RecordingBrowser, rp: RelyingParty, idToken: string): Promise<FlowResult> {
   return run(browser, async () => {
     const url = new URL(`${ctx.issuer}/logout`)
     url.search = new URLSearchParams({ id_token_hint: idToken, post_logout_redirect_uri: rp.postLogoutRedirectUri, state: 'bye' }).toString()
@@ -113,7 +114,7 @@ export async function logout (ctx: FlowContext, browser: Browser, rp: RelyingPar
 }
 
 /** The code at the relying party's redirect, exchanged for tokens (or the error the relying party was sent). */
-async function redeem (ctx: FlowContext, browser: Browser, rp: RelyingParty, landed: BrowserAnswer, state: string, verifier: string): Promise<FlowResult> {
+async function redeem (ctx: FlowContext, browser: RecordingBrowser, rp: RelyingParty, landed: BrowserResponse, state: string, verifier: string): Promise<FlowResult> {
   const params = new URL(landed.location!).searchParams
   const error = params.get('error')
   if (error) throw new Ended({ outcome: error === 'temporarily_unavailable' ? error : `error:${error}`, ...backendOf(landed) })
@@ -122,7 +123,7 @@ async function redeem (ctx: FlowContext, browser: Browser, rp: RelyingParty, lan
   return tokens(answer, 'error:invalid_grant')
 }
 
-function tokens (answer: BrowserAnswer, onInvalidGrant: Outcome): FlowResult {
+function tokens (answer: BrowserResponse, onInvalidGrant: Outcome): FlowResult {
   const backend = backendOf(answer)
   if (answer.status >= 500) return { outcome: 'http5xx', detail: `${answer.status} from the token endpoint`, ...backend }
   let body: Record<string, string> = {}
@@ -134,16 +135,16 @@ function tokens (answer: BrowserAnswer, onInvalidGrant: Outcome): FlowResult {
   return { outcome: 'ok', acr: String(claims.acr), sub: String(claims.sub), refreshToken: body.refresh_token, idToken: body.id_token, ...backend }
 }
 
-async function backChannel (ctx: FlowContext, browser: Browser, rp: RelyingParty, path: string, form: Record<string, string>): Promise<BrowserAnswer> {
+async function backChannel (ctx: FlowContext, browser: RecordingBrowser, rp: RelyingParty, path: string, form: Record<string, string>): Promise<BrowserResponse> {
   const headers: Record<string, string> = {}
   if (rp.clientSecret) headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(rp.clientId)}:${encodeURIComponent(rp.clientSecret)}`).toString('base64')}`
   else form = { ...form, client_id: rp.clientId }
-  return gateway(browser, `${ctx.issuer}${path}`, { form, headers })
+  return gateway(browser, `${ctx.issuer}${path}`, { method: 'POST', body: new URLSearchParams(form), headers })
 }
 
 /** A request to the gateway: 5xx and silence end the flow. */
-async function gateway (browser: Browser, url: string, init: Parameters<Browser['fetch']>[1] = {}): Promise<BrowserAnswer> {
-  let answer: BrowserAnswer
+async function gateway (browser: RecordingBrowser, url: string, init: BrowserRequest = {}): Promise<BrowserResponse> {
+  let answer: BrowserResponse
   try {
     answer = await browser.fetch(url, init)
   } catch (err) {
@@ -155,7 +156,7 @@ async function gateway (browser: Browser, url: string, init: Parameters<Browser[
 }
 
 /** A request to the upstream: any failure there is the upstream's. */
-async function upstream (browser: Browser, url: string, region: string, init: Parameters<Browser['fetch']>[1] = {}): Promise<BrowserAnswer> {
+async function upstream (browser: RecordingBrowser, url: string, region: string, init: BrowserRequest = {}): Promise<BrowserResponse> {
   try {
     const answer = await browser.fetch(url, init)
     if (answer.status >= 400) throw new Ended({ outcome: 'upstream_failed', upstreamRegion: region, detail: `${answer.status} at the upstream` })
@@ -167,10 +168,11 @@ async function upstream (browser: Browser, url: string, region: string, init: Pa
 }
 
 /** Submits the upstream's login form as `user`. */
-async function submitLogin (browser: Browser, page: BrowserAnswer, user: string, region: string): Promise<BrowserAnswer> {
-  const action = /<form\b[^>]*action="([^"]*)"/i.exec(page.text)?.[1]
-  if (!action) throw new Ended({ outcome: 'upstream_failed', upstreamRegion: region, detail: 'no login form' })
-  return upstream(browser, new URL(action.replace(/&amp;/g, '&'), page.url).href, region, { form: { login: user } })
+async function submitLogin (browser: RecordingBrowser, page: BrowserResponse, user: string, region: string): Promise<BrowserResponse> {
+  const form = readForm(page.text, page.url)
+  if (!form) throw new Ended({ outcome: 'upstream_failed', upstreamRegion: region, detail: 'no login form' })
+  form.fields.set('login', user)
+  return upstream(browser, form.action, region, { method: form.method, body: form.fields })
 }
 
 function authorizeUrl (issuer: string, rp: RelyingParty, state: string, challenge: string): string {
@@ -179,11 +181,12 @@ function authorizeUrl (issuer: string, rp: RelyingParty, state: string, challeng
   return url.href
 }
 
-function backendOf (answer: BrowserAnswer): { backend?: string } {
-  return answer.backend ? { backend: answer.backend } : {}
+function backendOf (answer: BrowserResponse): { backend?: string } {
+  const backend = answeringBackend(answer)
+  return backend ? { backend } : {}
 }
 
-async function run (browser: Browser, flow: () => Promise<FlowResult>): Promise<FlowResult> {
+async function run (browser: RecordingBrowser, flow: () => Promise<FlowResult>): Promise<FlowResult> {
   const dropped = browser.dropped
   let result: FlowResult
   try {

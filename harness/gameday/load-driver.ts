@@ -1,5 +1,5 @@
 import { cookieNames } from '../../src/sessions/session.js'
-import type { Browser } from './browser.js'
+import type { RecordingBrowser } from './recording-browser.js'
 import { firstLogin, logout, refresh, revokeRefreshToken, ssoLogin, type FlowContext, type FlowResult } from './flows.js'
 import type { OpKind, Recorder } from './records.js'
 import { RELYING_PARTIES, relyingParty, type LoadShape, type RelyingParty } from './setup.js'
@@ -11,7 +11,7 @@ const PROBE_EVERY_MS = 500
 export interface LoadDriverDeps {
   ctx: FlowContext
   shape: LoadShape
-  newBrowser: () => Browser
+  newBrowser: () => RecordingBrowser
   recorder: Recorder
 }
 

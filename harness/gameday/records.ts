@@ -1,4 +1,4 @@
-import type { HttpSample } from './browser.js'
+import type { HttpSample } from './recording-browser.js'
 import type { Outcome } from './flows.js'
 
 /** What a synthetic operation was: a new user's first login, a returning user's SSO login or refresh. */

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
 import { until } from '../poll.js'
-import { Browser } from './browser.js'
+import { RecordingBrowser } from './recording-browser.js'
 import type { FlowContext } from './flows.js'
 import { LoadDriver } from './load-driver.js'
 import type { Bounds, StepRun } from './measure.js'
@@ -64,7 +64,7 @@ export async function runGameday (options: GamedayOptions): Promise<GamedayRepor
     ctx,
     shape: load,
     recorder: rec,
-    newBrowser: () => new Browser({ dispatcher, timeoutMs: CLIENT_TIMEOUT_MS, record: (s) => rec.sample(s), targetOf: (url) => targetOf(topology, url) }),
+    newBrowser: () => new RecordingBrowser({ dispatcher, timeoutMs: CLIENT_TIMEOUT_MS, record: (s) => rec.sample(s), targetOf: (url) => targetOf(topology, url) }),
   })
   const note = (message: string, kind = 'fault') => entries.push({ at: Date.now(), source: 'gameday', kind, message })
   try {

@@ -1,4 +1,4 @@
-import type { Browser } from './browser.js'
+import type { RecordingBrowser } from './recording-browser.js'
 import type { RelyingParty } from './setup.js'
 
 /** What a relying party holds for a user: the latest refresh token and ID token. */
@@ -7,7 +7,7 @@ export interface Grant { refreshToken: string, idToken: string }
 /** A synthetic user: a browser (with the gateway session cookie) and the grants of the relying parties. */
 export interface SyntheticUser {
   name: string
-  browser: Browser
+  browser: RecordingBrowser
   sub: string
   grants: Map<string, Grant>
   /** An operation of this user is in flight: one at a time, as a rotating refresh token demands. */
