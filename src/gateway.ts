@@ -10,6 +10,7 @@ import { Metrics } from './observability/metrics.js'
 import { ClientRegistry } from './oidc/clients.js'
 import type { LoginOutcome } from './observability/metrics.js'
 import { FaultInjector } from './resilience/fault-injector.js'
+import { OutageEventIds } from './notify/event-id.js'
 import { watchOutages } from './notify/outage-events.js'
 import { Webhooks, type WebhookOptions } from './notify/webhooks.js'
 import { HealthChecks } from './resilience/health-check.js'
@@ -102,7 +103,7 @@ export function createGateway (parts: GatewayParts): Gateway {
   const policies = new PolicyOverrides(breakers, store.shared, (id) => config.providers.find((p) => p.id === id)?.breaker, { log, onRejected })
   void policies.sync()
   const webhooks = new Webhooks(config.webhooks, { metrics, log }, parts.webhookOptions)
-  watchOutages(breakers, config.region, (event) => webhooks.emit(event))
+  watchOutages(breakers, config.region, new OutageEventIds(store), (event) => webhooks.emit(event))
   const onFailover = (provider: string, from: string, to: string) => {
     incidents.record({ kind: 'failover', provider, region: from, message: `failed over from ${from} to ${to}`, data: { from, to } })
   }

@@ -5,12 +5,14 @@ import { createGateway, type Gateway } from '../src/gateway.js'
 import { publicHealth } from '../src/health.js'
 import { loadKeyring } from '../src/keys/keyring.js'
 import { Lifecycle } from '../src/lifecycle.js'
+import { OutageEventIds } from '../src/notify/event-id.js'
 import { watchOutages } from '../src/notify/outage-events.js'
 import { PublicStatus } from '../src/public-status.js'
 import type { BreakerState } from '../src/resilience/breaker.js'
 import type { EventLog, IncidentEvent } from '../src/resilience/incidents.js'
 import { MemoryStore } from '../src/store/memory.js'
 import { createConnector } from '../src/upstream/registry.js'
+import { until } from '../harness/poll.js'
 import { DEV_KEYS } from './helpers/stack.js'
 
 const keys = await loadKeyring(DEV_KEYS)
@@ -115,8 +117,9 @@ t.test('a region shows down from when it went down until it closes: a half-open 
 t.test('an outage webhook says a region opened once, however many half-open trials fail', async (t) => {
   const { gw } = gatewayFor(t, { breaker: FAST_RESET })
   const events: string[] = []
-  watchOutages(gw.breakers, 'test', (event) => { events.push(event.type) })
+  watchOutages(gw.breakers, 'test', new OutageEventIds(gw.store), (event) => { events.push(event.type) })
   await flap(t, gw, async () => {})
+  await until(() => events.length >= 4, 1_000, 'the recovery is emitted')
   t.same(events, ['region.open', 'provider.degraded', 'region.closed', 'provider.recovered'])
 })
 

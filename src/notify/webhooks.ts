@@ -3,7 +3,6 @@ import { Agent, request } from 'undici'
 import type { Config } from '../config/resolve.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
-import { webhookEventId } from './event-id.js'
 import { guardedLookup } from './receiver-address.js'
 import type { WEBHOOK_EVENTS } from '../config/schema.js'
 
@@ -75,11 +74,11 @@ export class Webhooks {
     this.#dispatcher = new Agent({ connect: { lookup: guardedLookup(options.lookup) } })
   }
 
-  /** Queues `event` for every receiver subscribed to its type. */
-  emit (event: Omit<WebhookEvent, 'id' | 'at'>): void {
+  /** Queues `event` for every receiver subscribed to its type; its id is the one every pod gives that change (OutageEventIds). */
+  emit (event: Omit<WebhookEvent, 'at'>): void {
     if (this.#closed) return
-    const at = this.#options.now()
-    const full: WebhookEvent = { id: webhookEventId(event, at), at: new Date(at).toISOString(), ...event }
+    const { id, ...rest } = event
+    const full: WebhookEvent = { id, at: new Date(this.#options.now()).toISOString(), ...rest }
     const body = JSON.stringify(full)
     this.#hooks.forEach((hook, index) => {
       if (!hook.events.includes(full.type)) return

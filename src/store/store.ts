@@ -41,7 +41,8 @@ export interface Store {
    * Keeps `value` under `key` unless the store already holds a later
    * `version` (a non-negative integer; on a tie the greater value stays, so
    * copies converge in any order). Replicated to peers like a rotation: the current upstream refresh
-   * token of a user, sealed, lives here (`src/oidc/upstream-grant.ts`).
+   * token of a user, sealed, lives here (`src/oidc/upstream-grant.ts`), and each region's sequence of
+   * outage changes, which numbers the webhook events (`src/notify/event-id.ts`).
    */
   keepLatest (key: string, value: string, version: number, ttlSec: number): Promise<void>
   /** The value kept under `key` and its version, or undefined when there is none. */

@@ -5,9 +5,14 @@ import t, { type Test } from 'tap'
 import { ConfigError, validateConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/resolve.js'
 import { silentLogger } from '../../src/log.js'
+import { OutageEventIds } from '../../src/notify/event-id.js'
+import { watchOutages } from '../../src/notify/outage-events.js'
 import { jittered, Webhooks, type WebhookOptions } from '../../src/notify/webhooks.js'
 import { Metrics } from '../../src/observability/metrics.js'
+import { BreakerRegistry } from '../../src/resilience/registry.js'
+import { MemoryStore } from '../../src/store/memory.js'
 import { ADMIN, admin, waitFor } from '../helpers/admin.js'
+import { loadedConfig } from '../helpers/config.js'
 import { Browser } from '../../harness/browser.js'
 import { authorizeUrl, startStack, type Stack } from '../helpers/stack.js'
 
@@ -108,27 +113,60 @@ function pod (t: Test, hooks: Config['webhooks'], options: WebhookOptions = {}):
   return { webhooks, metrics, warnings }
 }
 
-const OPEN = { type: 'region.open' as const, instance: 'kr-central', provider: 'kakao', region: 'primary', regions: { primary: 'open', secondary: 'closed' }, message: 'kakao/primary is open' }
+const OPEN = { id: 'an-outage-event-id-0123', type: 'region.open' as const, instance: 'kr-central', provider: 'kakao', region: 'primary', regions: { primary: 'open', secondary: 'closed' }, message: 'kakao/primary is open' }
 const MINUTE = 60_000
 
-t.test('the same outage event from two pods carries the same id; another event or another minute has another', async (t) => {
+/** One pod's outage webhooks: its own breakers (kakao, two regions) watched, with the store the pods share; closed with the test. */
+function outagePod (t: Test, hooks: Config['webhooks'], store: MemoryStore, instance: string, now: () => number): BreakerRegistry {
+  const regions = [{ name: 'primary', url: 'https://kauth.kakao.com' }, { name: 'secondary', url: 'https://kauth-dr.example.net' }]
+  const config = loadedConfig({ providers: [{ id: 'kakao', kind: 'oidc', issuer: 'https://kauth.kakao.com', clientId: 'id', regions }] })
+  const breakers = new BreakerRegistry(config.providers, { metrics: new Metrics({ defaults: false }), log: silentLogger })
+  t.teardown(() => breakers.shutdown())
+  const { webhooks } = pod(t, hooks, { now })
+  watchOutages(breakers, instance, new OutageEventIds(store), (event) => webhooks.emit(event))
+  return breakers
+}
+
+t.test('pods that see one change on either side of a minute boundary send it with one id; the next change has another', async (t) => {
   const hook = await receiver(t)
-  const hooks = [{ url: hook.url, allowHttp: true, events: ['region.open' as const, 'provider.degraded' as const], secret: SECRET }]
-  const start = 1_700_000_000_000 - (1_700_000_000_000 % MINUTE)
-  let clock = start + 1_000
-  const [a, b] = [pod(t, hooks, { now: () => clock }), pod(t, hooks, { now: () => clock })]
-  a.webhooks.emit(OPEN)
-  clock = start + 9_000
-  b.webhooks.emit({ ...OPEN, instance: 'kr-south' })
-  b.webhooks.emit({ ...OPEN, region: 'secondary' })
-  b.webhooks.emit({ ...OPEN, type: 'provider.degraded', region: undefined })
-  clock = start + MINUTE + 1_000
-  a.webhooks.emit(OPEN)
-  await waitFor(() => hook.received.length === 5, 'five deliveries')
+  const hooks = [{ url: hook.url, allowHttp: true, events: ['region.open' as const, 'region.closed' as const, 'provider.degraded' as const], secret: SECRET }]
+  // What the pods share: their region's Redis (and, through it, the peers).
+  const store = new MemoryStore()
+  t.teardown(() => store.close())
+  const minute = 1_700_000_000_000 - (1_700_000_000_000 % MINUTE) + MINUTE
+  let clock = minute - 500
+  const [a, b] = [outagePod(t, hooks, store, 'kr-central', () => clock), outagePod(t, hooks, store, 'kr-south', () => clock)]
+  const delivered = async (n: number) => {
+    await waitFor(() => hook.received.length === n, `${n} deliveries`)
+    return hook.received.slice(-1)[0]!.event
+  }
+
+  a.get('kakao', 'primary')!.pinOpen()
+  const opened = await delivered(1)
+  t.match(opened, { type: 'region.open', region: 'primary', instance: 'kr-central' })
+  t.match(opened.id, /^[A-Za-z0-9_-]{22}$/)
+  clock = minute + 1_500
+  b.get('kakao', 'primary')!.pinOpen()
+  const seenAgain = await delivered(2)
+  t.match(seenAgain, { type: 'region.open', instance: 'kr-south' })
+  t.equal(seenAgain.id, opened.id, 'the second pod, in the next minute by the clock, sends the change with the same id')
+
+  a.get('kakao', 'primary')!.release()
+  const closed = await delivered(3)
+  b.get('kakao', 'primary')!.release()
+  t.match(await delivered(4), { type: 'region.closed', instance: 'kr-south', id: closed.id }, 'the recovery seen by both pods has one id')
+  t.not(closed.id, opened.id)
+
+  a.get('kakao', 'primary')!.pinOpen()
+  const reopened = await delivered(5)
+  t.match(reopened, { type: 'region.open', region: 'primary' })
+  t.ok(![opened.id, closed.id].includes(reopened.id), 'the next outage of the region is another event')
+
+  a.get('kakao', 'secondary')!.pinOpen()
+  await delivered(7)
   const ids = hook.received.map((r) => r.event.id as string)
-  t.match(ids[0], /^[A-Za-z0-9_-]{22}$/)
-  t.equal(ids[1], ids[0], 'a second pod (even in another gateway region) sends the same change with the same id')
-  t.equal(new Set(ids).size, 4, 'another region, another type and the next minute each have their own id')
+  t.same(hook.received.slice(5).map((r) => r.event.type).sort(), ['provider.degraded', 'region.open'])
+  t.equal(new Set(ids).size, 5, 'another region and the provider as a whole each have their own ids')
 })
 
 t.test('during a secret rotation each delivery is signed with the new secret and the previous one', async (t) => {
