@@ -1,0 +1,29 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { createDirectory } from '../../src/directory/create.js'
+import { EmbeddedDatabase } from '../../src/directory/embedded.js'
+import { SqlDirectory } from '../../src/directory/sql-directory.js'
+import { silentLogger } from '../../src/log.js'
+import { Metrics } from '../../src/observability/metrics.js'
+import { directoryConformance } from './conformance.js'
+
+directoryConformance(t, 'embedded (PGlite)', async () => {
+  const db = await EmbeddedDatabase.open(join(t.testdir(), 'conformance'), 1_000)
+  return { directory: new SqlDirectory(db), sql: db }
+})
+
+t.test('the embedded directory creates directory.path, keeps its files there, and what it holds outlives a restart', async (t) => {
+  const path = join(t.testdir(), 'not', 'there', 'yet')
+  const config = { kind: 'embedded' as const, path, timeout: 1 }
+  const first = await createDirectory(config, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
+  const person = { sub: 'kakao-123', provider: 'kakao', upstreamSub: '123', createdAt: 1_700_000_000 }
+  await first.ensurePerson(person)
+  t.equal(await first.link({ sub: person.sub, provider: 'naver', upstreamSub: 'n-9', linkedAt: 1_700_000_100 }), 'linked')
+  await first.close()
+  t.ok(existsSync(join(path, 'pglite', 'PG_VERSION')), 'PGlite keeps its files under directory.path')
+
+  const again = await createDirectory(config, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
+  t.teardown(() => again.close())
+  t.same(await again.linkedPerson('naver', 'n-9'), person)
+})

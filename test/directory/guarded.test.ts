@@ -1,0 +1,163 @@
+import net from 'node:net'
+import t, { type Test } from 'tap'
+import { until } from '../../harness/poll.js'
+import { startFaultProxy } from '../../harness/fault-proxy.js'
+import { freePort } from '../../harness/free-port.js'
+import { createDirectory } from '../../src/directory/create.js'
+import { GuardedDirectory } from '../../src/directory/guarded.js'
+import { PostgresDatabase } from '../../src/directory/postgres.js'
+import { SqlDirectory } from '../../src/directory/sql-directory.js'
+import type { Logger } from '../../src/log.js'
+import { silentLogger } from '../../src/log.js'
+import { Metrics } from '../../src/observability/metrics.js'
+import { freshSchema, noPostgres } from './postgres-schema.js'
+
+const TIMEOUT_MS = 500
+const unavailable = { code: 'US_ERR_DIRECTORY_UNAVAILABLE' }
+
+/** A log that keeps its lines, to check what an outage reports. */
+function captureLog (): Logger & { lines: Array<{ level: string, msg?: string }> } {
+  const lines: Array<{ level: string, msg?: string }> = []
+  const keep = (level: string) => (_obj: object, msg?: string) => { lines.push({ level, ...(msg === undefined ? {} : { msg }) }) }
+  return { lines, debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') }
+}
+
+/** A TCP server on 127.0.0.1 that accepts connections and never says a word: a hung database. Returns its port. */
+async function silentServer (t: Test): Promise<number> {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((socket) => { sockets.add(socket); socket.on('error', () => undefined) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => {
+    for (const socket of sockets) socket.destroy()
+    server.close(() => resolve())
+  }))
+  return (server.address() as net.AddressInfo).port
+}
+
+/** A directory straight on `url`, without the breaker, closed at `t`'s teardown. */
+function rawDirectory (t: Test, url: string): SqlDirectory {
+  const directory = new SqlDirectory(new PostgresDatabase({ url, timeoutMs: TIMEOUT_MS, log: silentLogger }))
+  t.teardown(() => directory.close())
+  return directory
+}
+
+/** How long `work` took to settle (ms), whatever the outcome. */
+async function timed (work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now()
+  await work().catch(() => undefined)
+  return performance.now() - started
+}
+
+async function errorCount (metrics: Metrics): Promise<number> {
+  return (await metrics.directoryErrors.get()).values.reduce((sum, v) => sum + v.value, 0)
+}
+
+t.test('a port nobody listens on fails directory calls at once with US_ERR_DIRECTORY_UNAVAILABLE', async (t) => {
+  const port = await freePort()
+  const directory = rawDirectory(t, `postgres://postgres:secret@127.0.0.1:${port}/test`)
+  const started = performance.now()
+  const err = await directory.hasBackupMethod('anyone').catch((e: unknown) => e)
+  const took = performance.now() - started
+  t.match(err, { ...unavailable, details: { database: `postgres://127.0.0.1:${port}/test` } }, 'named without its password')
+  t.notMatch(String((err as Error).message), /secret/)
+  t.ok(took < TIMEOUT_MS, `refused in ${Math.round(took)} ms`)
+  await t.rejects(directory.migrate(), unavailable, 'migrating too: an outage, not a schema problem')
+  t.equal(await directory.ping(), false)
+})
+
+t.test('a database that accepts connections and never answers fails each call within the timeout', async (t) => {
+  const directory = rawDirectory(t, `postgres://postgres@127.0.0.1:${await silentServer(t)}/test`)
+  const calls: Array<[string, () => Promise<unknown>]> = [['a read', () => directory.passkey('id')], ['a write', () => directory.recordPasskeyUse('id', 2, 1)], ['a migration', () => directory.migrate()]]
+  for (const [what, call] of calls) {
+    const started = performance.now()
+    await t.rejects(call(), unavailable, what)
+    const took = performance.now() - started
+    t.ok(took >= TIMEOUT_MS * 0.8 && took < TIMEOUT_MS + 1_000, `${what} gave up after ${Math.round(took)} ms`)
+  }
+})
+
+t.test('while the database is down the guarded directory fails fast, counts the failure and logs it once', async (t) => {
+  const metrics = new Metrics({ defaults: false })
+  const log = captureLog()
+  const inner = new SqlDirectory(new PostgresDatabase({ url: `postgres://postgres@127.0.0.1:${await silentServer(t)}/test`, timeoutMs: TIMEOUT_MS, log: silentLogger }))
+  const directory = new GuardedDirectory(inner, { database: 'hung', timeoutMs: TIMEOUT_MS, metrics, log })
+  t.teardown(() => directory.close())
+
+  const first = await timed(() => t.rejects(directory.linkedPerson('naver', 'n-1'), unavailable))
+  t.ok(first >= TIMEOUT_MS * 0.8, `the first call waited for the timeout (${Math.round(first)} ms)`)
+  t.equal(directory.available, false)
+  for (let i = 0; i < 5; i++) {
+    const took = await timed(() => t.rejects(directory.passkey(`id-${i}`), { ...unavailable, details: { refused: true } }))
+    t.ok(took < TIMEOUT_MS / 5, `call ${i + 2} failed fast (${Math.round(took)} ms)`)
+  }
+  t.equal(await directory.ping(), false)
+  t.equal(await errorCount(metrics), 1, 'one failure reached the database; refusals are not failures')
+  t.same(log.lines.filter((l) => l.level === 'warn').map((l) => l.msg), ['directory unreachable: backup logins that need it fail until it answers again'])
+})
+
+t.test('PostgreSQL behind a fault proxy', { skip: noPostgres }, async (t) => {
+  /** A URL to a fresh schema, through a proxy to the machine's PostgreSQL that can be made to fail. */
+  const proxied = async (t: Test) => {
+    const url = new URL(await freshSchema(t))
+    const proxy = await startFaultProxy({ target: { host: url.hostname, port: Number(url.port) }, name: 'postgres' })
+    t.teardown(() => proxy.close())
+    url.port = String(proxy.port)
+    return { proxy, url: url.toString() }
+  }
+
+  t.test('a gateway starts while its directory is unreachable: down at once, then migrated and up when it answers', async (t) => {
+    const { proxy, url } = await proxied(t)
+    await proxy.setFault({ kind: 'blackhole' })
+    const metrics = new Metrics({ defaults: false })
+    const log = captureLog()
+    const directory = await createDirectory({ kind: 'postgres', path: '/unused', url, timeout: TIMEOUT_MS / 1000 }, { log, metrics })
+    t.teardown(() => directory.close())
+    t.equal(directory.available, false, 'the gateway started, with its directory down')
+    const took = await timed(() => t.rejects(directory.hasBackupMethod('anyone'), unavailable))
+    t.ok(took < TIMEOUT_MS / 5, `a call failed fast (${Math.round(took)} ms)`)
+
+    await proxy.clearFault()
+    await until(() => directory.available, 10_000, 'the probe finds the directory answering')
+    const person = { sub: 'kakao-1', provider: 'kakao', upstreamSub: '1', createdAt: 1_700_000_000 }
+    t.same(await directory.ensurePerson(person), person, 'the probe migrated it')
+    t.equal(await directory.ping(), true)
+    t.same(log.lines.filter((l) => l.level !== 'debug').map((l) => [l.level, l.msg]), [
+      ['warn', 'directory unreachable: backup logins that need it fail until it answers again'],
+      ['info', 'using the directory'],
+      ['info', 'directory answers again'],
+    ])
+    t.equal(await errorCount(metrics), 1, 'the failed migration at start is counted')
+  })
+
+  t.test('a directory that hangs mid-run opens at its first timed-out call and closes again once it answers', async (t) => {
+    const { proxy, url } = await proxied(t)
+    const log = captureLog()
+    const directory = await createDirectory({ kind: 'postgres', path: '/unused', url, timeout: TIMEOUT_MS / 1000 }, { log, metrics: new Metrics({ defaults: false }) })
+    t.teardown(() => directory.close())
+    t.equal(await directory.hasBackupMethod('anyone'), false)
+    await proxy.setFault({ kind: 'blackhole' })
+    await t.rejects(directory.hasBackupMethod('anyone'), unavailable)
+    t.equal(directory.available, false)
+    await proxy.clearFault()
+    await until(() => directory.available, 10_000, 'the directory is up again')
+    t.equal(await directory.hasBackupMethod('anyone'), false)
+  })
+
+  t.test('a caller error is an answer: it passes through and the guarded directory stays up', async (t) => {
+    const metrics = new Metrics({ defaults: false })
+    const directory = await createDirectory({ kind: 'postgres', path: '/unused', url: await freshSchema(t), timeout: 1 }, { log: silentLogger, metrics })
+    t.teardown(() => directory.close())
+    await t.rejects(directory.link({ sub: 'never-recorded', provider: 'naver', upstreamSub: 'n-1', linkedAt: 0 }), { message: /no person/ })
+    t.equal(directory.available, true)
+    t.equal(await errorCount(metrics), 0)
+  })
+
+  t.test('a gateway refuses to start on a directory migrated by a newer understudy', async (t) => {
+    const url = await freshSchema(t)
+    const db = new PostgresDatabase({ url, timeoutMs: 2_000, log: silentLogger })
+    t.teardown(() => db.close())
+    await new SqlDirectory(db).migrate()
+    await db.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, $1, 0)', ['from the future'])
+    await t.rejects(createDirectory({ kind: 'postgres', path: '/unused', url, timeout: 1 }, { log: silentLogger, metrics: new Metrics({ defaults: false }) }), { code: 'US_ERR_DIRECTORY_MIGRATION' })
+  })
+})
