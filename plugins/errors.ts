@@ -1,12 +1,16 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { PasskeyError } from '../src/backup/passkey-error.js'
 import { OAuthError } from '../src/oidc/errors.js'
 import { authorizationResponse } from '../src/oidc/redirect.js'
+import { refusalSentence } from './backup/refusals.js'
 import { sendPage } from './html.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Errors on this route are shown as an HTML page (browser-facing endpoints). */
     html?: boolean
+    /** Errors on this route answer the gateway's own page script: JSON, and a redirect to the relying party as 200 `{ location }` for the script to follow. */
+    script?: boolean
   }
 }
 
@@ -46,14 +50,19 @@ export class AdminError extends Error {
 /**
  * The one place errors become HTTP: OAuth errors as a redirect to the relying
  * party (once its redirect_uri is validated), an HTML page on browser routes,
- * or RFC 6749 JSON; admin API refusals as their own JSON (AdminError); anything
- * unexpected as a generic 500 with the detail only in the log.
+ * or RFC 6749 JSON; admin API refusals as their own JSON (AdminError); passkey
+ * refusals as `passkey_refused` JSON with their reason, for the page to show;
+ * anything unexpected as a generic 500 with the detail only in the log.
  */
 export function installErrorHandler (app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | OAuthError | AdminError | Error, request, reply) => {
     if (error instanceof AdminError) {
       request.log.info({ error: error.error, description: error.message }, 'admin request rejected')
       return reply.code(error.status).headers({ 'cache-control': 'no-store' }).send(error.toJSON())
+    }
+    if (error instanceof PasskeyError) {
+      request.log.info({ error: 'passkey_refused', reason: error.reason }, 'request rejected')
+      return reply.code(400).headers({ 'cache-control': 'no-store' }).send({ error: 'passkey_refused', reason: error.reason, message: refusalSentence(error.reason) })
     }
     const oauth = toOAuthError(error)
     if (!oauth) {
@@ -73,6 +82,7 @@ function respond (request: FastifyRequest, reply: FastifyReply, error: OAuthErro
   if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
   if (error.redirect) {
     const location = authorizationResponse(error.redirect.redirectUri, request.server.gateway.config.issuer, error.redirect.state, { error: error.error, error_description: error.message })
+    if (request.routeOptions.config?.script) return reply.code(200).header('cache-control', 'no-store').send({ location })
     return reply.header('cache-control', 'no-store').redirect(location, request.method === 'POST' ? 303 : 302)
   }
   if (request.routeOptions.config?.html) {

@@ -15,6 +15,7 @@ import gatewayPlugin from './gateway.js'
 import metrics from './metrics.js'
 import status from './status.js'
 import health from './health.js'
+import backupRoutes from './backup/routes.js'
 import authorizeRoutes from './oidc/authorize.js'
 import discovery from './oidc/discovery.js'
 import logoutRoutes from './oidc/logout.js'
@@ -89,6 +90,7 @@ export async function buildPublicServer (gateway: Gateway, lifecycle: Lifecycle,
   await app.register(tokenRoutes)
   await app.register(userinfoRoutes)
   await app.register(logoutRoutes)
+  await app.register(backupRoutes)
   await app.register(health)
   await app.register(status)
   return app

@@ -4,6 +4,7 @@ import { authorize } from '../../src/oidc/authorize.js'
 import { callback } from '../../src/oidc/callback.js'
 import type { RawParams } from '../../src/oidc/params.js'
 import { isState } from '../../src/oidc/transaction.js'
+import { sendBackupPage } from '../backup/pages.js'
 import { applyCookies } from '../cookies.js'
 import { endpointDeps } from './deps.js'
 
@@ -17,7 +18,7 @@ const authorizeRoutes: FastifyPluginAsync = async (app) => {
     const outcome = await authorize(deps, params, request.cookies[gw.cookies.session], request.log)
     // Only a new upstream transaction spends the address's budget: an SSO or cached login costs the upstream nothing.
     if (outcome.upstream) await app.chargeUpstreamTransaction(request, reply)
-    return send(request, reply, outcome)
+    return sendOutcome(request, reply, outcome)
   }
   app.get('/authorize', html, async (request, reply) => handleAuthorize(request, reply, request.query as RawParams))
   app.post('/authorize', html, async (request, reply) => handleAuthorize(request, reply, formBody(request)))
@@ -29,13 +30,16 @@ const authorizeRoutes: FastifyPluginAsync = async (app) => {
       applyCookies(reply, gw, [{ name: gw.cookies.transaction(query.state), value: '', maxAge: 0 }])
     }
     const outcome = await callback(deps, request.params.provider, query, (name) => request.cookies[name], request.log)
-    return send(request, reply, outcome)
+    return sendOutcome(request, reply, outcome)
   })
+}
 
-  function send (request: FastifyRequest, reply: FastifyReply, outcome: BrowserOutcome): FastifyReply {
-    applyCookies(reply, gw, outcome.cookies)
-    return reply.header('cache-control', 'no-store').redirect(outcome.location, request.method === 'POST' ? 303 : 302)
-  }
+/** Sends a browser-facing outcome: its cookies, then a backup page (200) or the redirect (303 after a POST, so the browser GETs it). */
+export function sendOutcome (request: FastifyRequest, reply: FastifyReply, outcome: BrowserOutcome): FastifyReply {
+  const gw = request.server.gateway
+  applyCookies(reply, gw, outcome.cookies)
+  if (outcome.page !== undefined) return sendBackupPage(reply, gw, outcome)
+  return reply.header('cache-control', 'no-store').redirect(outcome.location, request.method === 'POST' ? 303 : 302)
 }
 
 /** A form body as protocol parameters; anything else (JSON, none) counts as no parameters. */

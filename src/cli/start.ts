@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildAdminServer, buildPublicServer } from '../../plugins/server.js'
 import type { Config } from '../config/resolve.js'
+import type { Directory } from '../directory/directory.js'
 import { createGateway, type Gateway } from '../gateway.js'
 import { DocumentMac } from '../keys/document-mac.js'
 import { buildKeyring, loadKeyring, type Keyring } from '../keys/keyring.js'
@@ -37,6 +38,8 @@ export interface StartOptions {
   keys?: { signing: { keys: object[] }, sealing: { keys: object[] } }
   /** The gateway's clock, seconds since the epoch (tests that need a login to be old without waiting). */
   now?: () => number
+  /** The directory to use instead of the one `directory` configures (tests). */
+  directory?: Directory
 }
 
 /** Builds and starts a gateway from a validated config, and logs the `listening` line. */
@@ -56,7 +59,7 @@ export async function startGateway (config: Config, options: StartOptions): Prom
       logger.warn({ err, provider, region, document }, 'upstream metadata fetch failed; serving the copy kept from before')
     },
   }))
-  const gateway = createGateway({ config, keys, store, faults, connectors, metrics, log: logger, ...(options.now ? { now: options.now } : {}) })
+  const gateway = createGateway({ config, keys, store, faults, connectors, metrics, log: logger, ...(options.directory ? { directory: options.directory } : {}), ...(options.now ? { now: options.now } : {}) })
   const lifecycle = new Lifecycle()
   const https = config.listen.tls ? { cert: await readFile(config.listen.tls.cert), key: await readFile(config.listen.tls.key) } : undefined
   const rateLimitCounter = createRateLimitCounter(config, { log: logger, metrics, ...(options.now ? { now: () => options.now!() * 1000 } : {}) })

@@ -4,6 +4,7 @@ import { createLogger } from '../../src/cli/logger.js'
 import { freePort } from '../../harness/free-port.js'
 import { startGateway, type RunningGateway } from '../../src/cli/start.js'
 import { validateConfig } from '../../src/config/load.js'
+import type { Directory } from '../../src/directory/directory.js'
 import { startUpstreamIdp, type UpstreamIdp, type UpstreamIdpOptions } from '../../harness/demo/upstream-idp.js'
 import { startFaultProxy, type FaultProxy } from '../../harness/fault-proxy.js'
 import { Browser, type BrowserResponse } from '../../harness/browser.js'
@@ -55,9 +56,10 @@ export async function startStackUpstream (issuer: string, options: Pick<Upstream
  * after `idp` (their upstreams are the caller's to start and stop). `now` is
  * the gateway's clock (seconds), to make a login old without waiting;
  * `loginClock` the upstream's record of when a user signs in there;
- * `rotateRefreshToken` makes the upstream rotate refresh tokens, as Kakao does.
+ * `rotateRefreshToken` makes the upstream rotate refresh tokens, as Kakao does;
+ * `directory` replaces the one `config.directory` configures (with `config.backupLogin`).
  */
-export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, extraProviders?: Array<Record<string, unknown>>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp, now?: () => number, loginClock?: () => number, rotateRefreshToken?: boolean } = {}): Promise<Stack> {
+export async function startStack (overrides: { config?: Record<string, unknown>, clientOverrides?: Record<string, unknown>, provider?: Record<string, unknown>, extraProviders?: Array<Record<string, unknown>>, proxied?: boolean, issuer?: string, upstream?: UpstreamIdp, now?: () => number, loginClock?: () => number, rotateRefreshToken?: boolean, directory?: Directory } = {}): Promise<Stack> {
   const port = await freePort()
   const issuer = overrides.issuer ?? `http://127.0.0.1:${port}`
   const upstream = overrides.upstream ?? await startStackUpstream(issuer, {
@@ -91,7 +93,7 @@ export async function startStack (overrides: { config?: Record<string, unknown>,
   }, { env: {} })
   const logs: string[] = []
   const destination = new Writable({ write (chunk, _enc, done) { logs.push(...String(chunk).split('\n').filter(Boolean)); done() } })
-  const gateway = await startGateway(config, { logger: createLogger({ level: 'debug', destination }), ...(overrides.now ? { now: overrides.now } : {}) })
+  const gateway = await startGateway(config, { logger: createLogger({ level: 'debug', destination }), ...(overrides.now ? { now: overrides.now } : {}), ...(overrides.directory ? { directory: overrides.directory } : {}) })
   return {
     issuer,
     gateway,
