@@ -23,7 +23,8 @@ export async function createDirectory (config: DirectoryConfig, deps: DirectoryD
   const { log } = deps
   const database = config.kind === 'postgres' ? databaseName(config.url ?? '') : `embedded:${embeddedDataDir(config.path)}`
   const backend = config.kind === 'postgres' ? openPostgres(config, log) : await openEmbedded(config)
-  const directory = new GuardedDirectory(backend, { database, timeoutMs: config.timeout * 1000, ...deps })
+  const replica = config.kind === 'postgres' && config.readUrl !== undefined ? databaseName(config.readUrl) : undefined
+  const directory = new GuardedDirectory(backend, { database, ...(replica === undefined ? {} : { replica }), timeoutMs: config.timeout * 1000, ...deps })
   try {
     await directory.migrate()
   } catch (err) {
@@ -33,6 +34,6 @@ export async function createDirectory (config: DirectoryConfig, deps: DirectoryD
     }
     directory.markDown()
   }
-  log.info({ directory: database, kind: config.kind, ...(config.readUrl === undefined ? {} : { replica: databaseName(config.readUrl) }) }, 'using the directory')
+  log.info({ directory: database, kind: config.kind, ...(replica === undefined ? {} : { replica }) }, 'using the directory')
   return directory
 }

@@ -131,12 +131,12 @@ export class SqlDirectory implements Directory {
   }
 
   async ping (): Promise<boolean> {
-    try {
-      await this.#db.query('SELECT 1')
-      return true
-    } catch {
-      return false
-    }
+    return answers(this.#db)
+  }
+
+  /** Whether the replica that `linkedPerson` and `passkey` read answers now (the primary when there is none). */
+  async pingReplica (): Promise<boolean> {
+    return answers(this.#db.replica)
   }
 
   async close (): Promise<void> {
@@ -151,6 +151,10 @@ export class SqlDirectory implements Directory {
   async #mustExist (sub: string): Promise<void> {
     if (await this.#person(this.#db, sub) === undefined) throw noPerson(sub)
   }
+}
+
+async function answers (sql: Sql): Promise<boolean> {
+  return sql.query('SELECT 1').then(() => true, () => false)
 }
 
 function noPerson (sub: string): Error {

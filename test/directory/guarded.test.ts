@@ -48,8 +48,9 @@ async function timed (work: () => Promise<unknown>): Promise<number> {
   return performance.now() - started
 }
 
-async function errorCount (metrics: Metrics): Promise<number> {
-  return (await metrics.directoryErrors.get()).values.reduce((sum, v) => sum + v.value, 0)
+/** understudy_directory_errors_total by database (primary, replica). */
+async function errorCounts (metrics: Metrics): Promise<Record<string, number>> {
+  return Object.fromEntries((await metrics.directoryErrors.get()).values.map((v) => [String(v.labels.database), v.value]))
 }
 
 t.test('a port nobody listens on fails directory calls at once with US_ERR_DIRECTORY_UNAVAILABLE', async (t) => {
@@ -83,15 +84,16 @@ t.test('while the database is down the guarded directory fails fast, counts the 
   const directory = new GuardedDirectory(inner, { database: 'hung', timeoutMs: TIMEOUT_MS, metrics, log })
   t.teardown(() => directory.close())
 
-  const first = await timed(() => t.rejects(directory.linkedPerson('naver', 'n-1'), unavailable))
+  const first = await timed(() => t.rejects(directory.hasBackupMethod('kakao-1'), unavailable))
   t.ok(first >= TIMEOUT_MS * 0.8, `the first call waited for the timeout (${Math.round(first)} ms)`)
   t.equal(directory.available, false)
-  for (let i = 0; i < 5; i++) {
-    const took = await timed(() => t.rejects(directory.passkey(`id-${i}`), { ...unavailable, details: { refused: true } }))
+  const calls: Array<() => Promise<unknown>> = [() => directory.identity('kakao-1'), () => directory.link({ sub: 'kakao-1', provider: 'naver', upstreamSub: 'n-1', linkedAt: 0 }), () => directory.recordPasskeyUse('id', 2, 0), () => directory.declineOffer('kakao-1', 0), () => directory.removePasskey('kakao-1', 'id')]
+  for (const [i, call] of calls.entries()) {
+    const took = await timed(() => t.rejects(call(), { ...unavailable, details: { refused: true, role: 'primary' } }))
     t.ok(took < TIMEOUT_MS / 5, `call ${i + 2} failed fast (${Math.round(took)} ms)`)
   }
   t.equal(await directory.ping(), false)
-  t.equal(await errorCount(metrics), 1, 'one failure reached the database; refusals are not failures')
+  t.same(await errorCounts(metrics), { primary: 1 }, 'one failure reached the database; refusals are not failures')
   t.same(log.lines.filter((l) => l.level === 'warn').map((l) => l.msg), ['directory unreachable: backup logins that need it fail until it answers again'])
 })
 
@@ -126,7 +128,7 @@ t.test('PostgreSQL behind a fault proxy', { skip: noPostgres }, async (t) => {
       ['info', 'using the directory'],
       ['info', 'directory answers again'],
     ])
-    t.equal(await errorCount(metrics), 1, 'the failed migration at start is counted')
+    t.same(await errorCounts(metrics), { primary: 1 }, 'the failed migration at start is counted')
   })
 
   t.test('a directory that hangs mid-run opens at its first timed-out call and closes again once it answers', async (t) => {
@@ -143,13 +145,36 @@ t.test('PostgreSQL behind a fault proxy', { skip: noPostgres }, async (t) => {
     t.equal(await directory.hasBackupMethod('anyone'), false)
   })
 
+  t.test('with its primary gone, a region logs people in from its replica: the login reads answer, the rest fails fast', async (t) => {
+    const { proxy, url } = await proxied(t)
+    const replicaUrl = url.replace(`:${proxy.port}/`, `:${proxy.target.port}/`)
+    const metrics = new Metrics({ defaults: false })
+    const log = captureLog()
+    const directory = await createDirectory({ kind: 'postgres', path: '/unused', url, readUrl: replicaUrl, timeout: TIMEOUT_MS / 1000 }, { log, metrics })
+    t.teardown(() => directory.close())
+    const person = await directory.ensurePerson({ sub: 'kakao-1', provider: 'kakao', upstreamSub: '1', createdAt: 1_700_000_000 })
+    const key = { id: 'credential-1', sub: person.sub, publicKey: new Uint8Array([1, 2, 3]), counter: 5, transports: [], name: 'Phone', deviceType: 'singleDevice' as const, backedUp: false, createdAt: 1_700_000_010 }
+    await directory.addPasskey(key)
+    await directory.link({ sub: person.sub, provider: 'naver', upstreamSub: 'n-1', linkedAt: 1_700_000_020 })
+
+    await proxy.setFault({ kind: 'blackhole' })
+    await t.rejects(directory.recordPasskeyUse(key.id, 6, 1_700_000_100), unavailable, 'the counter update needs the primary')
+    t.equal(directory.available, false)
+    t.same(await directory.passkey(key.id), { passkey: key, person }, 'the passkey is read from the replica')
+    t.same(await directory.linkedPerson('naver', 'n-1'), person, 'and so is the link')
+    const took = await timed(() => t.rejects(directory.identity(person.sub), { ...unavailable, details: { refused: true, role: 'primary' } }))
+    t.ok(took < TIMEOUT_MS / 5, `the account page fails fast (${Math.round(took)} ms)`)
+    t.same(await errorCounts(metrics), { primary: 1 })
+    t.same(log.lines.filter((l) => l.level === 'warn').map((l) => l.msg), ['directory unreachable: backup logins that need it fail until it answers again'], 'the replica never went down')
+  })
+
   t.test('a caller error is an answer: it passes through and the guarded directory stays up', async (t) => {
     const metrics = new Metrics({ defaults: false })
     const directory = await createDirectory({ kind: 'postgres', path: '/unused', url: await freshSchema(t), timeout: 1 }, { log: silentLogger, metrics })
     t.teardown(() => directory.close())
     await t.rejects(directory.link({ sub: 'never-recorded', provider: 'naver', upstreamSub: 'n-1', linkedAt: 0 }), { message: /no person/ })
     t.equal(directory.available, true)
-    t.equal(await errorCount(metrics), 0)
+    t.same(await errorCounts(metrics), {})
   })
 
   t.test('a gateway refuses to start on a directory migrated by a newer understudy', async (t) => {
