@@ -3,6 +3,7 @@ import { healthReport } from '../src/health.js'
 import type { RegionBreaker } from '../src/resilience/breaker.js'
 import { mergePolicyPatch } from '../src/resilience/policy.js'
 import { requireAdminToken } from './admin-auth.js'
+import adminIdentities from './admin-identities.js'
 import { AdminError } from './errors.js'
 
 type BreakerParams = { Params: { provider: string, region: string } }
@@ -20,7 +21,8 @@ interface Change {
 }
 
 /**
- * The admin API (DESIGN §4): breakers, live policy, drills, drain, faults.
+ * The admin API (DESIGN §4): breakers, live policy, drills, drain, faults,
+ * and backup login's identities (admin-identities.ts).
  * Bearer `admin.token` on every route. Every change is logged at `warn` and
  * recorded as an incident event, both naming the client address (the admin
  * listener never trusts X-Forwarded-For, so it is the peer's own).
@@ -29,6 +31,8 @@ const admin: FastifyPluginAsync = async (app) => {
   const gw = app.gateway
   app.addHook('preHandler', requireAdminToken(gw.config.admin.token, { now: () => gw.now() * 1000 }))
   app.addHook('onSend', async (_request, reply) => { reply.header('cache-control', 'no-store') })
+  // Registered here, behind the token check above.
+  await app.register(adminIdentities)
 
   const audit = async (request: FastifyRequest, change: Change): Promise<void> => {
     const { action, kind, message, provider, region, data } = change

@@ -20,11 +20,14 @@ export const AdminErrorCodes = {
   not_found: 404,
   invalid_policy: 400,
   invalid_fault: 400,
+  invalid_params: 400,
+  backup_login_off: 404,
+  directory_unavailable: 503,
 } as const
 
 export type AdminErrorCode = keyof typeof AdminErrorCodes
 
-/** One thing wrong with an admin request body: a JSON pointer into it and the rule it breaks. */
+/** One thing wrong with an admin request: a JSON pointer into its body (or its path parameters) and the rule it breaks. */
 export interface AdminProblem { path: string, message: string }
 
 /** An admin API refusal: a stable code, a description, and for invalid input every problem found. */
@@ -32,13 +35,16 @@ export class AdminError extends Error {
   readonly error: AdminErrorCode
   readonly status: number
   readonly problems: AdminProblem[] | undefined
+  /** Seconds, for a refusal that will pass (503): sent as Retry-After. */
+  readonly retryAfter: number | undefined
 
-  constructor (error: AdminErrorCode, description: string, problems?: AdminProblem[]) {
-    super(description)
+  constructor (error: AdminErrorCode, description: string, problems?: AdminProblem[], options: { retryAfter?: number, cause?: unknown } = {}) {
+    super(description, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'AdminError'
     this.error = error
     this.status = AdminErrorCodes[error]
     this.problems = problems
+    this.retryAfter = options.retryAfter
   }
 
   /** `{error, error_description}` like every other error body, and `problems` when there are any. */
@@ -57,7 +63,9 @@ export class AdminError extends Error {
 export function installErrorHandler (app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | OAuthError | AdminError | Error, request, reply) => {
     if (error instanceof AdminError) {
-      request.log.info({ error: error.error, description: error.message }, 'admin request rejected')
+      if (error.status >= 500) request.log.warn({ err: error.cause, error: error.error, description: error.message }, 'admin request failed')
+      else request.log.info({ error: error.error, description: error.message }, 'admin request rejected')
+      if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
       return reply.code(error.status).headers({ 'cache-control': 'no-store' }).send(error.toJSON())
     }
     if (error instanceof PasskeyError) {

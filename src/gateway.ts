@@ -20,7 +20,7 @@ import { SharedEventLog, type EventLog } from './resilience/incidents.js'
 import { reportRejectedDocuments } from './store/documents.js'
 import { watchSealUsage } from './sessions/seal.js'
 import { BreakerRegistry } from './resilience/registry.js'
-import { cookieNames, type CookieNames } from './sessions/session.js'
+import { cookieNames, type BackupMethod, type CookieNames } from './sessions/session.js'
 import type { Store } from './store/store.js'
 import type { Connector } from './upstream/connector.js'
 import { UpstreamRouter } from './upstream/router.js'
@@ -48,8 +48,8 @@ export interface Gateway {
   readonly backup?: BackupDeps
   /** Changes to people's backup login methods, sent to the webhooks subscribed to `identity.*`. */
   readonly identityEvents: IdentityEvents
-  /** Counts a login outcome in the metrics and the incident timeline. */
-  recordLogin (client: string, provider: string, outcome: LoginOutcome): void
+  /** Counts a login outcome in the metrics and the incident timeline; a backup login also names its method. */
+  recordLogin (client: string, provider: string, outcome: LoginOutcome, method?: BackupMethod['method']): void
   /** Current time in seconds since the epoch. */
   now (): number
   close (): Promise<void>
@@ -94,7 +94,7 @@ export function createGateway (parts: GatewayParts): Gateway {
   const onRejected = reportRejectedDocuments({ metrics, log })
   const breakers = new BreakerRegistry(config.providers, { metrics, log })
   const regionsOf = new Map(config.providers.map((p) => [p.id, p.regions.map((r) => r.name)]))
-  const incidents = new IncidentRecorder(parts.events ?? new SharedEventLog(store.shared, onRejected), { instance: config.region, logger: log, regionsOf: (id) => regionsOf.get(id) ?? [] })
+  const incidents = new IncidentRecorder(parts.events ?? new SharedEventLog(store.shared, onRejected), { instance: config.region, logger: log, regionsOf: (id) => regionsOf.get(id) ?? [], troubled: (id) => breakers.forProvider(id).some((b) => b.state !== 'closed') })
   breakers.on('transition', (t) => {
     // A failed half-open trial is not news: every reset timeout of a long outage would push the incident's start out of the capped log.
     if (t.from !== 'closed' && t.to !== 'closed') return
@@ -136,8 +136,9 @@ export function createGateway (parts: GatewayParts): Gateway {
     log,
     cookies: cookieNames(config.issuer),
     sessionLifetime: Math.max(config.sessions.outageMaxStaleness, ...config.clients.map((c) => c.freshness.outageMaxStaleness)),
-    recordLogin (client, provider, outcome) {
+    recordLogin (client, provider, outcome, method) {
       metrics.logins.inc({ client, provider, outcome })
+      if (outcome === 'backup' && method !== undefined) metrics.backupLogins.inc({ client, method })
       incidents.onLogin(client, provider, outcome)
     },
     now: parts.now ?? (() => Math.floor(Date.now() / 1000)),

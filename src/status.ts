@@ -32,9 +32,16 @@ export function statusDocument (health: PublicHealthReport, incidents: Incident[
       status: incident.status,
       startedAt: incident.startedAt,
       ...(incident.endedAt ? { endedAt: incident.endedAt } : {}),
-      summary: incident.degraded.length > 0
-        ? `${incident.provider} was unavailable; returning users kept logging in from cached sessions`
-        : `${incident.provider} lost a region; logins moved to another region`,
+      summary: summary(incident),
     })),
   }
+}
+
+/** One sentence on what users saw, with the backup logins that kept people in when there were any. */
+function summary (incident: Incident): string {
+  const what = incident.degraded.length > 0
+    ? `${incident.provider} was unavailable; returning users kept logging in from cached sessions`
+    : `${incident.provider} lost a region; logins moved to another region`
+  const backup = incident.impact.backupLogins
+  return backup === 0 ? what : `${what}; ${backup} backup login${backup === 1 ? '' : 's'} (a passkey or another provider)`
 }

@@ -23,7 +23,7 @@ export function endpointDeps (gw: Gateway): EndpointDeps {
     cookies: gw.cookies,
     sessionLifetime: gw.sessionLifetime,
     metrics: gw.metrics,
-    recordLogin: (client, provider, outcome) => gw.recordLogin(client, provider, outcome),
+    recordLogin: (client, provider, outcome, method) => gw.recordLogin(client, provider, outcome, method),
     ...(gw.backup ? { backup: gw.backup } : {}),
     identityEvents: gw.identityEvents,
   }

@@ -7,6 +7,7 @@ import { visitUpstream, type UpstreamLoginDeps } from '../oidc/upstream-login.js
 import type { Session } from '../sessions/session.js'
 import type { BackupDeps } from './deps.js'
 import type { IdentityEvents } from './identity-events.js'
+import { methodsView, type MethodsView } from './identity-view.js'
 import { PasskeyError } from './passkey-error.js'
 import { registrationOptions, verifyRegistration, type PasskeyDeps } from './passkeys.js'
 
@@ -33,11 +34,9 @@ export interface AccountDeps extends UpstreamLoginDeps {
 }
 
 /** The account page's view of a person: their own provider, links and passkeys, and whether this session may change them now. */
-export interface AccountView {
+export interface AccountView extends MethodsView {
   sub: string
   provider: string
-  links: Array<{ provider: string, linkedAt: number }>
-  passkeys: Array<{ id: string, name: string, createdAt: number, lastUsedAt?: number, synced: boolean }>
   /** Other providers a link could be made to (configured, not the person's own, not linked yet). */
   linkable: string[]
   canChange: boolean
@@ -45,14 +44,12 @@ export interface AccountView {
 
 /** Everything the page lists; the directory's trouble is US_ERR_DIRECTORY_UNAVAILABLE for the page to explain. */
 export async function accountView (deps: AccountDeps, session: Session, now: number): Promise<AccountView> {
-  const identity = await deps.backup.directory.identity(session.sub)
-  const links = identity?.links ?? []
-  const linked = new Set(links.map((l) => l.provider))
+  const methods = methodsView(await deps.backup.directory.identity(session.sub))
+  const linked = new Set(methods.links.map((l) => l.provider))
   return {
     sub: session.sub,
     provider: session.provider,
-    links: links.map((l) => ({ provider: l.provider, linkedAt: l.linkedAt })),
-    passkeys: (identity?.passkeys ?? []).map((p) => ({ id: p.id, name: p.name, createdAt: p.createdAt, ...(p.lastUsedAt === undefined ? {} : { lastUsedAt: p.lastUsedAt }), synced: p.deviceType === 'multiDevice' })),
+    ...methods,
     linkable: deps.backup.policy.linkedProviders ? [...deps.upstreams.keys()].filter((id) => id !== session.provider && !linked.has(id)) : [],
     canChange: canChangeMethods(session, now),
   }

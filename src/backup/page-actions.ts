@@ -135,7 +135,7 @@ export async function passkeyLogin (deps: PageActionDeps, sealed: unknown, cerem
     count('error')
     throw toSite(request, err)
   }
-  count('backup')
+  deps.recordLogin(request.clientId, request.provider, 'backup', 'passkey')
   log.info({ provider: session.provider, client: request.clientId }, 'backup login with a passkey')
   const cookie = { name: deps.cookies.session, ...await sealSession(deps, session) }
   return { ...answerWithCode(deps, request, session, ACR_BACKUP), cookies: [cookie] }

@@ -9,7 +9,7 @@ export interface PostMortemDraft {
   generatedAt: string
   source: string
   summary: { incidents: number, ongoing: number, providers: string[], firstStartedAt: string | null, lastEndedAt: string | null }
-  impact: { cachedLogins: number, unavailableLogins: number, failovers: number, affectedClients: string[], degradedMs: number }
+  impact: { cachedLogins: number, unavailableLogins: number, backupLogins: number, failovers: number, affectedClients: string[], degradedMs: number }
   incidents: Incident[]
   rootCause: string
   actionItems: Array<{ action: string, owner: string, due: string }>
@@ -87,6 +87,8 @@ export function postMortemDraft (incidents: Incident[], source: string, now = ne
     impact: {
       cachedLogins: sum(incidents, (i) => i.impact.cachedLogins),
       unavailableLogins: sum(incidents, (i) => i.impact.unavailableLogins),
+      // Incidents read from a gateway that predates backup login have no such figure.
+      backupLogins: sum(incidents, (i) => i.impact.backupLogins ?? 0),
       failovers: sum(incidents, (i) => i.impact.failovers),
       affectedClients: [...clients].sort(),
       degradedMs,
@@ -122,9 +124,9 @@ export function renderPostMortem (d: PostMortemDraft): string {
   lines.push(
     '## Impact',
     '',
-    '| logins served from the cached session | logins refused (temporarily_unavailable) | region failovers | affected clients |',
-    '|---|---|---|---|',
-    `| ${d.impact.cachedLogins} | ${d.impact.unavailableLogins} | ${d.impact.failovers} | ${d.impact.affectedClients.join(', ') || 'none'} |`,
+    '| logins served from the cached session | logins served by a backup method (passkey, linked provider) | logins refused (temporarily_unavailable) | region failovers | affected clients |',
+    '|---|---|---|---|---|',
+    `| ${d.impact.cachedLogins} | ${d.impact.backupLogins} | ${d.impact.unavailableLogins} | ${d.impact.failovers} | ${d.impact.affectedClients.join(', ') || 'none'} |`,
     '',
     '## Timeline',
     '',

@@ -1,7 +1,7 @@
 import type { BreakerState, BreakerTransition } from '../resilience/breaker.js'
 import type { BreakerRegistry } from '../resilience/registry.js'
 import type { OutageChange, OutageEventIds } from './event-id.js'
-import type { WebhookEvent } from './webhooks.js'
+import type { NewOutageEvent } from './webhooks.js'
 
 /**
  * Turns breaker transitions into outage events: `region.open` / `region.closed`
@@ -10,9 +10,9 @@ import type { WebhookEvent } from './webhooks.js'
  * refused, returning users are served cached) and available again. Each is
  * emitted once its id is known: the one every pod gives that change (`ids`).
  */
-export function watchOutages (breakers: BreakerRegistry, instance: string, ids: OutageEventIds, emit: (event: Omit<WebhookEvent, 'at'>) => void): void {
+export function watchOutages (breakers: BreakerRegistry, instance: string, ids: OutageEventIds, emit: (event: NewOutageEvent) => void): void {
   const unavailable = new Set<string>()
-  const withId = (event: Omit<WebhookEvent, 'id' | 'at'> & OutageChange) => {
+  const withId = (event: Omit<NewOutageEvent, 'id'> & OutageChange) => {
     void ids.idOf(event).then((id) => { emit({ id, ...event }) })
   }
   breakers.on('transition', (t: BreakerTransition) => {

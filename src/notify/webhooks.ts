@@ -1,17 +1,19 @@
 import { createHmac } from 'node:crypto'
 import { Agent, request } from 'undici'
+import type { IdentityEvent } from '../backup/identity-events.js'
 import type { Config } from '../config/resolve.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
+import { identityEventId } from './event-id.js'
 import { guardedLookup } from './receiver-address.js'
 import type { WEBHOOK_EVENTS } from '../config/schema.js'
 
 export type WebhookEventType = typeof WEBHOOK_EVENTS[number]
 
-/** What a receiver gets: JSON, signed in the `understudy-signature` header. */
-export interface WebhookEvent {
+/** An outage event: a region's breaker, or a whole provider, changed state. */
+export interface OutageEvent {
   id: string
-  type: WebhookEventType
+  type: Exclude<WebhookEventType, IdentityEvent['type']>
   at: string
   instance: string
   provider: string
@@ -19,6 +21,27 @@ export interface WebhookEvent {
   regions: Record<string, string>
   message: string
 }
+
+/** A change to a person's backup login methods: who, which method, and who made it; never a key, a secret or a claim. */
+export interface IdentityWebhookEvent {
+  id: string
+  type: IdentityEvent['type']
+  at: string
+  instance: string
+  /** The person's gateway `sub`, as relying parties know them. */
+  sub: string
+  provider?: string
+  /** The passkey's credential id (public: the browser sends it with every login). */
+  passkey?: string
+  actor: IdentityEvent['actor']
+  message: string
+}
+
+/** What a receiver gets: JSON, signed in the `understudy-signature` header. */
+export type WebhookEvent = OutageEvent | IdentityWebhookEvent
+
+/** An outage event as `emit` takes it: its id the one every pod gives that change (OutageEventIds), the time stamped there. */
+export type NewOutageEvent = Omit<OutageEvent, 'at'>
 
 export interface WebhookOptions {
   /** Waits between attempts; the last one gives up. Default 1 s, 2 s, 4 s, 8 s, 16 s. */
@@ -51,7 +74,8 @@ export function jittered (delayMs: number, random: () => number = Math.random): 
 }
 
 /**
- * Outage notifications to the configured receivers. `emit` only enqueues:
+ * Notifications to the configured receivers: outage events and changes to
+ * people's backup login methods. `emit` and `emitIdentity` only enqueue:
  * delivery, timeouts and retries with backoff happen in the background, so a
  * slow or dead receiver is never in the way of a login.
  */
@@ -74,11 +98,42 @@ export class Webhooks {
     this.#dispatcher = new Agent({ connect: { lookup: guardedLookup(options.lookup) } })
   }
 
-  /** Queues `event` for every receiver subscribed to its type; its id is the one every pod gives that change (OutageEventIds). */
-  emit (event: Omit<WebhookEvent, 'at'>): void {
-    if (this.#closed) return
+  /** Queues an outage event for every receiver subscribed to its type. */
+  emit (event: NewOutageEvent): void {
     const { id, ...rest } = event
-    const full: WebhookEvent = { id, at: new Date(this.#options.now()).toISOString(), ...rest }
+    this.#enqueue({ id, at: new Date(this.#options.now()).toISOString(), ...rest })
+  }
+
+  /**
+   * Queues a change to a person's backup login methods, seen by `instance`.
+   * Only one pod makes a change, so its id is random rather than derived;
+   * the fields are copied one by one so nothing else the event may carry is sent.
+   */
+  emitIdentity (event: IdentityEvent, instance: string): void {
+    this.#enqueue({
+      id: identityEventId(),
+      type: event.type,
+      at: new Date(this.#options.now()).toISOString(),
+      instance,
+      sub: event.sub,
+      ...(event.provider === undefined ? {} : { provider: event.provider }),
+      ...(event.passkey === undefined ? {} : { passkey: event.passkey }),
+      actor: event.actor,
+      message: identityMessage(event),
+    })
+  }
+
+  /** Stops retrying; deliveries in flight finish on their own. */
+  close (): void {
+    this.#closed = true
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#timers.clear()
+    this.#dispatcher.close().catch(() => {})
+  }
+
+  /** One delivery path for every event: a queue per receiver subscribed to its type. */
+  #enqueue (full: WebhookEvent): void {
+    if (this.#closed) return
     const body = JSON.stringify(full)
     this.#hooks.forEach((hook, index) => {
       if (!hook.events.includes(full.type)) return
@@ -90,14 +145,6 @@ export class Webhooks {
       this.#pending.set(index, pending + 1)
       this.#deliver(index, full.type, body, 0)
     })
-  }
-
-  /** Stops retrying; deliveries in flight finish on their own. */
-  close (): void {
-    this.#closed = true
-    for (const timer of this.#timers) clearTimeout(timer)
-    this.#timers.clear()
-    this.#dispatcher.close().catch(() => {})
   }
 
   #deliver (index: number, type: WebhookEventType, body: string, attempt: number): void {
@@ -132,6 +179,17 @@ export class Webhooks {
     })
     await response.body.dump()
     if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`receiver answered ${response.statusCode}`)
+  }
+}
+
+/** A sentence for people reading the receiver's log: what changed and who changed it. */
+function identityMessage (event: IdentityEvent): string {
+  const by = event.actor === 'admin' ? 'by an administrator (admin API)' : 'by the user'
+  switch (event.type) {
+    case 'identity.passkey.added': return `a passkey was added ${by}`
+    case 'identity.passkey.removed': return `a passkey was removed ${by}`
+    case 'identity.linked': return `a ${event.provider ?? 'provider'} identity was linked ${by}`
+    case 'identity.unlinked': return `the ${event.provider ?? 'provider'} identity was unlinked ${by}`
   }
 }
 

@@ -130,7 +130,7 @@ async function backupThroughLinked (deps: CallbackDeps, tx: Transaction, upstrea
     count(err instanceof OAuthError && err.error === 'temporarily_unavailable' ? 'unavailable' : 'error')
     throw err
   }
-  count('backup')
+  deps.recordLogin(request.clientId, request.provider, 'backup', 'linked')
   log.info({ provider: session.provider, via: upstream.provider, client: request.clientId }, 'backup login through a linked provider')
   const sessionCookie = { name: deps.cookies.session, ...await sealSession(deps, session) }
   return { ...answerWithCode(deps, request, session, ACR_BACKUP), cookies: [sessionCookie] }

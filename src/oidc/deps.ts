@@ -1,4 +1,5 @@
 import type { LoginOutcome } from '../observability/metrics.js'
+import type { BackupMethod } from '../sessions/session.js'
 import type { UpstreamRouter } from '../upstream/router.js'
 
 // The small pieces of a gateway that the endpoints' dependency types are made
@@ -20,5 +21,5 @@ export interface ProviderRouter extends Pick<UpstreamRouter, 'id' | 'available' 
 /** Each configured provider's router, by provider id. */
 export type Upstreams = ReadonlyMap<string, ProviderRouter>
 
-/** Counts a login outcome in the metrics and the incident timeline. */
-export type LoginRecorder = (client: string, provider: string, outcome: LoginOutcome) => void
+/** Counts a login outcome in the metrics and the incident timeline; a backup login also names its method. */
+export type LoginRecorder = (client: string, provider: string, outcome: LoginOutcome, method?: BackupMethod['method']) => void

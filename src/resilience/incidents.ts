@@ -18,7 +18,10 @@ const EventFields = {
   region: Type.Optional(Type.String({ minLength: 1 })),
   message: Type.String(),
 }
-const ImpactCounts = Type.Object({ cached: Type.Integer({ minimum: 0 }), unavailable: Type.Integer({ minimum: 0 }) })
+// backup is absent from the events of gateways that predate backup login (a fleet mid-upgrade shares one log).
+const ImpactCounts = Type.Object({ cached: Type.Integer({ minimum: 0 }), unavailable: Type.Integer({ minimum: 0 }), backup: Type.Optional(Type.Integer({ minimum: 0 })) })
+/** One client's logins an outage touched, in one impact event: served cached, refused, or served by a backup method. */
+export type ImpactCounts = Static<typeof ImpactCounts>
 const OtherKind = Type.Union([Type.Literal('breaker'), Type.Literal('failover'), Type.Literal('fault'), Type.Literal('drain'), Type.Literal('policy')])
 
 /** An event as it is written to the log and checked when read back: impact events carry login counts per client. */
@@ -40,7 +43,8 @@ export interface Incident {
   endedAt?: string
   /** Intervals during which some instance had every region of the provider open: logins served cached or refused. */
   degraded: Array<{ start: string, end?: string, instance: string }>
-  impact: { cachedLogins: number, unavailableLogins: number, failovers: number, affectedClients: string[] }
+  /** Logins the outage touched: served from the cached session, refused, or served by a backup method (passkey, linked provider). */
+  impact: { cachedLogins: number, unavailableLogins: number, backupLogins: number, failovers: number, affectedClients: string[] }
   timeline: IncidentEvent[]
 }
 
@@ -105,7 +109,7 @@ export function deriveIncidents (events: IncidentEvent[], regionsOf: (provider: 
         status: 'ongoing',
         startedAt: event.at,
         degraded: [],
-        impact: { cachedLogins: 0, unavailableLogins: 0, failovers: 0, affectedClients: [] },
+        impact: { cachedLogins: 0, unavailableLogins: 0, backupLogins: 0, failovers: 0, affectedClients: [] },
         timeline: [],
       }
       track = { incident, states: new Map(), degradedSince: new Map() }
@@ -133,10 +137,11 @@ export function deriveIncidents (events: IncidentEvent[], regionsOf: (provider: 
   return incidents.reverse()
 }
 
-function addImpact (incident: Incident, data: Record<string, { cached: number, unavailable: number }>): void {
-  for (const [client, { cached, unavailable }] of Object.entries(data)) {
+function addImpact (incident: Incident, data: Record<string, ImpactCounts>): void {
+  for (const [client, { cached, unavailable, backup = 0 }] of Object.entries(data)) {
     incident.impact.cachedLogins += cached
     incident.impact.unavailableLogins += unavailable
-    if ((cached > 0 || unavailable > 0) && !incident.impact.affectedClients.includes(client)) incident.impact.affectedClients.push(client)
+    incident.impact.backupLogins += backup
+    if ((cached > 0 || unavailable > 0 || backup > 0) && !incident.impact.affectedClients.includes(client)) incident.impact.affectedClients.push(client)
   }
 }

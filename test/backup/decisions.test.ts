@@ -203,7 +203,7 @@ t.test('a passkey added after an upstream login logs the same person in on a new
   t.equal(code.authTime, u.clock.now(), 'auth_time is the passkey login\'s')
   t.same(code.claims, {}, 'no profile claims from a backup login')
   t.ok(outcome.cookies.some((c) => c.name === u.deps.cookies.session), 'a backup session for the next sites')
-  t.same(u.logins.slice(-1), [`shop ${PROVIDER} backup`], 'counted as a backup login')
+  t.same(u.logins.slice(-1), [`shop ${PROVIDER} backup passkey`], 'counted as a backup login with a passkey')
 
   const again = await passkeyLoginOptions(u.deps, page.page!.context)
   const replayed = authenticator.authenticate(again.options)
@@ -249,6 +249,7 @@ t.test('a linked provider logs the person in while theirs is down: usual sub, ac
   t.same(code.amr, ['fed'], 'a provider that says no amr: fed')
   t.same(code.claims, {}, 'the linked provider\'s claims (another email) are not passed on')
   t.equal(code.provider, PROVIDER, 'the grant is the person\'s own provider\'s')
+  t.same(u.logins.slice(-1), [`shop ${PROVIDER} backup linked`], 'counted as a backup login through a linked provider')
 
   t.equal(await refusal(loginThroughLinked(u.deps, page.context, PROVIDER, silentLogger)), 'invalid_request', 'the provider that is down is not a way round itself')
   t.equal(await refusal(loginThroughLinked(u.deps, page.context, 'nowhere', silentLogger)), 'invalid_request', 'an unknown provider')

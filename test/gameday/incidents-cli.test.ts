@@ -64,21 +64,23 @@ t.test('understudy incidents says what is wrong: usage (exit 2), a wrong token o
   t.match(none.out, /No incidents recorded/)
 })
 
-t.test('the draft sums impact over incidents and counts an ongoing degraded interval up to now', async (t) => {
-  const incident = (id: string, status: 'ongoing' | 'resolved', cached: number): Incident => ({
+t.test('the draft sums impact over incidents, backup logins included, and counts an ongoing degraded interval up to now', async (t) => {
+  const incident = (id: string, status: 'ongoing' | 'resolved', cached: number, backup: number): Incident => ({
     id,
     provider: 'kakao',
     status,
     startedAt: '2022-10-15T06:30:00.000Z',
     ...(status === 'resolved' ? { endedAt: '2022-10-15T07:30:00.000Z' } : {}),
     degraded: [{ start: '2022-10-15T06:31:00.000Z', ...(status === 'resolved' ? { end: '2022-10-15T07:00:00.000Z' } : {}), instance: 'kr-central' }],
-    impact: { cachedLogins: cached, unavailableLogins: 2, failovers: 1, affectedClients: ['shop'] },
+    impact: { cachedLogins: cached, unavailableLogins: 2, backupLogins: backup, failovers: 1, affectedClients: ['shop'] },
     timeline: [{ at: '2022-10-15T06:30:00.000Z', kind: 'breaker', instance: 'kr-central', provider: 'kakao', region: 'pangyo', message: 'pangyo: closed → open (a | b)' }],
   })
-  const draft = postMortemDraft([incident('b', 'ongoing', 5), incident('a', 'resolved', 3)], 'http://admin', new Date('2022-10-15T08:31:00.000Z'))
+  const draft = postMortemDraft([incident('b', 'ongoing', 5, 7), incident('a', 'resolved', 3, 4)], 'http://admin', new Date('2022-10-15T08:31:00.000Z'))
   t.same(draft.summary, { incidents: 2, ongoing: 1, providers: ['kakao'], firstStartedAt: '2022-10-15T06:30:00.000Z', lastEndedAt: null })
-  t.same(draft.impact, { cachedLogins: 8, unavailableLogins: 4, failovers: 2, affectedClients: ['shop'], degradedMs: (29 + 120) * 60_000 })
+  t.same(draft.impact, { cachedLogins: 8, unavailableLogins: 4, backupLogins: 11, failovers: 2, affectedClients: ['shop'], degradedMs: (29 + 120) * 60_000 })
   const md = renderPostMortem(draft)
+  t.match(md, /\| logins served from the cached session \| logins served by a backup method \(passkey, linked provider\) \| logins refused/)
+  t.match(md, /\n\| 8 \| 11 \| 4 \| 2 \| shop \|\n/, 'the impact row has the backup logins beside the cached and refused ones')
   t.match(md, /Ended: still ongoing/)
   t.match(md, /\(a \\\| b\)/, 'pipes in messages do not break the table')
 })

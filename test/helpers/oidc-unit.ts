@@ -87,7 +87,7 @@ export interface Unit {
   router: FakeRouter
   store: MemoryStore
   metrics: Metrics
-  /** Every login outcome counted, as `client provider outcome`. */
+  /** Every login outcome counted, as `client provider outcome`, and a backup login's method after it. */
   logins: string[]
   /** A session of `alice` at the provider, the upstream having vouched `vouchedAgo` seconds ago. */
   session (options?: { vouchedAgo?: number, authAgo?: number, sub?: string, upstreamRefreshToken?: string }): Session
@@ -128,7 +128,7 @@ export async function unit (): Promise<Unit> {
     cookies: cookieNames(config.issuer),
     sessionLifetime: OUTAGE_MAX_STALENESS,
     metrics,
-    recordLogin: (client: string, provider: string, outcome: LoginOutcome) => { logins.push(`${client} ${provider} ${outcome}`) },
+    recordLogin: (client: string, provider: string, outcome: LoginOutcome, method?: string) => { logins.push([client, provider, outcome, ...(method === undefined ? [] : [method])].join(' ')) },
   }
   return {
     deps,

@@ -1,6 +1,4 @@
 import { createHmac } from 'node:crypto'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { ConfigError, validateConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/resolve.js'
@@ -15,26 +13,7 @@ import { ADMIN, admin, waitFor } from '../helpers/admin.js'
 import { loadedConfig } from '../helpers/config.js'
 import { Browser } from '../../harness/browser.js'
 import { authorizeUrl, startStack, type Stack } from '../helpers/stack.js'
-
-interface Received { headers: IncomingMessage['headers'], body: string, event: Record<string, any> }
-
-/** A real local receiver; `answer` decides each response (default 204). */
-async function receiver (t: Test, answer: (n: number, res: ServerResponse) => void = (_n, res) => { res.writeHead(204).end() }) {
-  const received: Received[] = []
-  let attempts = 0
-  const server = createServer((req, res) => {
-    let body = ''
-    req.on('data', (c) => { body += c })
-    req.on('end', () => {
-      attempts++
-      received.push({ headers: req.headers, body, event: JSON.parse(body) })
-      answer(attempts, res)
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received, attempts: () => attempts }
-}
+import { webhookReceiver } from '../helpers/webhook-receiver.js'
 
 /** Forces a breaker state through the admin API. */
 async function post (s: Stack, path: string): Promise<void> {
@@ -46,8 +25,8 @@ const SECRET = 'a-webhook-secret-of-some-length'
 const QUIET = { healthCheck: { interval: 3600 } }
 
 t.test('outage events reach subscribed receivers, signed with HMAC-SHA256', async (t) => {
-  const all = await receiver(t)
-  const providerOnly = await receiver(t)
+  const all = await webhookReceiver(t)
+  const providerOnly = await webhookReceiver(t)
   const s = await startStack({
     provider: QUIET,
     config: {
@@ -80,7 +59,7 @@ t.test('outage events reach subscribed receivers, signed with HMAC-SHA256', asyn
 })
 
 t.test('a failing receiver gets retries with backoff until it answers', async (t) => {
-  const flaky = await receiver(t, (n, res) => { res.writeHead(n < 3 ? 503 : 200).end() })
+  const flaky = await webhookReceiver(t, (n, res) => { res.writeHead(n < 3 ? 503 : 200).end() })
   const s = await startStack({ provider: QUIET, config: { admin: ADMIN, webhooks: [{ url: flaky.url, allowHttp: true, events: ['region.open'], secret: SECRET }] } })
   t.teardown(() => s.close())
   await post(s, '/admin/breakers/idp/primary/open')
@@ -92,7 +71,7 @@ t.test('a failing receiver gets retries with backoff until it answers', async (t
 })
 
 t.test('a receiver that never answers is never in the way of a login', async (t) => {
-  const hung = await receiver(t, () => {})
+  const hung = await webhookReceiver(t, () => {})
   const s = await startStack({ provider: QUIET, config: { admin: ADMIN, webhooks: [{ url: hung.url, allowHttp: true, events: ['region.open', 'provider.degraded'], secret: SECRET }] } })
   t.teardown(() => s.close())
   await post(s, '/admin/breakers/idp/primary/open')
@@ -128,7 +107,7 @@ function outagePod (t: Test, hooks: Config['webhooks'], store: MemoryStore, inst
 }
 
 t.test('pods that see one change on either side of a minute boundary send it with one id; the next change has another', async (t) => {
-  const hook = await receiver(t)
+  const hook = await webhookReceiver(t)
   const hooks = [{ url: hook.url, allowHttp: true, events: ['region.open' as const, 'region.closed' as const, 'provider.degraded' as const], secret: SECRET }]
   // What the pods share: their region's Redis (and, through it, the peers).
   const store = new MemoryStore()
@@ -170,7 +149,7 @@ t.test('pods that see one change on either side of a minute boundary send it wit
 })
 
 t.test('during a secret rotation each delivery is signed with the new secret and the previous one', async (t) => {
-  const hook = await receiver(t)
+  const hook = await webhookReceiver(t)
   const previous = 'the-secret-being-rotated-out'
   const { webhooks } = pod(t, [{ url: hook.url, allowHttp: true, events: ['region.open'], secret: SECRET, previousSecret: previous }])
   webhooks.emit(OPEN)
@@ -236,7 +215,7 @@ t.test('a receiver must be https unless allowHttp, and never a link-local or met
 })
 
 t.test('a receiver name that resolves to a link-local or metadata address is refused at delivery', async (t) => {
-  const hook = await receiver(t)
+  const hook = await webhookReceiver(t)
   const port = new URL(hook.url).port
   const answers: Record<string, string> = { 'hooks.test': '127.0.0.1', 'rebound.test': '169.254.169.254' }
   const lookup: NonNullable<WebhookOptions['lookup']> = (hostname, _options, callback) => callback(null, [{ address: answers[hostname]!, family: 4 }])
