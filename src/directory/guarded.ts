@@ -209,7 +209,14 @@ async function ping (answer: Promise<boolean>, database: string): Promise<void> 
   if (!await answer) throw new UnderstudyError('US_ERR_DIRECTORY_UNAVAILABLE', `the directory at ${database} does not answer a ping`)
 }
 
-/** The directory's own failures count against it; a caller's mistake (a person never recorded) is an answer, not an outage. */
+/**
+ * The directory's own failures count against it. Answers do not: a caller's
+ * mistake (a person never recorded), or a serialization failure or deadlock
+ * (SQLSTATE class 40), which fails that one call but says the database is busy
+ * with the same rows, not down (engines that run every transaction
+ * serializable, such as CockroachDB, return them under contention).
+ */
 function countsAgainst (err: unknown): boolean {
-  return isUnderstudyError(err, 'US_ERR_DIRECTORY_UNAVAILABLE') || isUnderstudyError(err, 'US_ERR_DIRECTORY_MIGRATION')
+  if (isUnderstudyError(err, 'US_ERR_DIRECTORY_MIGRATION')) return true
+  return isUnderstudyError(err, 'US_ERR_DIRECTORY_UNAVAILABLE') && !String(err.details.sqlState ?? '').startsWith('40')
 }

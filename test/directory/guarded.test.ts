@@ -1,4 +1,5 @@
 import net from 'node:net'
+import pg from 'pg'
 import t, { type Test } from 'tap'
 import { until } from '../../harness/poll.js'
 import { startFaultProxy } from '../../harness/fault-proxy.js'
@@ -175,6 +176,31 @@ t.test('PostgreSQL behind a fault proxy', { skip: noPostgres }, async (t) => {
     await t.rejects(directory.link({ sub: 'never-recorded', provider: 'naver', upstreamSub: 'n-1', linkedAt: 0 }), { message: /no person/ })
     t.equal(directory.available, true)
     t.same(await errorCounts(metrics), {})
+  })
+
+  t.test('a serialization failure fails that one call and is no outage: the directory stays up', async (t) => {
+    const schemaUrl = await freshSchema(t)
+    const url = new URL(schemaUrl)
+    url.searchParams.set('options', `${url.searchParams.get('options')} -c default_transaction_isolation=serializable`)
+    const metrics = new Metrics({ defaults: false })
+    const directory = await createDirectory({ kind: 'postgres', path: '/unused', url: url.toString(), timeout: 2 }, { log: silentLogger, metrics })
+    t.teardown(() => directory.close())
+    const person = await directory.ensurePerson({ sub: 'kakao-1', provider: 'kakao', upstreamSub: '1', createdAt: 0 })
+    await directory.addPasskey({ id: 'credential-1', sub: person.sub, publicKey: new Uint8Array([1]), counter: 1, transports: [], name: 'Phone', deviceType: 'singleDevice', backedUp: false, createdAt: 0 })
+    // Another transaction holds the row; once it commits, a serializable update that waited for it must fail.
+    const other = new pg.Client({ connectionString: schemaUrl })
+    await other.connect()
+    t.teardown(() => other.end())
+    await other.query('BEGIN')
+    await other.query("UPDATE passkeys SET name = 'Renamed' WHERE id = 'credential-1'")
+    const use = directory.recordPasskeyUse('credential-1', 2, 1).catch((err: unknown) => err)
+    const blocker = (await other.query('SELECT pg_backend_pid() AS pid')).rows[0].pid
+    await until(async () => (await other.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))', [blocker])).rows[0].n === 1, 5_000, 'the use waits for the row')
+    await other.query('COMMIT')
+    t.match(await use, { ...unavailable, details: { sqlState: '40001' } })
+    t.equal(directory.available, true)
+    t.same(await errorCounts(metrics), {})
+    t.equal(await directory.recordPasskeyUse('credential-1', 2, 1), true, 'tried again, it is recorded')
   })
 
   t.test('a gateway refuses to start on a directory migrated by a newer understudy', async (t) => {
