@@ -95,7 +95,7 @@ export interface Directory {
   /** Removes one of the person's passkeys; false when the person has no such passkey. */
   removePasskey (sub: string, id: string): Promise<boolean>
 
-  /** The person said "Not now" to the offer: do not offer again before `until` (seconds). */
+  /** The person (who must exist) said "Not now" to the offer: do not offer again before `until` (seconds). */
   declineOffer (sub: string, until: number): Promise<void>
 
   /** Whether the database answers now (for /healthz and the status page). */
