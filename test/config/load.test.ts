@@ -8,7 +8,7 @@ import { isUnderstudyError } from '../../src/errors.js'
 
 /** The documented defaults (docs/config-reference.md), in seconds. */
 const DEFAULT_BREAKER = { timeout: 2, errorThresholdPercentage: 50, volumeThreshold: 10, resetTimeout: 10, rollingCountTimeout: 10 }
-const DEFAULT_FRESHNESS = { maxStaleness: 8 * 3600, outageMaxStaleness: 7 * 86400 }
+const DEFAULT_FRESHNESS = { maxStaleness: 8 * 3600, outageMaxStaleness: 7 * 86400, acceptBackupLogin: true }
 const DEFAULT_TOKENS = { idToken: 3600, accessToken: 600, refreshToken: 30 * 86400, degraded: 300, code: 60 }
 const DEFAULT_REDIS = { keyPrefix: 'understudy:', commandTimeout: 0.5, connectTimeout: 1, peerTimeout: 0.25, peerQueueLimit: 10_000 }
 
@@ -98,7 +98,7 @@ t.test('the DESIGN §3 example config validates', async (t) => {
     freshness: { maxStaleness: 8 * 3600, outageMaxStaleness: 7 * 86400 },
     idTokenSignedResponseAlg: 'ES256',
   }])
-  t.same(config.sessions, { maxStaleness: 8 * 3600, outageMaxStaleness: 7 * 86400 })
+  t.same(config.sessions, { maxStaleness: 8 * 3600, outageMaxStaleness: 7 * 86400, acceptBackupLogin: true })
   t.same(config.tokens, { idToken: 3600, accessToken: 600, refreshToken: 30 * 86400, degraded: 300, code: 60 })
   t.same(config.chaos, { enabled: false })
 })
@@ -198,8 +198,8 @@ t.test('durations in the config become seconds', async (t) => {
   const config = valid(input)
   t.same(config.providers[0]!.breaker, { ...DEFAULT_BREAKER, timeout: 0.5, resetTimeout: 60, rollingCountTimeout: 20 })
   t.equal(config.providers[0]!.healthCheck.interval, 10)
-  t.same(config.sessions, { maxStaleness: 3600, outageMaxStaleness: 30 * 86400 })
-  t.same(config.clients[0]!.freshness, { maxStaleness: 600, outageMaxStaleness: 30 * 86400 }, 'a client inherits what it does not set')
+  t.same(config.sessions, { maxStaleness: 3600, outageMaxStaleness: 30 * 86400, acceptBackupLogin: true })
+  t.same(config.clients[0]!.freshness, { maxStaleness: 600, outageMaxStaleness: 30 * 86400, acceptBackupLogin: true }, 'a client inherits what it does not set')
   t.same(config.tokens, { idToken: 7200, accessToken: 900, refreshToken: 90 * 86400, degraded: 120, code: 30 })
 })
 
