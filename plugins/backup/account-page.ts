@@ -15,6 +15,7 @@ const RESULTS: Record<AccountPageResult, string> = {
   'already-linked': 'That account was already linked to you.',
   taken: 'That account is linked to another person here, so it was not linked to you.',
   'same-provider': 'That was a login at your own provider, not at another one: nothing was linked.',
+  'not-fresh': 'Nothing was linked: the provider did not ask you to log in again. Sign out there and retry.',
   expired: 'Nothing was linked: your login here had ended or was too old. Log in again and retry.',
   unavailable: 'That did not work: a service it needs is not answering right now. Please try again in a few minutes.',
   failed: 'The login at the provider did not complete. Nothing changed.',

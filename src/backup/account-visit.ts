@@ -23,7 +23,10 @@ export interface AccountVisitDeps extends SessionReadDeps, SessionSealDeps {
 }
 
 /** What the account page says after a visit to the upstream: `?result=` values it explains. */
-export type AccountResult = 'signed-in' | 'linked' | 'already-linked' | 'taken' | 'same-provider' | 'expired' | 'unavailable' | 'failed'
+export type AccountResult = 'signed-in' | 'linked' | 'already-linked' | 'taken' | 'same-provider' | 'not-fresh' | 'expired' | 'unavailable' | 'failed'
+
+/** How far the linked provider's clock may be behind the gateway's when it says when it authenticated the user (seconds). */
+const LINK_CLOCK_SKEW = 60
 
 /**
  * The upstream's answer to a visit made for the account page: a plain login
@@ -34,8 +37,9 @@ export type AccountResult = 'signed-in' | 'linked' | 'already-linked' | 'taken' 
 export async function accountVisit (deps: AccountVisitDeps, tx: AccountTransaction, params: Params, cookie: (name: string) => string | undefined, log: Logger): Promise<Redirect> {
   const back = (result: AccountResult): Redirect => ({ location: `${deps.issuer}/account?result=${result}`, cookies: [] })
   let upstream: Session
+  let upstreamAuthTime: number | undefined
   try {
-    ({ session: upstream } = await redeem(deps, tx, params, log))
+    ({ session: upstream, upstreamAuthTime } = await redeem(deps, tx, params, log))
   } catch (err) {
     if (!(err instanceof OAuthError) && !isUnderstudyError(err)) throw err
     log.info({ err, provider: tx.provider }, 'an account-page login at the upstream did not complete')
@@ -49,6 +53,13 @@ export async function accountVisit (deps: AccountVisitDeps, tx: AccountTransacti
   const current = await readSession(deps, cookie(deps.cookies.session), log)
   if (current === undefined || current.sid !== link.sid || current.sub !== link.sub || !canChangeMethods(current, deps.now())) return back('expired')
   if (upstream.provider === current.provider) return back('same-provider')
+  // A link is a new key to the account: the login at the linked provider must be one made for it, not a session the browser
+  // already had there. A provider that states when it authenticated the user is held to it; one that does not (plain OAuth 2.0)
+  // was sent its reauthenticate parameters, which docs/backup-login.md asks operators to configure.
+  if (upstreamAuthTime !== undefined && upstreamAuthTime < tx.startedAt - LINK_CLOCK_SKEW) {
+    log.info({ provider: upstream.provider }, 'the linked provider answered from an earlier login; nothing was linked')
+    return back('not-fresh')
+  }
   if (deps.backup === undefined || !deps.backup.policy.linkedProviders) return back('failed')
   try {
     await deps.backup.directory.ensurePerson({ sub: current.sub, provider: current.provider, upstreamSub: current.upstreamSub, createdAt: deps.now() })

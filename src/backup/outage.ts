@@ -31,6 +31,6 @@ export function outagePage (deps: OutagePageDeps, request: AuthorizationRequest,
     ? [...deps.upstreams.values()].filter((router) => router.id !== request.provider && router.available()).map((router) => router.id)
     : []
   if (!passkey && linked.length === 0) return undefined
-  const context = sealBackupContext(deps.keys, { request }, deps.now())
+  const context = sealBackupContext(deps.keys, down ? { request, down } : { request }, deps.now())
   return { page: { kind: 'outage', provider: request.provider, site: client.clientId, context, down, passkey, linked }, cookies: [] }
 }

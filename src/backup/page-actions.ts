@@ -64,10 +64,12 @@ export async function continueToUpstream (deps: PageActionDeps, sealed: unknown,
 
 /** A linked provider's button on the outage page: a login there, whose identity the directory maps to its person at the callback. */
 export async function loginThroughLinked (deps: PageActionDeps, sealed: unknown, provider: unknown, log: Logger): Promise<Redirect> {
-  const { request } = opened(deps, sealed)
+  const { request, down } = opened(deps, sealed)
   const id = String(provider ?? '')
   try {
     if (!deps.backup.policy.linkedProviders) throw new OAuthError('invalid_request', 'backup login through another provider is not enabled')
+    // A linked provider stands in for the user's own only while that one is down: the choice page of a healthy provider offers none.
+    if (down !== true) throw new OAuthError('invalid_request', 'the site\'s provider was not down when this page was shown; log in there')
     if (id === request.provider || !deps.upstreams.has(id)) throw new OAuthError('invalid_request', 'not a provider this login can go through')
     return await visitUpstream<Transaction>(deps, id, { request, backup: true }, { reauthenticate: false }, log)
   } catch (err) {

@@ -21,6 +21,8 @@ export type BackupPage =
 export interface BackupContext {
   request: AuthorizationRequest
   sid?: string
+  /** The page was shown because the request's provider was down (the gateway's own evidence): only then may a linked provider stand in for it. */
+  down?: true
 }
 
 /** How long a user may stay on a backup page (seconds): long enough to create a passkey, short enough to be a single visit. */

@@ -89,6 +89,8 @@ export async function callback (deps: CallbackDeps, providerId: string, raw: Raw
     // redeem reached the exchange, so the router is there.
     throw providerUnavailable(deps.upstreams.get(tx.provider)!, err).redirectTo(target)
   }
+  // A linked provider's login names the person only through the directory: its hint is checked against that person.
+  if (tx.backup === true) return backupThroughLinked(deps, tx, session, log).catch((err: unknown) => { throw err instanceof OAuthError ? err.redirectTo(target) : err })
   if (request.hintSub !== undefined && session.sub !== request.hintSub) {
     // OIDC Core §3.1.2.1: the hint named a user who is not the one who logged in, so the answer is
     // login_required (that user is not logged in), not access_denied (nobody refused anything).
@@ -97,7 +99,6 @@ export async function callback (deps: CallbackDeps, providerId: string, raw: Raw
     count('error')
     throw new OAuthError('login_required', 'the user who logged in is not the one the site asked for').redirectTo(target)
   }
-  if (tx.backup === true) return backupThroughLinked(deps, tx, session, log).catch((err: unknown) => { throw err instanceof OAuthError ? err.redirectTo(target) : err })
   if (!freshEnough(request, tx, upstreamAuthTime, deps.now())) {
     return reauthenticate(deps, tx, count, log).catch((err: unknown) => { throw err instanceof OAuthError ? err.redirectTo(target) : err })
   }

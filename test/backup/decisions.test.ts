@@ -1,7 +1,7 @@
 import t from 'tap'
-import { addPasskey, passkeyRegistration } from '../../src/backup/account.js'
+import { addPasskey, passkeyRegistration, startLink } from '../../src/backup/account.js'
 import type { BackupDeps } from '../../src/backup/deps.js'
-import { openBackupContext } from '../../src/backup/page.js'
+import { openBackupContext, sealBackupContext } from '../../src/backup/page.js'
 import { continueAfterOffer, loginThroughLinked, passkeyLogin, passkeyLoginOptions, backToSite } from '../../src/backup/page-actions.js'
 import { rpFor } from '../../src/backup/passkeys.js'
 import { validateConfig } from '../../src/config/load.js'
@@ -275,4 +275,50 @@ t.test('"Back to the site" is temporarily_unavailable to the relying party, coun
   t.equal(await refusal(async () => backToSite(u.deps, `${page.context}x`)), 'invalid_request')
   t.equal(await refusal(async () => backToSite(u.deps, undefined)), 'invalid_request')
   t.notOk((await backupUnit()).deps.clients.get(SPA.clientId)?.freshness.acceptBackupLogin === false, 'clients accept backup logins by default')
+})
+
+t.test('a linked-provider login is checked against the id_token_hint as the person it maps to, not as the linked identity', async (t) => {
+  const u = await backupUnit()
+  const alice = u.session()
+  await u.directory.ensurePerson({ sub: alice.sub, provider: PROVIDER, upstreamSub: 'alice', createdAt: 0 })
+  await u.directory.link({ sub: alice.sub, provider: LINKED, upstreamSub: 'alice-at-naver', linkedAt: 0 })
+  u.router.up = false
+  const through = async (hintSub: string): Promise<BrowserOutcome> => {
+    const page = (await authorize(u.deps, request, undefined, silentLogger)).page!
+    // The hint as authorize verified it: sealed into the page's context with the request.
+    const context = openBackupContext(u.deps.keys, page.context, u.clock.now())
+    const hinted = sealBackupContext(u.deps.keys, { ...context, request: { ...context.request, hintSub } }, u.clock.now())
+    const sent = await loginThroughLinked(u.deps, hinted, LINKED, silentLogger)
+    const tx = sent.cookies[0]!
+    return callback(u.deps, LINKED, { state: u.linked.calls.authorize.at(-1)!.state, code: 'naver-code' }, (name) => (name === tx.name ? tx.value : undefined), silentLogger)
+  }
+  t.equal(await answer(u, through(alice.sub)), 'code backup', 'a hint naming the person is answered')
+  t.equal(await answer(u, through(subjectFor(PROVIDER, 'bob'))), 'login_required', 'a hint naming someone else is not')
+})
+
+t.test('only the page of a provider that is down lets a linked provider stand in for it', async (t) => {
+  const u = await backupUnit({ passkeyWhenHealthy: true })
+  const choice = (await authorize(u.deps, request, undefined, silentLogger)).page!
+  t.equal(choice.kind === 'outage' && choice.down, false, 'the choice page of a healthy provider')
+  t.equal(await refusal(loginThroughLinked(u.deps, choice.context, LINKED, silentLogger)), 'invalid_request', 'offers no way round it')
+  t.same(u.linked.calls.authorize, [], 'and sends nobody to the linked provider')
+})
+
+t.test('linking needs a login at the linked provider made for the link: an answer from an earlier session there links nothing', async (t) => {
+  const link = async (authAgo: number | undefined): Promise<string> => {
+    const u = await backupUnit()
+    u.linked.onExchange = async () => ({ sub: 'alice-at-naver', claims: {}, ...(authAgo === undefined ? {} : { authTime: u.clock.now() - authAgo }) })
+    const alice = u.session()
+    const cookie = await u.cookie(alice)
+    const sent = await startLink(u.deps, alice, LINKED, silentLogger)
+    t.equal(u.linked.calls.authorize.at(-1)!.reauthenticate, true, 'the linked provider is asked for a fresh login')
+    const tx = sent.cookies[0]!
+    const cookies = new Map([[tx.name, tx.value], [u.deps.cookies.session, cookie]])
+    const back = await callback(u.deps, LINKED, { state: u.linked.calls.authorize.at(-1)!.state, code: 'naver-code' }, (name) => cookies.get(name), silentLogger)
+    const result = new URL(back.location!).searchParams.get('result')!
+    return `${result}${(await u.directory.linkedPerson(LINKED, 'alice-at-naver'))?.sub === alice.sub ? ' (linked)' : ''}`
+  }
+  t.equal(await link(0), 'linked (linked)', 'a login made now')
+  t.equal(await link(undefined), 'linked (linked)', 'a provider that says nothing of when (plain OAuth 2.0): its reauthenticate parameters were sent')
+  t.equal(await link(3600), 'not-fresh', 'a login from an hour ago')
 })
