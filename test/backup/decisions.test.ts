@@ -230,12 +230,18 @@ t.test('a client that does not use the person\'s provider, or whose id_token_hin
   t.equal(await answer(u, passkeyLogin(u.deps, page.context, login.ceremony, authenticator.authenticate(login.options), silentLogger)), 'temporarily_unavailable', 'the person logs in through a provider this site does not use')
 })
 
-t.test('a linked provider logs the person in while theirs is down: usual sub, acr backup, the linked provider\'s amr or fed; an identity linked to nobody is refused', async (t) => {
+/** Alice, her own provider down, her naver identity linked to her. */
+async function aliceLinked (): Promise<{ u: Backup, alice: Session }> {
   const u = await backupUnit()
   const alice = u.session()
   await u.directory.ensurePerson({ sub: alice.sub, provider: PROVIDER, upstreamSub: 'alice', createdAt: 0 })
   await u.directory.link({ sub: alice.sub, provider: LINKED, upstreamSub: 'alice-at-naver', linkedAt: 0 })
   u.router.up = false
+  return { u, alice }
+}
+
+t.test('a linked provider logs the person in while theirs is down: usual sub, acr backup, the linked provider\'s amr or fed; an identity linked to nobody is refused', async (t) => {
+  const { u, alice } = await aliceLinked()
   const page = (await authorize(u.deps, request, undefined, silentLogger)).page!
   const through = async (): Promise<BrowserOutcome> => {
     const sent = await loginThroughLinked(u.deps, page.context, LINKED, silentLogger)
@@ -278,11 +284,7 @@ t.test('"Back to the site" is temporarily_unavailable to the relying party, coun
 })
 
 t.test('a linked-provider login is checked against the id_token_hint as the person it maps to, not as the linked identity', async (t) => {
-  const u = await backupUnit()
-  const alice = u.session()
-  await u.directory.ensurePerson({ sub: alice.sub, provider: PROVIDER, upstreamSub: 'alice', createdAt: 0 })
-  await u.directory.link({ sub: alice.sub, provider: LINKED, upstreamSub: 'alice-at-naver', linkedAt: 0 })
-  u.router.up = false
+  const { u, alice } = await aliceLinked()
   const through = async (hintSub: string): Promise<BrowserOutcome> => {
     const page = (await authorize(u.deps, request, undefined, silentLogger)).page!
     // The hint as authorize verified it: sealed into the page's context with the request.
