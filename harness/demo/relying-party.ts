@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { acrLegend, idTokenTable } from './id-token-view.js'
 
 /** Upstream region switches the demo page offers, so a newcomer can stage an outage. */
 export interface RegionControls {
@@ -22,15 +23,30 @@ interface BrowserState {
 
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'"
 
+export interface DemoRelyingPartyOptions {
+  issuer: string
+  clientId: string
+  clientSecret: string
+  port: number
+  /** Where it listens; default 127.0.0.1. */
+  host?: string
+  /** The host name in its own URLs (its redirect URI); default `host`. */
+  hostname?: string
+  /** The gateway's account page (passkeys, linked providers), linked from the page when backup login is on. */
+  accountUrl?: string
+  controls?: RegionControls
+}
+
 /**
  * A small relying party that logs in through the gateway with openid-client
- * (code + PKCE), shows the ID token's truth (acr, auth_time, sub) and offers
- * refresh, userinfo and logout; optionally the upstream region switches.
+ * (code + PKCE), shows the ID token's truth (sub, acr, amr, auth_time, each
+ * explained) and offers refresh, userinfo and logout; optionally the
+ * upstream region switches.
  */
-export async function startDemoRelyingParty (options: { issuer: string, clientId: string, clientSecret: string, port: number, host?: string, controls?: RegionControls }): Promise<DemoRelyingParty> {
+export async function startDemoRelyingParty (options: DemoRelyingPartyOptions): Promise<DemoRelyingParty> {
   const oidc = await import('openid-client')
   const host = options.host ?? '127.0.0.1'
-  const base = `http://${host}:${options.port}`
+  const base = `http://${options.hostname ?? host}:${options.port}`
   const redirectUri = `${base}/callback`
   let config: Awaited<ReturnType<typeof oidc.discovery>> | undefined
   const discover = async () => {
@@ -61,7 +77,7 @@ export async function startDemoRelyingParty (options: { issuer: string, clientId
     const url = new URL(req.url ?? '/', base)
     const state = browserOf(req, res)
     const post = req.method === 'POST'
-    if (url.pathname === '/' && !post) return page(res, state, options.controls)
+    if (url.pathname === '/' && !post) return page(res, state, options)
     if (url.pathname === '/login' && post) {
       const cfg = await discover()
       const verifier = oidc.randomPKCECodeVerifier()
@@ -121,7 +137,7 @@ export async function startDemoRelyingParty (options: { issuer: string, clientId
   await new Promise<void>((resolve) => server.listen(options.port, host, resolve))
   const port = (server.address() as AddressInfo).port
   return {
-    url: `http://${host}:${port}/`,
+    url: `http://${options.hostname ?? host}:${port}/`,
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
   }
 }
@@ -134,28 +150,24 @@ function esc (value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
 
-function page (res: ServerResponse, state: BrowserState, controls?: RegionControls): void {
+function page (res: ServerResponse, state: BrowserState, options: Pick<DemoRelyingPartyOptions, 'controls' | 'accountUrl'>): void {
   const claims = state.tokens?.claims
-  const now = Math.floor(Date.now() / 1000)
-  const rows = claims
-    ? ['sub', 'email', 'name', 'acr', 'auth_time', 'iat', 'exp'].map((name) => {
-        const value = claims[name]
-        const extra = (name === 'auth_time' || name === 'iat' || name === 'exp') && typeof value === 'number' ? ` (${new Date(value * 1000).toISOString()}, ${now - value}s ago)` : ''
-        return `<tr><th>${name}</th><td><code>${esc(value ?? '—')}</code>${esc(extra)}</td></tr>`
-      }).join('')
-    : ''
+  const { controls, accountUrl } = options
   const regions = controls
     ? `<h2>Upstream regions</h2><p>Stop a region to stage an outage; a logged-in user keeps logging in.</p><ul>${controls.list().map((r) => `<li><form method="post" action="/regions/${esc(r.name)}/toggle"><b>${esc(r.name)}</b> <code>${esc(r.url)}</code> is ${r.up ? 'up' : '<b>down</b>'} <button>${r.up ? 'Stop' : 'Start'}</button></form></li>`).join('')}</ul>`
     : ''
+  const account = accountUrl ? `<p>Passkeys and linked providers: <a href="${esc(accountUrl)}">how you log in</a>, on the gateway.</p>` : ''
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>understudy demo site</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}th{text-align:left;padding-right:1rem;vertical-align:top}form{display:inline}button{margin:.25rem}.msg{background:#eef;padding:.5rem}</style></head>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}th{text-align:left;padding-right:1rem;vertical-align:top}td{padding-bottom:.4rem}small{color:#555}dd{margin:0 0 .5rem 1.5rem}form{display:inline}button{margin:.25rem}.msg{background:#eef;padding:.5rem}</style></head>
 <body><h1>Demo site</h1><p>This site logs its users in through the understudy gateway.</p>
 ${state.message ? `<p class="msg">${esc(state.message)}</p>` : ''}
-${claims ? `<h2>ID token</h2><table>${rows}</table>` : '<p>You are not logged in.</p>'}
+${claims ? `<h2>ID token</h2>${idTokenTable(claims, Math.floor(Date.now() / 1000))}` : '<p>You are not logged in.</p>'}
 <p><form method="post" action="/login"><button>Log in</button></form><form method="post" action="/login?prompt=login"><button>Log in again at the provider</button></form>
 ${state.tokens ? '<form method="post" action="/refresh"><button>Refresh tokens</button></form><form method="post" action="/userinfo"><button>Call userinfo</button></form><form method="post" action="/logout"><button>Log out</button></form>' : ''}</p>
+${account}
 ${state.userinfo ? `<h2>Userinfo</h2><pre>${esc(JSON.stringify(state.userinfo, null, 2))}</pre>` : ''}
-${regions}</body></html>`
+${regions}
+<h2>What <code>acr</code> says</h2>${acrLegend()}</body></html>`
   delete state.message
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': CSP, 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' }).end(html)
 }

@@ -34,6 +34,13 @@ export interface UpstreamIdpOptions {
    * grant), as Kakao rotates. Default: oidc-provider's policy (confidential clients rotate late in a token's life).
    */
   rotateRefreshToken?: boolean
+  /** What its sign-in page calls it; default "Demo upstream". */
+  title?: string
+  /**
+   * Prefix of its cookie names; default none (oidc-provider's own names). Cookies ignore the port,
+   * so two demo upstreams on one host need different prefixes to keep their sessions apart.
+   */
+  cookiePrefix?: string
 }
 
 export interface UpstreamIdpRegion { name: string, url: string }
@@ -94,13 +101,14 @@ export async function startUpstreamIdp (options: UpstreamIdpOptions): Promise<Up
   const regions = listeners.map(({ name, url }) => ({ name, url }))
   const issuer = options.issuer ?? (regions[0] as UpstreamIdpRegion).url
   const [Provider, jwks] = await Promise.all([loadProviderClass(), signingKeys()])
-  const provider = quietly(() => new Provider(issuer, { ...configuration(options.clients, jwks), ...(options.adapter ? { adapter: options.adapter } : {}), ...(options.rotateRefreshToken === undefined ? {} : { rotateRefreshToken: options.rotateRefreshToken }) }))
+  const provider = quietly(() => new Provider(issuer, { ...configuration(options.clients, jwks, options.cookiePrefix ?? ''), ...(options.adapter ? { adapter: options.adapter } : {}), ...(options.rotateRefreshToken === undefined ? {} : { rotateRefreshToken: options.rotateRefreshToken }) }))
   const callback = provider.callback()
   const loginClock = options.loginClock ?? (() => Math.floor(Date.now() / 1000))
+  const title = options.title ?? 'Demo upstream'
   handle = (req, res) => {
     const interaction = /^\/interaction\/([\w-]+)(\/login)?$/.exec(new URL(req.url ?? '/', 'http://localhost').pathname)
     if (interaction === null) return callback(req, res)
-    respondToInteraction(provider, req, res, interaction[1] as string, interaction[2] !== undefined, loginClock).catch((err: unknown) => {
+    respondToInteraction(provider, req, res, interaction[1] as string, interaction[2] !== undefined, loginClock, title).catch((err: unknown) => {
       if (res.headersSent) return res.destroy()
       const expired = (err as { name?: string }).name === 'SessionNotFound'
       page(res, expired ? 400 : 500, expired ? 'This login has expired. Start again from the application.' : 'Something went wrong.')
@@ -163,7 +171,7 @@ class RegionListener {
   }
 }
 
-function configuration (clients: UpstreamIdpClient[], jwks: { keys: JWK[] }): object {
+function configuration (clients: UpstreamIdpClient[], jwks: { keys: JWK[] }, cookiePrefix: string): object {
   return {
     clients: clients.map((client) => ({
       grant_types: ['authorization_code', 'refresh_token'],
@@ -172,7 +180,10 @@ function configuration (clients: UpstreamIdpClient[], jwks: { keys: JWK[] }): ob
       ...client,
     })),
     jwks,
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    cookies: {
+      keys: [randomBytes(32).toString('base64url')],
+      names: { session: `${cookiePrefix}_session`, interaction: `${cookiePrefix}_interaction`, resume: `${cookiePrefix}_interaction_resume` },
+    },
     claims: { amr: null, openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
@@ -212,22 +223,22 @@ async function loadExistingGrant (ctx: AuthorizationContext): Promise<Grant> {
   return grant
 }
 
-async function respondToInteraction (provider: OidcProvider, req: IncomingMessage, res: ServerResponse, uid: string, submitted: boolean, loginClock: () => number): Promise<void> {
+async function respondToInteraction (provider: OidcProvider, req: IncomingMessage, res: ServerResponse, uid: string, submitted: boolean, loginClock: () => number, title: string): Promise<void> {
   const details = await provider.interactionDetails(req, res)
   if (details.uid !== uid) return page(res, 400, 'This login belongs to another window. Start again from the application.')
   if (details.prompt.name !== 'login') {
     return provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the demo upstream only asks for a login' }, { mergeWithLastSubmission: false })
   }
-  if (!submitted) return page(res, 200, loginForm(uid))
+  if (!submitted) return page(res, 200, loginForm(uid, title))
   if (req.method !== 'POST') return page(res, 405, 'Submit the login form.')
   const login = new URLSearchParams(await readBody(req)).get('login')?.trim() ?? ''
-  if (login.length === 0 || login.length > 64) return page(res, 400, loginForm(uid, 'Enter a login name of at most 64 characters.'))
+  if (login.length === 0 || login.length > 64) return page(res, 400, loginForm(uid, title, 'Enter a login name of at most 64 characters.'))
   // The login form is a password form, whatever is typed: amr `pwd` (RFC 8176), as a real upstream would say.
   await provider.interactionFinished(req, res, { login: { accountId: login, ts: loginClock(), amr: ['pwd'] } }, { mergeWithLastSubmission: false })
 }
 
-function loginForm (uid: string, problem?: string): string {
-  return `<h1>Demo upstream sign-in</h1>${problem === undefined ? '' : `<p class="problem">${escapeHtml(problem)}</p>`}
+function loginForm (uid: string, title: string, problem?: string): string {
+  return `<h1>${escapeHtml(title)} sign-in</h1>${problem === undefined ? '' : `<p class="problem">${escapeHtml(problem)}</p>`}
 <p>Any login name works.</p>
 <form method="post" action="/interaction/${encodeURIComponent(uid)}/login">
 <label>Login <input name="login" autofocus autocomplete="username" required maxlength="64"></label>

@@ -3,16 +3,25 @@ import t from 'tap'
 import { createLogger } from '../../src/cli/logger.js'
 import { startDemo } from '../../harness/demo/stack.js'
 import { Browser } from '../../harness/browser.js'
+import { formWith } from '../helpers/backup-http.js'
 import { freePort } from '../helpers/stack.js'
 
+/** Past the gateway's passkey offer, which follows a first upstream login: "Not now", on to the site. */
+async function notNow (browser: Browser, offer: Awaited<ReturnType<Browser['follow']>>): ReturnType<Browser['follow']> {
+  const form = formWith(offer.text, offer.url, 'not-now')
+  return browser.follow(form.action, { method: 'POST', body: form.fields })
+}
+
 t.test('the demo stack logs a user in through the gateway and shows the truth of the ID token', async (t) => {
-  const [gateway, admin, site, upstream] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+  const [gateway, admin, site, upstream, linked] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()])
   // The upstream needs two consecutive ports; a free one followed by its neighbour is good enough here.
   const out = new PassThrough()
-  const demo = await startDemo(createLogger({ level: 'silent' }), { gateway, admin, site, upstream }, out)
-  t.match(String(out.read()), /demo site \(log in here\): +http:\/\/127\.0\.0\.1:\d+\//, 'it prints the URLs')
+  const demo = await startDemo(createLogger({ level: 'silent' }), { gateway, admin, site, upstream, linked }, out)
+  t.match(String(out.read()), /demo site \(log in here\): +http:\/\/localhost:\d+\//, 'it prints the URLs')
   t.teardown(() => demo.close())
   t.equal(demo.upstreamRegions.length, 2, 'the demo upstream has two regions')
+  t.equal(demo.issuer, `http://localhost:${gateway}`, 'the issuer is a domain name, as WebAuthn needs')
+  t.equal(demo.siteUrl, `http://localhost:${site}/`, 'the site is on the same host name as the gateway')
 
   const browser = new Browser()
   const home = await browser.fetch(demo.siteUrl)
@@ -20,9 +29,13 @@ t.test('the demo stack logs a user in through the gateway and shows the truth of
   const loginForm = await browser.follow(`${demo.siteUrl}login`, { method: 'POST' })
   t.equal(loginForm.status, 200)
   t.match(loginForm.url, demo.upstreamRegions[0]!.url, 'the browser is sent to the first upstream region')
-  const back = await browser.submitForm(loginForm.text, loginForm.url, { login: 'newcomer' })
+  const offer = await browser.submitForm(loginForm.text, loginForm.url, { login: 'newcomer' })
+  t.same([offer.status, offer.url.startsWith(`${demo.issuer}/callback/demo`)], [200, true], 'back at the gateway, which offers a passkey')
+  t.match(offer.text, 'Add a passkey')
+  const back = await notNow(browser, offer)
   t.equal(back.status, 200)
-  t.match(back.text, /urn:understudy:acr:upstream/)
+  t.match(back.text, /<td id="claim-acr"><code>urn:understudy:acr:upstream<\/code>/)
+  t.match(back.text, /<td id="claim-amr"><code>pwd<\/code><br><small>pwd: a password/, 'the upstream\'s amr, explained')
   t.match(back.text, /newcomer@example\.com/)
 
   const again = await browser.follow(`${demo.siteUrl}login`, { method: 'POST' })
@@ -44,6 +57,6 @@ t.test('the demo stack logs a user in through the gateway and shows the truth of
     if (answer?.status === 200 && answer.url.startsWith(secondary)) [newcomer, form] = [candidate, answer]
     else await new Promise((resolve) => setTimeout(resolve, 100))
   }
-  const landed = await newcomer!.submitForm(form.text, form.url, { login: 'second-region-user' })
+  const landed = await notNow(newcomer!, await newcomer!.submitForm(form.text, form.url, { login: 'second-region-user' }))
   t.match(landed.text, /second-region-user@example\.com/, 'a new user logs in through the secondary region')
 })
