@@ -7,8 +7,9 @@ import type { ProgressStream } from './progress.js'
 import { renderMarkdown } from './report-md.js'
 import { runGameday } from './run.js'
 import { SCENARIO_NAMES, type ScenarioName } from './scenarios.js'
+import { DEFAULT_DATABASE_URL } from './setup.js'
 
-const USAGE = 'usage: understudy gameday [--scenario monkey|gorilla|kong|all] [--duration 60s] [--report DIR] [--json]\n'
+const USAGE = 'usage: understudy gameday [--scenario monkey|gorilla|kong|directory|all] [--duration 60s] [--report DIR] [--database URL] [--json]\n'
 
 /** `understudy gameday`: runs the scenarios, writes report.md and report.json; 0 when every expectation is met, 1 otherwise. */
 export async function gamedayCommand (args: string[], stdout: NodeJS.WritableStream, stderr: ProgressStream): Promise<number> {
@@ -16,14 +17,17 @@ export async function gamedayCommand (args: string[], stdout: NodeJS.WritableStr
   let durationMs: number
   let reportDir: string
   let json: boolean
+  let databaseUrl: string
   try {
-    const { values } = parseArgs({ args, strict: true, options: { scenario: { type: 'string', default: 'all' }, duration: { type: 'string', default: '60s' }, report: { type: 'string', default: 'gameday-report' }, json: { type: 'boolean', default: false } } })
+    const { values } = parseArgs({ args, strict: true, options: { scenario: { type: 'string', default: 'all' }, duration: { type: 'string', default: '60s' }, report: { type: 'string', default: 'gameday-report' }, database: { type: 'string', default: DEFAULT_DATABASE_URL }, json: { type: 'boolean', default: false } } })
     const scenario = values.scenario!
-    if (scenario !== 'all' && !(SCENARIO_NAMES as readonly string[]).includes(scenario)) throw new Error(`--scenario must be monkey, gorilla, kong or all, not ${JSON.stringify(scenario)}`)
+    if (scenario !== 'all' && !(SCENARIO_NAMES as readonly string[]).includes(scenario)) throw new Error(`--scenario must be ${SCENARIO_NAMES.join(', ')} or all, not ${JSON.stringify(scenario)}`)
     scenarios = scenario === 'all' ? [...SCENARIO_NAMES] : [scenario as ScenarioName]
     durationMs = parseDuration(values.duration!) * 1000
     if (!(durationMs >= 5_000 && durationMs <= 600_000)) throw new Error('--duration must be between 5s and 10m')
     reportDir = resolve(values.report!)
+    databaseUrl = values.database!
+    if (!/^postgres(ql)?:\/\//.test(databaseUrl)) throw new Error('--database must be a postgres:// URL')
     json = values.json!
   } catch (err) {
     stderr.write(`${(err as Error).message}\n${USAGE}`)
@@ -43,7 +47,7 @@ export async function gamedayCommand (args: string[], stdout: NodeJS.WritableStr
   process.on('SIGTERM', onSignal)
   try {
     await mkdir(reportDir, { recursive: true })
-    const report = await runGameday({ scenarios, durationMs, reportDir, progress: stderr, signal: controller.signal })
+    const report = await runGameday({ scenarios, durationMs, reportDir, databaseUrl, progress: stderr, signal: controller.signal })
     await writeFile(join(reportDir, 'report.json'), JSON.stringify(report, null, 2) + '\n')
     await writeFile(join(reportDir, 'report.md'), renderMarkdown(report))
     if (json) stdout.write(JSON.stringify(report, null, 2) + '\n')
@@ -63,7 +67,7 @@ function summaryLines (report: Awaited<ReturnType<typeof runGameday>>): string[]
   return [
     '',
     `game day ${report.expectationsMet ? 'PASSED' : 'FAILED'} in ${(report.wallTimeMs / 1000).toFixed(1)} s`,
-    ...report.scenarios.map((s) => `  ${s.name.padEnd(8)} detect ${s.timeToDetectMs ?? '-'} ms, failover ${s.timeToFailoverMs ?? '-'} ms, recover ${s.timeToRecoverMs ?? '-'} ms, returning ${(s.returningUserSuccessRate * 100).toFixed(2)} %, new ${(s.newUserSuccessRate * 100).toFixed(2)} %, 5xx ${s.http5xx}, lost ${s.sessionsLost}, revoked accepted ${s.revokedAccepted}${s.caughtInCrash > 0 ? `, caught in a crash ${s.caughtInCrash}` : ''}`),
+    ...report.scenarios.map((s) => `  ${s.name.padEnd(8)} detect ${s.timeToDetectMs ?? '-'} ms, failover ${s.timeToFailoverMs ?? '-'} ms, recover ${s.timeToRecoverMs ?? '-'} ms, returning ${(s.returningUserSuccessRate * 100).toFixed(2)} %, new ${(s.newUserSuccessRate * 100).toFixed(2)} %,${s.cohort.map((c) => ` passkey cohort ${c.expected === 'logged-in' ? `${c.loggedIn}/${c.enrolled} logged in` : `${c.unavailable}/${c.enrolled} temporarily_unavailable`},`).join('')} 5xx ${s.http5xx}, lost ${s.sessionsLost}, revoked accepted ${s.revokedAccepted}${s.caughtInCrash > 0 ? `, caught in a crash ${s.caughtInCrash}` : ''}`),
     ...report.violations.map((v) => `  violation: ${v}`),
   ]
 }

@@ -12,6 +12,8 @@ export interface Fault {
   upstreamDown?: boolean
   /** It hits the upstream: logins sent there before it was detected may fail (DESIGN §9, Detection). */
   upstream?: boolean
+  /** The directory cannot answer while it holds: passkey logins can only be refused (DESIGN §10, Static stability). */
+  directoryDown?: boolean
   /** Whether an operation succeeded through the path that survives this fault. */
   survivingPath: (op: OpRecord) => boolean
   inject (t: Topology): Promise<void>
@@ -85,6 +87,23 @@ export function upstreamDown (regions: readonly UpstreamRegionName[]): Fault {
   return onUpstream(regions, { kind: 'refuse' }, `${what} down (connections refused)`)
 }
 
+/**
+ * The directory's database unreachable from every gateway: connections
+ * refused, open ones cut. No upstream, SSO or cached login needs it; a new
+ * user's upstream login goes on without the offer.
+ */
+export function directoryDown (): Fault {
+  const links = (t: Topology) => REGIONS.map((g) => t.regions[g].links.directory)
+  return {
+    description: 'the directory\'s database unreachable from every gateway (connections refused)',
+    subjects: ['directory'],
+    directoryDown: true,
+    survivingPath: () => true,
+    inject: async (t) => { await Promise.all(links(t).map((link) => link.setFault({ kind: 'refuse' }))) },
+    clear: async (t) => { await Promise.all(links(t).map((link) => link.clearFault())) },
+  }
+}
+
 /** A whole gateway region down: its process and its Redis; cleared by starting both again. */
 export function regionDown (name: RegionName): Fault {
   const gateway = killGateway(name)
@@ -108,6 +127,7 @@ export function together (...faults: Fault[]): Fault {
     subjects: faults.flatMap((f) => f.subjects),
     ...(faults.some((f) => f.upstream) ? { upstream: true } : {}),
     ...(faults.some((f) => f.upstreamDown) ? { upstreamDown: true } : {}),
+    ...(faults.some((f) => f.directoryDown) ? { directoryDown: true } : {}),
     survivingPath: (op) => faults.every((f) => f.survivingPath(op)),
     inject: async (t) => { await Promise.all(faults.map((f) => f.inject(t))) },
     clear: async (t) => { await Promise.all(faults.map((f) => f.clear(t))) },

@@ -1,12 +1,20 @@
 import { cookieNames } from '../../src/sessions/session.js'
+import { SoftwareAuthenticator } from '../software-authenticator.js'
+import { addPasskey, passkeyLogin, type OfferChoice } from './backup-flows.js'
 import type { RecordingBrowser } from './recording-browser.js'
-import { firstLogin, logout, refresh, revokeRefreshToken, ssoLogin, type FlowContext, type FlowResult } from './flows.js'
+import type { FlowContext, FlowResult } from './flow-steps.js'
+import { firstLogin, logout, refresh, revokeRefreshToken, ssoLogin } from './flows.js'
 import type { OpKind, Recorder } from './records.js'
 import { RELYING_PARTIES, relyingParty, type LoadShape, type RelyingParty } from './setup.js'
 import { UserPool, pick, type RevokedCredential, type SyntheticUser } from './users.js'
 
 const POOL_LIMIT = 400
 const PROBE_EVERY_MS = 500
+/** Seed and cohort logins run this many at a time. */
+const BATCH = 4
+
+/** A user who added a passkey before the faults: who they are to the relying parties, and their (synced) passkey. */
+export interface EnrolledUser { name: string, sub: string, authenticator: SoftwareAuthenticator }
 
 export interface LoadDriverDeps {
   ctx: FlowContext
@@ -25,6 +33,7 @@ export interface LoadDriverDeps {
 export class LoadDriver {
   readonly pool = new UserPool(POOL_LIMIT)
   readonly revoked: RevokedCredential[] = []
+  readonly cohort: EnrolledUser[] = []
   readonly #deps: LoadDriverDeps
   readonly #inFlight = new Set<Promise<void>>()
   #timers: NodeJS.Timeout[] = []
@@ -37,14 +46,39 @@ export class LoadDriver {
 
   /** Logs `count` users in (first login at one site, SSO at the others); throws if the stack cannot. */
   async seed (count: number): Promise<void> {
-    const seedOne = async () => {
+    await inBatches(count, async () => {
       const rps = [...RELYING_PARTIES].sort(() => Math.random() - 0.5)
       const user = await this.#newUser(rps[0]!)
       if (!user) throw new Error('a seed login failed: the stack is not healthy before the game day starts')
       // Right after the first login every site's maxStaleness is met, so SSO gives each site a grant.
       for (const rp of rps.slice(1)) await this.#sso(user, rp)
-    }
-    for (let i = 0; i < count; i += 4) await Promise.all(Array.from({ length: Math.min(4, count - i) }, seedOne))
+    })
+  }
+
+  /**
+   * `count` new users log in through the upstream and add a passkey on the
+   * offer page (then become returning users like any other); throws if one
+   * cannot, as backup login must work before the faults.
+   */
+  async enrolCohort (count: number): Promise<void> {
+    const { issuer } = this.#deps.ctx
+    await inBatches(count, async () => {
+      // A synced passkey (as in a platform password manager): a new device of the user holds it too.
+      const authenticator = SoftwareAuthenticator.create(new URL(issuer).hostname, issuer, { synced: true })
+      const user = await this.#newUser(pick(RELYING_PARTIES), addPasskey(authenticator))
+      if (!user || authenticator.credentials.length !== 1) throw new Error(`a user could not add a passkey after logging in${user ? ' (no offer page)' : ''}: backup login does not work before the game day starts`)
+      this.cohort.push({ name: user.name, sub: user.sub, authenticator })
+    })
+  }
+
+  /** Every user of the cohort logs in on a new device (an empty cookie jar) with the passkey, at a random site; each a `passkey` operation. */
+  async logInCohort (): Promise<void> {
+    const users = [...this.cohort]
+    await inBatches(users.length, async () => {
+      const user = users.shift()!
+      const rp = pick(RELYING_PARTIES)
+      await this.#timed('passkey', rp, user.name, () => passkeyLogin(this.#deps.ctx, this.#deps.newBrowser(), rp, user.authenticator, user.sub))
+    })
   }
 
   /** Starts the steady load and the revoked-credential probes. */
@@ -118,10 +152,10 @@ export class LoadDriver {
     this.#inFlight.add(running)
   }
 
-  async #newUser (rp: RelyingParty): Promise<SyntheticUser | undefined> {
+  async #newUser (rp: RelyingParty, offer?: OfferChoice): Promise<SyntheticUser | undefined> {
     const name = `user-${++this.#seq}`
     const browser = this.#deps.newBrowser()
-    const result = await this.#timed('new', rp, name, () => firstLogin(this.#deps.ctx, browser, rp, name))
+    const result = await this.#timed('new', rp, name, () => firstLogin(this.#deps.ctx, browser, rp, name, offer))
     if (result.outcome !== 'ok') return undefined
     const user: SyntheticUser = { name, browser, sub: result.sub!, grants: new Map([[rp.clientId, { refreshToken: result.refreshToken!, idToken: result.idToken! }]]), busy: false }
     this.pool.add(user)
@@ -174,4 +208,9 @@ export class LoadDriver {
     const accepted = result.outcome === 'ok' || result.outcome === 'wrong_user'
     this.#deps.recorder.probe({ at: Date.now(), kind: credential.kind, user: credential.user, accepted, outcome: result.outcome })
   }
+}
+
+/** Runs `count` calls of `work`, BATCH at a time; throws the first failure. */
+async function inBatches (count: number, work: () => Promise<void>): Promise<void> {
+  for (let i = 0; i < count; i += BATCH) await Promise.all(Array.from({ length: Math.min(BATCH, count - i) }, work))
 }

@@ -25,17 +25,22 @@ interface Health {
   breakers: Record<string, string>
   store: string
   peers: Record<string, string>
+  /** Whether the gateway's directory answers: `ok`, or `unavailable` (its breaker open). */
+  directory: string
 }
 
 const HEALTH_EVERY_MS = 200
 const SLOW_EVERY_MS = 1_000
+/** A gateway sub nobody has: the admin API's lookup of it reads the directory, answering 404 while the directory works and 503 while it does not. */
+const NOBODY = 'gameday-monitor-nobody-'.padEnd(43, '0')
 
 /**
  * Watches both gateways through their admin ports, as an operator's
- * dashboards would: `/admin/health` (breakers, store, peers) every 200 ms,
- * `/metrics` and `/admin/incidents` every second. State changes become
- * timeline entries; incident events are kept even after the gateway that
- * recorded them was killed.
+ * dashboards would: `/admin/health` (breakers, store, peers) and the
+ * directory (a lookup through `/admin/identities`) every 200 ms, `/metrics`
+ * and `/admin/incidents` every second. State changes become timeline
+ * entries; incident events are kept even after the gateway that recorded
+ * them was killed.
  */
 export class Monitor {
   readonly entries: TimelineEntry[] = []
@@ -72,12 +77,18 @@ export class Monitor {
     return this.#stopped
   }
 
-  /** True when both gateways answer with every breaker closed and every store reachable. */
+  /** True when both gateways answer with every breaker closed, every store reachable and the directory answering. */
   healthy (): boolean {
     return REGIONS.every((name) => {
       const h = this.#health.get(name)
-      return h !== undefined && h.reachable && h.store === 'ok' && Object.values(h.breakers).every((s) => s === 'closed') && Object.values(h.peers).every((s) => s === 'ok')
+      return h !== undefined && h.reachable && h.store === 'ok' && h.directory === 'ok' && Object.values(h.breakers).every((s) => s === 'closed') && Object.values(h.peers).every((s) => s === 'ok')
     })
+  }
+
+  /** True when every gateway that answers has every upstream breaker away from closed: it knows the whole upstream is down. */
+  upstreamDown (): boolean {
+    const answering = REGIONS.map((name) => this.#health.get(name)).filter((h) => h?.reachable === true)
+    return answering.length > 0 && answering.every((h) => Object.values(h!.breakers).length > 0 && Object.values(h!.breakers).every((s) => s !== 'closed'))
   }
 
   /** Upstream calls (health probes excluded) and logins counted by the gateways within [from, to). */
@@ -103,22 +114,35 @@ export class Monitor {
   }
 
   async #get (name: RegionName, path: string): Promise<string> {
-    const answer = await request(`${this.#topology.regions[name].adminUrl}${path}`, { headers: { authorization: `Bearer ${this.#topology.adminToken}` }, dispatcher: this.#agent })
-    const text = await answer.body.text()
-    if (answer.statusCode >= 400) throw new Error(`${path}: ${answer.statusCode}`)
+    const { status, text } = await this.#ask(name, path)
+    if (status >= 400) throw new Error(`${path}: ${status}`)
     return text
+  }
+
+  async #ask (name: RegionName, path: string): Promise<{ status: number, text: string }> {
+    const answer = await request(`${this.#topology.regions[name].adminUrl}${path}`, { headers: { authorization: `Bearer ${this.#topology.adminToken}` }, dispatcher: this.#agent })
+    return { status: answer.statusCode, text: await answer.body.text() }
+  }
+
+  /** The directory as this gateway sees it: a 503 directory_unavailable to a lookup means it cannot answer. */
+  async #directory (name: RegionName): Promise<string> {
+    const { status, text } = await this.#ask(name, `/admin/identities/${NOBODY}`)
+    if (status === 503 && text.includes('directory_unavailable')) return 'unavailable'
+    if (status >= 500) throw new Error(`/admin/identities: ${status}`)
+    return 'ok'
   }
 
   async #pollHealth (name: RegionName): Promise<void> {
     let now: Health
     try {
-      const report = JSON.parse(await this.#get(name, '/admin/health')) as { providers: Record<string, { regions: Record<string, { state: string }> }>, store: { status: string, peers?: Record<string, string> } }
+      const [health, directory] = await Promise.all([this.#get(name, '/admin/health'), this.#directory(name)])
+      const report = JSON.parse(health) as { providers: Record<string, { regions: Record<string, { state: string }> }>, store: { status: string, peers?: Record<string, string> } }
       const breakers = Object.fromEntries(Object.values(report.providers).flatMap((p) => Object.entries(p.regions).map(([region, r]) => [region, r.state])))
       const peers = Object.fromEntries(Object.entries(report.store.peers ?? {}).map(([endpoint, state]) => [this.#redisBehind(endpoint), state]))
-      now = { reachable: true, breakers, store: report.store.status, peers }
+      now = { reachable: true, breakers, store: report.store.status, peers, directory }
     } catch {
       const before = this.#health.get(name)
-      now = { reachable: false, breakers: before?.breakers ?? {}, store: before?.store ?? 'ok', peers: before?.peers ?? {} }
+      now = { reachable: false, breakers: before?.breakers ?? {}, store: before?.store ?? 'ok', peers: before?.peers ?? {}, directory: before?.directory ?? 'ok' }
     }
     this.#compare(name, this.#health.get(name), now)
     this.#health.set(name, now)
@@ -135,6 +159,7 @@ export class Monitor {
       if (before.breakers[region] !== undefined && before.breakers[region] !== state) add(`upstream:${region}`, state === 'open', `${gateway}: breaker idp/${region} ${before.breakers[region]} → ${state}`)
     }
     if (before.store !== now.store) add(`redis-${name}`, now.store !== 'ok', `${gateway}: its own Redis is ${now.store === 'ok' ? 'reachable again' : 'unreachable'}`)
+    if (before.directory !== now.directory) add('directory', now.directory !== 'ok', `${gateway}: the directory ${now.directory === 'ok' ? 'answers again' : 'does not answer (admin API: directory_unavailable)'}`)
     for (const [peer, state] of Object.entries(now.peers)) {
       if (before.peers[peer] !== undefined && before.peers[peer] !== state) add(peer, state !== 'ok', `${gateway}: peer ${peer} is ${state === 'ok' ? 'reachable again' : 'unreachable'}`)
     }

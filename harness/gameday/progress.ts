@@ -1,3 +1,4 @@
+import { passkeyUnavailable } from './measure.js'
 import { pct } from './report.js'
 import { http5xx, successRate, within, type Recorder } from './records.js'
 
@@ -46,11 +47,14 @@ export class Progress {
   #status (): string {
     const now = Date.now()
     const ops = within(this.#rec.ops, this.#since, now)
-    const returning = ops.filter((o) => o.kind !== 'new')
+    const returning = ops.filter((o) => o.kind === 'sso' || o.kind === 'refresh')
     const newUsers = ops.filter((o) => o.kind === 'new')
+    const passkeys = ops.filter((o) => o.kind === 'passkey')
     const samples = within(this.#rec.samples, this.#since, now)
     const lost = returning.filter((o) => o.outcome === 'session_lost').length
-    return `${this.#phase} | ${samples.length} requests, ${ops.length} logins | returning ${pct(successRate(returning))} | new ${pct(successRate(newUsers))} | 5xx ${http5xx(samples)} | lost ${lost}`
+    // The report decides whether a passkey login's 503 came while the directory was down; the live line leaves them out.
+    const cohort = passkeys.length > 0 ? ` | passkey logins ${passkeys.filter((o) => o.outcome === 'ok').length}/${passkeys.length}` : ''
+    return `${this.#phase} | ${samples.length} requests, ${ops.length} logins | returning ${pct(successRate(returning))} | new ${pct(successRate(newUsers))}${cohort} | 5xx ${http5xx(samples.filter((s) => !passkeyUnavailable(s)))} | lost ${lost}`
   }
 
   #draw (): void {

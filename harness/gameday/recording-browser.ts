@@ -17,6 +17,8 @@ export interface HttpSample {
   backend?: string
   /** The request was dropped by a region after it may have been sent (and answered by the next). */
   dropped?: string
+  /** The OAuth `error` of a 5xx JSON answer (`temporarily_unavailable`): which refusal it was. */
+  refusal?: string
 }
 
 /** Thrown when a request got no HTTP answer at all. */
@@ -72,6 +74,8 @@ export class RecordingBrowser extends Browser {
       const backend = headers.get('x-gameday-backend')
       const dropped = headers.get('x-gameday-dropped')
       if (backend) sample.backend = backend
+      const refusal = answer.statusCode >= 500 ? refusalOf(text) : undefined
+      if (refusal) sample.refusal = refusal
       if (dropped) {
         sample.dropped = dropped
         this.dropped++
@@ -94,4 +98,14 @@ function headersOf (record: Record<string, string | string[] | undefined>): Head
     for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, one)
   }
   return headers
+}
+
+/** The `error` of a JSON error body, if the text is one. */
+function refusalOf (text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as { error?: unknown }
+    return typeof body.error === 'string' ? body.error : undefined
+  } catch {
+    return undefined
+  }
 }

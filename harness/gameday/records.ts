@@ -1,8 +1,8 @@
 import type { HttpSample } from './recording-browser.js'
-import type { Outcome } from './flows.js'
+import type { Outcome } from './flow-steps.js'
 
-/** What a synthetic operation was: a new user's first login, a returning user's SSO login or refresh. */
-export type OpKind = 'new' | 'sso' | 'refresh'
+/** What a synthetic operation was: a new user's first login, a returning user's SSO login or refresh, an enrolled user's passkey login on a new device. */
+export type OpKind = 'new' | 'sso' | 'refresh' | 'passkey'
 
 /** One synthetic operation, start to end. */
 export interface OpRecord {

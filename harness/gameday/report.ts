@@ -1,19 +1,23 @@
 import type { TimelineEntry } from './monitor.js'
-import { allowedNewUserFailure, describeOp, stepFigures, type Bounds, type StepFigures, type StepRun } from './measure.js'
+import { allowedNewUserFailure, cohortFigures, cohortMisses, cohortViolations, describeOp, directoryRefusal, stepFigures, type Bounds, type CohortFigures, type StepFigures, type StepRun } from './measure.js'
+import type { HttpSample } from './recording-browser.js'
 import { countBy, http5xx, latency, successRate, within, type OpRecord, type Recorder } from './records.js'
 import type { GamedayPolicy, LoadShape } from './setup.js'
 
-export const HYPOTHESIS = 'While one gateway process, one Redis, one upstream region, the whole upstream, or the whole of one gateway region fails, ' +
+export const HYPOTHESIS = 'While one gateway process, one Redis, one upstream region, the whole upstream, the whole of one gateway region, or the directory\'s database fails, ' +
   'returning users keep logging in (100 %), no request gets a 5xx, no session is lost, no revoked session is accepted, and new users fail only ' +
-  'with temporarily_unavailable while the whole upstream is down; every fault is detected within the breaker\'s detection bound and the system ' +
-  'recovers by itself (no manual intervention).'
+  'with temporarily_unavailable while the whole upstream is down; users who added a passkey log in with it on a new device while the whole upstream is down ' +
+  '(100 %, acr backup, the sub they always had), and losing the directory costs only those passkey logins (temporarily_unavailable), never an upstream, SSO or cached login; ' +
+  'every fault is detected within the breaker\'s detection bound and the system recovers by itself (no manual intervention).'
 
 export const EXPECTATIONS = [
   'returning users (SSO logins and refreshes): 100 % succeed',
-  'no gateway answer is a 5xx (load-balancer 502/504 included)',
+  'no gateway answer is a 5xx (load-balancer 502/504 included), except the contract\'s 503 temporarily_unavailable to a passkey login while the directory is down',
   'no returning user\'s session or refresh token is refused (sessionsLost 0)',
   'no revoked refresh token or logged-out session is accepted (revokedAccepted 0)',
   'new users fail only with temporarily_unavailable while the whole upstream is down, or when sent to an upstream region before its failure could be detected (one health interval plus the breaker timeout)',
+  'enrolled users on new devices (an empty cookie jar, the passkey synced): every one logs in with the passkey while the whole upstream is down, with acr backup and the sub they had before',
+  'while the directory\'s database is down, only passkey logins fail, each with temporarily_unavailable; upstream, SSO and cached logins do not notice, and no login returns another sub',
   'every fault is detected, and the system recovers after each is cleared, with no manual intervention',
 ]
 
@@ -52,6 +56,10 @@ export interface ScenarioFigures extends WindowFigures {
   startedAt: string
   endedAt: string
   steps: StepFigures[]
+  /** The enrolled users' passkey logins on new devices, per step that had them. */
+  cohort: CohortFigures[]
+  /** 503 temporarily_unavailable answers to passkey logins while the directory was down: the contract's answer, not in http5xx. */
+  directoryRefusals: number
   newUserFailuresAllowed: number
   /** The first failures that count against the expectations, for the post-mortem. */
   unexpectedFailures: Array<{ at: string, operation: string, outcome: string, detail?: string }>
@@ -80,11 +88,11 @@ const UNEXPECTED_LISTED = 20
 
 type Counted = (from: number, to: number) => { upstreamCalls: number, logins: number }
 
-/** Rates, latency and counts of what started within [from, to). */
-export function windowFigures (rec: Recorder, from: number, to: number, counted: Counted): WindowFigures {
+/** Rates, latency and counts of what started within [from, to); `excused` 5xx answers are the contract's, not counted. */
+export function windowFigures (rec: Recorder, from: number, to: number, counted: Counted, excused: (s: HttpSample) => boolean = () => false): WindowFigures {
   const all = within(rec.ops, from, to)
   const ops = all.filter((o) => !caughtInCrash(o))
-  const returning = ops.filter((o) => o.kind !== 'new')
+  const returning = ops.filter((o) => o.kind === 'sso' || o.kind === 'refresh')
   const newUsers = ops.filter((o) => o.kind === 'new')
   const samples = within(rec.samples, from, to)
   const probes = within(rec.probes, from, to)
@@ -95,7 +103,7 @@ export function windowFigures (rec: Recorder, from: number, to: number, counted:
     requests: samples.length,
     returningUserSuccessRate: round(successRate(returning)),
     newUserSuccessRate: round(successRate(newUsers)),
-    http5xx: http5xx(samples),
+    http5xx: http5xx(samples.filter((s) => !excused(s))),
     sessionsLost: new Set(returning.filter((o) => o.outcome === 'session_lost').map((o) => o.user)).size,
     revokedAccepted: probes.filter((p) => p.accepted).length,
     latencyMs: latency(samples),
@@ -125,26 +133,32 @@ export interface ScenarioRun {
   endedAt: number
   steps: StepRun[]
   manualInterventions: number
+  /** Users who had added a passkey before the faults. */
+  enrolled: number
 }
 
 /** A scenario's figures and the expectations it missed. */
 export function scenarioFigures (run: ScenarioRun, rec: Recorder, timeline: TimelineEntry[], counted: Counted, bounds: Bounds): ScenarioFigures {
-  const window = windowFigures(rec, run.startedAt, run.endedAt, counted)
+  const excused = (s: HttpSample) => directoryRefusal(s, run.steps, bounds, run.endedAt)
+  const window = windowFigures(rec, run.startedAt, run.endedAt, counted, excused)
   const all = within(rec.ops, run.startedAt, run.endedAt)
   const ops = all.filter((o) => !caughtInCrash(o))
   const steps = run.steps.map((s) => stepFigures(s, timeline, ops))
+  const cohortSteps = run.steps.filter((s) => s.cohort)
+  const cohort = cohortSteps.map((s) => cohortFigures(s, ops, run.enrolled))
   const failedNew = ops.filter((o) => o.kind === 'new' && o.outcome !== 'ok')
   const allowed = failedNew.filter((o) => allowedNewUserFailure(o, run.steps, bounds))
   const disallowed = failedNew.filter((o) => !allowed.includes(o))
   const violations: string[] = []
-  const returning = ops.filter((o) => o.kind !== 'new')
-  const unexpected = [...returning.filter((o) => o.outcome !== 'ok'), ...disallowed].sort((a, b) => a.start - b.start)
+  const returning = ops.filter((o) => o.kind === 'sso' || o.kind === 'refresh')
+  const unexpected = [...returning.filter((o) => o.outcome !== 'ok'), ...disallowed, ...cohortSteps.flatMap((s) => cohortMisses(s, ops))].sort((a, b) => a.start - b.start)
   if (window.returningUserSuccessRate < 1) violations.push(`returning users: ${returning.filter((o) => o.outcome === 'ok').length} of ${returning.length} succeeded (${describe(window.outcomes.returning)})`)
   if (window.http5xx > 0) violations.push(`${window.http5xx} answers with a 5xx`)
   if (window.sessionsLost > 0) violations.push(`${window.sessionsLost} returning users lost their session`)
   if (window.revokedAccepted > 0) violations.push(`${window.revokedAccepted} uses of a revoked refresh token or logged-out session were accepted`)
   if (window.revokedProbes === 0) violations.push('no revoked credential was tried during the scenario')
   if (disallowed.length > 0) violations.push(`${disallowed.length} new-user logins failed outside what the contract allows (${describe(countOutcomes(disallowed))})`)
+  violations.push(...cohort.flatMap(cohortViolations))
   for (const step of steps) {
     if (step.timeToDetectMs === null) violations.push(`"${step.fault}" was not detected`)
     if (step.clearedAt !== null && step.timeToRecoverMs === null) violations.push(`did not recover after "${step.fault}" was cleared`)
@@ -182,6 +196,8 @@ export function scenarioFigures (run: ScenarioRun, rec: Recorder, timeline: Time
     caughtInCrash: window.caughtInCrash,
     skippedTicks: window.skippedTicks,
     steps,
+    cohort,
+    directoryRefusals: within(rec.samples, run.startedAt, run.endedAt).filter(excused).length,
     newUserFailuresAllowed: allowed.length,
     crashCasualties: all.filter(caughtInCrash).slice(0, UNEXPECTED_LISTED).map(listed),
     unexpectedFailures: [

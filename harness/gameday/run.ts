@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
 import { until } from '../poll.js'
 import { RecordingBrowser } from './recording-browser.js'
-import type { FlowContext } from './flows.js'
+import type { FlowContext } from './flow-steps.js'
 import { LoadDriver } from './load-driver.js'
 import type { Bounds, StepRun } from './measure.js'
 import { Monitor, type TimelineEntry } from './monitor.js'
@@ -11,7 +11,7 @@ import { Progress, type ProgressStream } from './progress.js'
 import { Recorder } from './records.js'
 import { EXPECTATIONS, HYPOTHESIS, baselineViolations, scenarioFigures, windowFigures, type GamedayReport, type ScenarioRun } from './report.js'
 import { scenario, type ScenarioName } from './scenarios.js'
-import { DEFAULT_LOAD, GAMEDAY_POLICY, detectionBoundMs, toMs, type GamedayPolicy, type LoadShape } from './setup.js'
+import { DEFAULT_DATABASE_URL, DEFAULT_LOAD, GAMEDAY_POLICY, detectionBoundMs, toMs, type GamedayPolicy, type LoadShape } from './setup.js'
 import { describeRelyingParties, describeTopology, timelineOf } from './summary.js'
 import { REGIONS, startTopology, type Topology } from './topology.js'
 
@@ -29,6 +29,8 @@ export interface GamedayOptions {
   progress?: ProgressStream
   /** Stops the game day early (SIGINT): everything started is stopped. */
   signal?: AbortSignal
+  /** The PostgreSQL whose fresh schema holds the gateways' shared directory (default DEFAULT_DATABASE_URL). */
+  databaseUrl?: string
 }
 
 const MIN_HOLD_MS = 2_000
@@ -50,8 +52,8 @@ export async function runGameday (options: GamedayOptions): Promise<GamedayRepor
   const rec = new Recorder()
   const progress = options.progress ? new Progress(options.progress, rec) : undefined
   const entries: TimelineEntry[] = []
-  progress?.phase('starting the topology: upstream (2 regions), 2 Redis, 8 fault proxies, 2 gateway processes, load balancer')
-  const topology = await startTopology(policy, join(options.reportDir, 'logs'), (t) => {
+  progress?.phase('starting the topology: upstream (2 regions), 2 Redis, a directory schema in PostgreSQL, 10 fault proxies, 2 gateway processes, load balancer')
+  const topology = await startTopology(policy, options.databaseUrl ?? DEFAULT_DATABASE_URL, join(options.reportDir, 'logs'), (t) => {
     entries.push({ at: t.at, source: 'load-balancer', kind: 'observed', subject: `gateway-${t.backend}`, bad: !t.up, message: t.up ? `gateway-${t.backend} answers again: traffic back to it` : `gateway-${t.backend} failed (${t.reason}): requests go to the other region` })
   }).catch((err: unknown) => {
     progress?.stop()
@@ -72,6 +74,8 @@ export async function runGameday (options: GamedayOptions): Promise<GamedayRepor
     await until(() => monitor.healthy(), 20_000, 'the topology is healthy', { intervalMs: 100, ...(options.signal ? { signal: options.signal } : {}) })
     progress?.phase(`logging ${load.seedUsers} returning users in`)
     await driver.seed(load.seedUsers)
+    progress?.phase(`${load.cohort} users log in and add a passkey`)
+    await driver.enrolCohort(load.cohort)
     driver.start()
     const baselineMs = options.baselineMs ?? Math.min(15_000, Math.max(3_000, options.durationMs / 4))
     progress?.phase(`steady state: measuring the baseline for ${Math.round(baselineMs / 1000)} s`, { resetCounts: true })
@@ -143,12 +147,22 @@ async function runScenario (name: ScenarioName, deps: ScenarioDeps): Promise<Sce
     const stepStart = Date.now()
     progress?.phase(`${name} ${i + 1}/${s.steps.length}: ${step.fault.description}`)
     note(`injected: ${step.fault.description}`)
-    const run: StepRun = { fault: step.fault, injectedAt: Date.now(), until: Infinity, upstreamAlreadyDown: kept.some((k) => k.fault.upstreamDown) }
+    const run: StepRun = {
+      fault: step.fault,
+      injectedAt: Date.now(),
+      until: Infinity,
+      upstreamAlreadyDown: kept.some((k) => k.fault.upstreamDown),
+      directoryDown: step.fault.directoryDown === true || kept.some((k) => k.fault.directoryDown),
+      cohort: step.cohort === true,
+    }
     for (const k of kept) k.until = run.injectedAt
     await step.fault.inject(topology).catch((err: Error) => note(`could not inject "${step.fault.description}": ${err.message}`, 'error'))
     steps.push(run)
     kept.push(run)
-    await sleep(Math.max(MIN_HOLD_MS, budget * HOLD_SHARE), undefined, { signal: options.signal })
+    await Promise.all([
+      sleep(Math.max(MIN_HOLD_MS, budget * HOLD_SHARE), undefined, { signal: options.signal }),
+      ...(step.cohort ? [cohortLogins(deps)] : []),
+    ])
     if (step.keep) continue
     const clearedAt = Date.now()
     progress?.phase(`${name} ${i + 1}/${s.steps.length}: clearing, waiting for recovery`)
@@ -164,10 +178,28 @@ async function runScenario (name: ScenarioName, deps: ScenarioDeps): Promise<Sce
       if (recovery.at !== undefined) k.recoveredAt = recovery.at
     }
     kept = []
-    note(recovery.at === undefined ? `not recovered within ${RECOVERY_TIMEOUT_MS / 1000} s` : `recovered: every breaker closed, every store reachable, new logins succeed (${recovery.at - clearedAt} ms after clearing)`, 'recovery')
+    note(recovery.at === undefined ? `not recovered within ${RECOVERY_TIMEOUT_MS / 1000} s` : `recovered: every breaker closed, every store and the directory reachable, new logins succeed (${recovery.at - clearedAt} ms after clearing)`, 'recovery')
     await sleep(Math.max(MIN_SETTLE_MS, budget - (Date.now() - stepStart)), undefined, { signal: options.signal })
   }
-  return { name, title: s.title, description: s.description, startedAt, endedAt: Date.now(), steps, manualInterventions }
+  return { name, title: s.title, description: s.description, startedAt, endedAt: Date.now(), steps, manualInterventions, enrolled: driver.cohort.length }
+}
+
+/**
+ * The enrolled users log in with their passkeys on new devices, once both
+ * gateways know the whole upstream is down (before that they would still
+ * send a browser to it); a gateway that never finds out is the cohort's
+ * failure to report, not a reason to wait longer.
+ */
+async function cohortLogins (deps: ScenarioDeps): Promise<void> {
+  const { monitor, driver, note, bounds, options } = deps
+  await until(() => monitor.upstreamDown(), bounds.detectionMs * 3, 'the gateways see the whole upstream down', { intervalMs: 50, ...(options.signal ? { signal: options.signal } : {}) })
+    .catch((err: Error) => {
+      options.signal?.throwIfAborted()
+      note(`the enrolled users try anyway: ${err.message}`, 'error')
+    })
+  note(`the ${driver.cohort.length} users who added a passkey log in with it on new devices`, 'cohort')
+  await driver.logInCohort()
+  note('the enrolled users\' passkey logins are done', 'cohort')
 }
 
 /**

@@ -1,6 +1,9 @@
 import { parseDuration } from '../../src/config/duration.js'
 
-/** The relying parties, load shape and breaker policies of a game day. */
+/** The relying parties, load shape, breaker policies and database of a game day. */
+
+/** The machine's PostgreSQL (trust auth, database `test`, as .ci/run starts it): each run makes a schema of its own there. */
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test'
 
 /** A relying party the synthetic users log in to. */
 export interface RelyingParty {
@@ -42,13 +45,16 @@ export interface GamedayPolicy {
   breaker: { timeout: string, errorThresholdPercentage: number, volumeThreshold: number, resetTimeout: string, rollingCountTimeout: string }
   healthCheck: { interval: string }
   redis: { commandTimeout: string, peerTimeout: string, connectTimeout: string }
+  /** The longest wait for one directory query (`directory.timeout`); its breakers open at the first failure. */
+  directory: { timeout: string }
 }
 
-/** Fast detection, as a game day wants it: a 1 s breaker timeout, probes every 0.4 s, trials after 1.5 s. */
+/** Fast detection, as a game day wants it: a 1 s breaker timeout, probes every 0.4 s, trials after 1.5 s; the directory's default 1 s. */
 export const GAMEDAY_POLICY: GamedayPolicy = {
   breaker: { timeout: '1s', errorThresholdPercentage: 50, volumeThreshold: 5, resetTimeout: '1500ms', rollingCountTimeout: '5s' },
   healthCheck: { interval: '400ms' },
   redis: { commandTimeout: '300ms', peerTimeout: '250ms', connectTimeout: '500ms' },
+  directory: { timeout: '1s' },
 }
 
 /** The contract's detection bound for an upstream region (DESIGN §9): one health interval plus the breaker timeout, in ms. */
@@ -71,6 +77,8 @@ export interface LoadShape {
   seedUsers: number
   /** Share of operations that are new users' first logins; the rest is split between SSO and refresh. */
   newUserShare: number
+  /** Users who add a passkey before the faults, and log in with it on a new device while the whole upstream is down. */
+  cohort: number
 }
 
-export const DEFAULT_LOAD: LoadShape = { rate: 10, concurrency: 16, seedUsers: 24, newUserShare: 0.25 }
+export const DEFAULT_LOAD: LoadShape = { rate: 10, concurrency: 16, seedUsers: 24, newUserShare: 0.25, cohort: 20 }

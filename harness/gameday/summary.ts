@@ -10,6 +10,7 @@ export function describeTopology (t: Topology): Record<string, unknown> {
     gateways: REGIONS.map((name) => ({ name: `gateway-${name}`, region: t.regions[name].region, url: t.regions[name].url, adminUrl: t.regions[name].adminUrl, redis: `redis-${name}`, peer: `redis-${name === 'a' ? 'b' : 'a'}` })),
     upstream: { issuer: t.upstream.issuer, regions: UPSTREAM_REGIONS.map((name, i) => ({ name, url: t.upstream.regions[i]!.url })) },
     redis: REGIONS.map((name) => ({ name: `redis-${name}`, port: t.regions[name].redis.port, persistence: 'none (a restarted Redis is empty)' })),
+    directory: { kind: 'postgres', database: t.directory.database, schema: t.directory.schema, sharedBy: REGIONS.map((name) => `gateway-${name}`), backupLogin: 'on (passkeys and linked providers, the offer after login)' },
     faultProxies: t.proxies.map((p) => ({ name: p.name, address: p.address, target: `127.0.0.1:${p.target.port}` })),
   }
 }

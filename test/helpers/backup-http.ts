@@ -1,8 +1,11 @@
 import { runInNewContext } from 'node:vm'
-import { readForm, type Browser, type PageForm } from '../../harness/browser.js'
+import { dataOf, hasElement } from '../../harness/backup-pages.js'
+import type { Browser, PageForm } from '../../harness/browser.js'
 import { until } from '../../harness/poll.js'
 import { freePort, startStack, type Stack } from './stack.js'
 import { MemoryDirectory } from './memory-directory.js'
+
+export { dataOf, formWith, hasElement } from '../../harness/backup-pages.js'
 
 /** A stack with backup login on: issuer http://localhost:PORT (WebAuthn needs a domain), the directory in memory. */
 export interface BackupStack extends Stack { directory: MemoryDirectory }
@@ -20,25 +23,6 @@ export async function startBackupStack (options: Omit<NonNullable<Parameters<typ
   return Object.assign(stack, { directory })
 }
 
-/** The form of `html` that has, or whose button has, element id `id`. */
-export function formWith (html: string, baseUrl: string, id: string): PageForm {
-  const markup = [...html.matchAll(/<form\b[\s\S]*?<\/form>/gi)].map((m) => m[0]).find((form) => form.includes(` id="${id}"`))
-  if (markup === undefined) throw new Error(`no form with #${id} in ${html.slice(0, 300)}`)
-  return readForm(markup, baseUrl)!
-}
-
-/** The `data-*` attributes of the element with id `id`, entities decoded. */
-export function dataOf (html: string, id: string): Record<string, string> {
-  const tag = new RegExp(`<[a-z]+\\b[^>]*\\bid="${id}"[^>]*>`, 'i').exec(html)?.[0]
-  if (tag === undefined) throw new Error(`no element #${id} in ${html.slice(0, 300)}`)
-  return Object.fromEntries([...tag.matchAll(/\bdata-([a-z-]+)="([^"]*)"/g)].map((m) => [m[1]!, decode(m[2]!)]))
-}
-
-/** Whether the page has an element with id `id`. */
-export function hasElement (html: string, id: string): boolean {
-  return html.includes(` id="${id}"`)
-}
-
 /** Submits a page's form (POST), without following the answer. */
 export async function submit (browser: Browser, form: PageForm, fields: Record<string, string> = {}): ReturnType<Browser['fetch']> {
   for (const [name, value] of Object.entries(fields)) form.fields.set(name, value)
@@ -49,10 +33,6 @@ export async function submit (browser: Browser, form: PageForm, fields: Record<s
 export async function postJson (browser: Browser, url: string, body: unknown): Promise<{ status: number, body: Record<string, any>, headers: Headers }> {
   const response = await browser.fetch(url, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
   return { status: response.status, body: JSON.parse(response.text) as Record<string, any>, headers: response.headers }
-}
-
-function decode (value: string): string {
-  return value.replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n))).replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>')
 }
 
 /** What the page script did after a click: where it sent the browser, which form it submitted, what it said. */
