@@ -20,7 +20,7 @@ usage:
   understudy check-config FILE       validate FILE, print every problem, exit 2 if any
   understudy keys generate DIR       write fresh signing and sealing JWK Sets into DIR
   understudy config-schema [--markdown]  print the config file's JSON Schema (or the Markdown reference)
-  understudy gameday [--scenario monkey|gorilla|kong|all] [--duration 60s] [--report DIR] [--json]
+  understudy gameday [--scenario monkey|gorilla|kong|directory|all] [--duration 60s] [--report DIR] [--database URL] [--json]
                                      run a game day on a local topology, write report.md and report.json
                                      to DIR (./gameday-report); exit 1 if an expectation is missed
   understudy incidents --admin-url URL [--token T] [--format md|json]
