@@ -86,6 +86,8 @@ export async function startDemo (logger: Logger, ports: DemoPorts = DEMO_PORTS, 
       scopes: ['openid', 'profile'],
       regions: [{ name: 'only', authorizationEndpoint: `${linkedUrl}/auth`, tokenEndpoint: `${linkedUrl}/token`, userinfoEndpoint: `${linkedUrl}/me` }],
       claims: { sub: 'sub', name: 'name' },
+      // The demo upstream is oidc-provider: prompt=login asks for a new login, which linking needs.
+      reauthenticate: { prompt: 'login' },
       breaker: { timeout: '2s', resetTimeout: '5s' },
       healthCheck: { interval: '1s' },
     }],

@@ -51,14 +51,21 @@ const backupRoutes: FastifyPluginAsync = async (app) => {
   const json = (reply: FastifyReply, body: unknown, status = 200) => reply.code(status).header('cache-control', 'no-store').send(body)
 
   // The offer and outage pages' forms.
-  app.post(PATHS.back, HTML, async (request) => backToSite(deps, formBody(request).context))
+  // Leaving a page is counted (unavailable logins, the incident's impact) or written to the directory: each spends the authorize budget.
+  app.post(PATHS.back, HTML, async (request, reply) => {
+    await app.chargeUpstreamTransaction(request, reply)
+    return backToSite(deps, formBody(request).context)
+  })
   app.post(PATHS.upstream, HTML, async (request, reply) => go(request, reply, await continueToUpstream(deps, formBody(request).context, request.log)))
   app.post(PATHS.linked, HTML, async (request, reply) => {
     const { context, provider } = formBody(request)
     return go(request, reply, await loginThroughLinked(deps, context, provider, request.log))
   })
   app.post(PATHS.offerContinue, HTML, async (request, reply) => go(request, reply, await continueAfterOffer(deps, formBody(request).context, sessionCookie(request), request.log)))
-  app.post(PATHS.offerDecline, HTML, async (request, reply) => go(request, reply, await continueAfterOffer(deps, formBody(request).context, sessionCookie(request), request.log, true)))
+  app.post(PATHS.offerDecline, HTML, async (request, reply) => {
+    await app.chargeUpstreamTransaction(request, reply)
+    return go(request, reply, await continueAfterOffer(deps, formBody(request).context, sessionCookie(request), request.log, true))
+  })
 
   // The passkey login of the outage page: each attempt costs a directory read, so it spends the authorize budget.
   app.post(PATHS.passkeyLoginOptions, SCRIPT, async (request, reply) => json(reply, await passkeyLoginOptions(deps, jsonFields(request).context)))
@@ -75,6 +82,8 @@ const backupRoutes: FastifyPluginAsync = async (app) => {
     const cookie = sessionCookie(request)
     const session = await readSession(deps, cookie, request.log)
     if (cookie === undefined || session === undefined) return sendAccountPage(reply, issuer, { kind: 'login', providers: [...gw.upstreams.keys()], ...(result ? { result } : {}) })
+    // Listing the methods reads the directory: it spends the authorize budget.
+    await app.chargeUpstreamTransaction(request, reply)
     let view
     try {
       view = await accountView(deps, session, gw.now())

@@ -1,3 +1,4 @@
+import type { ProviderConfig } from '../config/resolve.js'
 import { isUnderstudyError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Redirect } from '../oidc/answer.js'
@@ -20,6 +21,8 @@ export interface AccountVisitDeps extends SessionReadDeps, SessionSealDeps {
   cookies: Pick<CookieNames, 'session'>
   backup?: BackupDeps
   identityEvents?: IdentityEvents
+  /** The providers' reauthenticate parameters: a link needs a login made for it. */
+  providers: ReadonlyArray<Pick<ProviderConfig, 'id' | 'reauthenticate'>>
 }
 
 /** What the account page says after a visit to the upstream: `?result=` values it explains. */
@@ -56,7 +59,9 @@ export async function accountVisit (deps: AccountVisitDeps, tx: AccountTransacti
   // A link is a new key to the account: the login at the linked provider must be one made for it, not a session the browser
   // already had there. A provider that states when it authenticated the user is held to it; one that does not (plain OAuth 2.0)
   // was sent its reauthenticate parameters, which docs/backup-login.md asks operators to configure.
-  if (upstreamAuthTime !== undefined && upstreamAuthTime < tx.startedAt - LINK_CLOCK_SKEW) {
+  // A provider that neither says when nor has parameters to ask for a new login cannot show the link is the user's doing.
+  const asked = Object.keys(deps.providers.find((p) => p.id === upstream.provider)?.reauthenticate ?? {}).length > 0
+  if (upstreamAuthTime === undefined ? !asked : upstreamAuthTime < tx.startedAt - LINK_CLOCK_SKEW) {
     log.info({ provider: upstream.provider }, 'the linked provider answered from an earlier login; nothing was linked')
     return back('not-fresh')
   }

@@ -7,15 +7,15 @@ import type { Client, ClientRegistry } from '../oidc/clients.js'
 import type { LoginRecorder } from '../oidc/deps.js'
 import { OAuthError } from '../oidc/errors.js'
 import { readSession, sealSession, type SessionReadDeps, type SessionSealDeps } from '../oidc/session-cookie.js'
-import { sessionStanding } from '../oidc/session-standing.js'
 import type { Transaction } from '../oidc/transaction.js'
+import { reauthenticateUpFront } from '../oidc/fresh-authentication.js'
 import { startUpstreamLogin, visitUpstream, type UpstreamLoginDeps } from '../oidc/upstream-login.js'
 import { ACR_BACKUP, ACR_UPSTREAM } from '../sessions/freshness.js'
 import { randomId } from '../sessions/random.js'
 import type { CookieNames, Session } from '../sessions/session.js'
 import { checkBackupAnswer } from './answer.js'
 import type { BackupDeps } from './deps.js'
-import { openBackupContext, type BackupContext } from './page.js'
+import { BACKUP_CONTEXT_LIFETIME, openBackupContext, type BackupContext } from './page.js'
 import { PasskeyError } from './passkey-error.js'
 import { authenticationOptions, verifyAuthentication } from './passkeys.js'
 
@@ -71,16 +71,32 @@ export async function loginThroughLinked (deps: PageActionDeps, sealed: unknown,
     // A linked provider stands in for the user's own only while that one is down: the choice page of a healthy provider offers none.
     if (down !== true) throw new OAuthError('invalid_request', 'the site\'s provider was not down when this page was shown; log in there')
     if (id === request.provider || !deps.upstreams.has(id)) throw new OAuthError('invalid_request', 'not a provider this login can go through')
-    return await visitUpstream<Transaction>(deps, id, { request, backup: true }, { reauthenticate: false }, log)
+    const kind = deps.providers.find((p) => p.id === id)!.kind
+    // Asked as the site asked: its prompt=login or max_age holds at the provider standing in (checked again at the callback).
+    return await visitUpstream<Transaction>(deps, id, { request, backup: true }, {
+      reauthenticate: reauthenticateUpFront(request, kind),
+      ...(request.maxAge !== undefined ? { maxAge: request.maxAge } : {}),
+    }, log)
   } catch (err) {
     throw toSite(request, err)
   }
 }
 
+/**
+ * Whether a page's context may start a passkey login: the outage page of a
+ * provider that was down, or the choice page passkeyWhenHealthy shows (never
+ * for prompt=login, which asks for the provider itself); never the offer
+ * page's, which continues an upstream login.
+ */
+function passkeyAllowed (deps: PageActionDeps, context: BackupContext): void {
+  if (!deps.backup.policy.passkeys) throw new OAuthError('invalid_request', 'passkeys are not enabled')
+  const offered = context.down === true || (deps.backup.policy.passkeyWhenHealthy && !context.request.prompt.includes('login'))
+  if (context.sid !== undefined || !offered) throw new OAuthError('invalid_request', 'this page does not offer a passkey login; start again from the site')
+}
+
 /** Starts a passkey login from a backup page: WebAuthn options for navigator.credentials.get, and the sealed ceremony. */
 export async function passkeyLoginOptions (deps: PageActionDeps, sealed: unknown): ReturnType<typeof authenticationOptions> {
-  opened(deps, sealed)
-  if (!deps.backup.policy.passkeys) throw new OAuthError('invalid_request', 'passkeys are not enabled')
+  passkeyAllowed(deps, opened(deps, sealed))
   return authenticationOptions({ ...deps, rp: deps.backup.rp })
 }
 
@@ -93,7 +109,9 @@ export async function passkeyLoginOptions (deps: PageActionDeps, sealed: unknown
  * temporarily_unavailable.
  */
 export async function passkeyLogin (deps: PageActionDeps, sealed: unknown, ceremony: unknown, response: unknown, log: Logger): Promise<Redirect> {
-  const { request, client } = opened(deps, sealed)
+  const context = opened(deps, sealed)
+  passkeyAllowed(deps, context)
+  const { request, client } = context
   const count = counter(deps, request)
   const { directory } = deps.backup
   let login
@@ -111,7 +129,8 @@ export async function passkeyLogin (deps: PageActionDeps, sealed: unknown, cerem
     throw new OAuthError('temporarily_unavailable', 'passkey login is unavailable right now; try again shortly', { cause: err })
   }
   const recorded = await directory.recordPasskeyUse(login.passkey.id, login.newCounter, deps.now()).catch((err: unknown) => {
-    // A region whose primary is gone logs people in from its replica: the counter update is skipped, and said so.
+    // A region whose primary is gone logs people in from its replica: the counter update is skipped, and said so. Nothing else is.
+    if (!isUnderstudyError(err, 'US_ERR_DIRECTORY_UNAVAILABLE')) throw err
     log.warn({ err }, 'the passkey\'s use could not be recorded (directory primary unreachable); login goes on')
     return true
   })
@@ -149,7 +168,7 @@ export async function passkeyLogin (deps: PageActionDeps, sealed: unknown, cerem
  * browser, and only from it.
  */
 export async function continueAfterOffer (deps: PageActionDeps, sealed: unknown, sessionCookie: string | undefined, log: Logger, decline = false): Promise<Redirect> {
-  const { request, client, sid } = opened(deps, sealed)
+  const { request, sid } = opened(deps, sealed)
   const session = await readSession(deps, sessionCookie, log)
   try {
     if (session === undefined || sid === undefined || session.sid !== sid) throw new OAuthError('login_required', 'the login that led here has ended in this browser; start again from the site')
@@ -162,7 +181,8 @@ export async function continueAfterOffer (deps: PageActionDeps, sealed: unknown,
         log.warn({ err }, 'directory unavailable: "Not now" is not remembered, the offer may come again')
       })
     }
-    if (sessionStanding(client.freshness, request, session, deps.now()) !== 'fresh') throw new OAuthError('login_required', 'the login is no longer fresh enough for this site; start again from the site')
+    // The callback already held the upstream login to the request's prompt and max_age; the offer's own visit is bounded by its page.
+    if (session.backup !== undefined || deps.now() - session.vouchedAt > BACKUP_CONTEXT_LIFETIME) throw new OAuthError('login_required', 'the login is no longer fresh enough for this site; start again from the site')
   } catch (err) {
     throw toSite(request, err)
   }

@@ -36,8 +36,12 @@ export interface PasskeyLogin { person: Person, passkey: Passkey, newCounter: nu
 
 /** ES256, EdDSA, RS256: what platform authenticators and security keys make. */
 const ALGORITHMS = [-7, -8, -257]
-/** Spec limit on a credential id (WebAuthn §7.1 step 25 says RPs should refuse longer ones). */
-const MAX_CREDENTIAL_ID_BYTES = 1023
+/**
+ * Longest credential id kept. WebAuthn allows 1023 bytes (§7.1 step 25); 192
+ * (256 base64url characters) is what the account page and the admin API can
+ * name to remove a passkey, and far more than authenticators make (16 to 64).
+ */
+const MAX_CREDENTIAL_ID_BYTES = 192
 /** The same limit on the base64url form a browser sends, checked before the id reaches the directory. */
 const MAX_CREDENTIAL_ID_CHARS = Math.ceil(MAX_CREDENTIAL_ID_BYTES * 4 / 3)
 const TRANSPORTS = new Set(['usb', 'nfc', 'ble', 'smart-card', 'hybrid', 'internal', 'cable'])

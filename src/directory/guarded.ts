@@ -2,6 +2,9 @@ import { isUnderstudyError, UnderstudyError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { Metrics } from '../observability/metrics.js'
 import { firstFailureOpens, Guard, type GuardFailure } from '../resilience/guard.js'
+
+/** Most directory calls in flight per instance and role (primary, replica reads). */
+export const DIRECTORY_CAPACITY = 32
 import type { Directory, Identity, LinkedIdentity, LinkResult, Passkey, Person } from './directory.js'
 import type { SqlDirectory } from './sql-directory.js'
 
@@ -128,7 +131,8 @@ class Breaker {
     this.#onProbeError = onProbeError
     this.#guard = new Guard({
       name: `directory:${role}`,
-      policy: firstFailureOpens(timeoutMs, options.resetTimeoutMs ?? 1_000),
+      // Calls in flight are bounded: a flood beyond them is refused at once instead of queueing in front of every login that reads the directory.
+      policy: { ...firstFailureOpens(timeoutMs, options.resetTimeoutMs ?? 1_000), capacity: DIRECTORY_CAPACITY },
       action: async (_signal, call: Call) => {
         try {
           return await call(inner)

@@ -77,7 +77,8 @@ export async function callback (deps: CallbackDeps, providerId: string, raw: Raw
       throw new OAuthError('access_denied', 'the login provider refused the login, or its answer failed validation', { cause: err }).redirectTo(target)
     }
     // The gateway's own call for this login failed: that, never an error the browser brings back, makes a cached login.
-    const cached = await readSession(deps, cookie(deps.cookies.session), log)
+    // A linked provider's failure says nothing about the user's own provider: no cached login stands in for it.
+    const cached = tx.backup === true ? undefined : await readSession(deps, cookie(deps.cookies.session), log)
     const client = deps.clients.get(request.clientId)
     const standing = client ? sessionStanding(client.freshness, request, cached, deps.now()) : 'none'
     if (standing !== 'none') {
@@ -90,7 +91,14 @@ export async function callback (deps: CallbackDeps, providerId: string, raw: Raw
     throw providerUnavailable(deps.upstreams.get(tx.provider)!, err).redirectTo(target)
   }
   // A linked provider's login names the person only through the directory: its hint is checked against that person.
-  if (tx.backup === true) return backupThroughLinked(deps, tx, session, log).catch((err: unknown) => { throw err instanceof OAuthError ? err.redirectTo(target) : err })
+  if (tx.backup === true) {
+    // The site's demand for fresh authentication holds for a linked provider too: it was asked with the request's prompt and max_age.
+    if (!freshEnough(request, tx, upstreamAuthTime, deps.now())) {
+      count('error')
+      throw new OAuthError('login_required', 'the linked provider did not authenticate the user as recently as the site asked').redirectTo(target)
+    }
+    return backupThroughLinked(deps, tx, session, log).catch((err: unknown) => { throw err instanceof OAuthError ? err.redirectTo(target) : err })
+  }
   if (request.hintSub !== undefined && session.sub !== request.hintSub) {
     // OIDC Core §3.1.2.1: the hint named a user who is not the one who logged in, so the answer is
     // login_required (that user is not logged in), not access_denied (nobody refused anything).

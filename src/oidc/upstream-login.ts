@@ -20,7 +20,7 @@ export interface UpstreamLoginDeps {
   cookies: Pick<CookieNames, 'transaction'>
   upstreams: Upstreams
   /** The configured providers: how each is asked (PKCE, the kind of upstream). */
-  providers: ReadonlyArray<Pick<Config['providers'][number], 'id' | 'kind' | 'pkce'>>
+  providers: ReadonlyArray<Pick<Config['providers'][number], 'id' | 'kind' | 'pkce' | 'reauthenticate'>>
 }
 
 /** The gateway's redirect URI at the upstream: `/callback/:provider`. */

@@ -17,7 +17,7 @@ import { unseal } from '../../src/sessions/seal.js'
 import { subjectFor, type Session } from '../../src/sessions/session.js'
 import type { EndpointDeps } from '../../plugins/oidc/deps.js'
 import { MemoryDirectory } from '../helpers/memory-directory.js'
-import { FakeRouter, ISSUER, MAX_STALENESS, PROVIDER, SHOP, SPA, unit, type Unit } from '../helpers/oidc-unit.js'
+import { FakeRouter, ISSUER, MAX_STALENESS, PROVIDER, SHOP, SPA, transient, unit, type Unit } from '../helpers/oidc-unit.js'
 import { SoftwareAuthenticator } from '../helpers/software-authenticator.js'
 
 // The decisions of backup login (DESIGN §10) on the endpoints' core
@@ -32,7 +32,7 @@ interface Backup extends Unit {
 }
 
 /** The unit with backup login on (a second provider, `naver`, to link), the `policy` changes applied. */
-async function backupUnit (policy: Partial<BackupDeps['policy']> = {}, clients?: { acceptBackupLogin?: boolean }): Promise<Backup> {
+async function backupUnit (policy: Partial<BackupDeps['policy']> = {}, clients?: { acceptBackupLogin?: boolean }, linkedReauthenticate: Record<string, string> = { auth_type: 'reauthenticate' }): Promise<Backup> {
   const u = await unit()
   const linked = new FakeRouter()
   Object.defineProperty(linked, 'id', { value: LINKED })
@@ -42,7 +42,7 @@ async function backupUnit (policy: Partial<BackupDeps['policy']> = {}, clients?:
   const deps = {
     ...u.deps,
     upstreams: new Map([[PROVIDER, u.router], [LINKED, linked]]),
-    providers: [...u.deps.providers, { id: LINKED, kind: 'oauth2' as const, pkce: true }],
+    providers: [...u.deps.providers, { id: LINKED, kind: 'oauth2' as const, pkce: true, reauthenticate: linkedReauthenticate }],
     backup,
   }
   if (clients?.acceptBackupLogin !== undefined) {
@@ -307,8 +307,8 @@ t.test('only the page of a provider that is down lets a linked provider stand in
 })
 
 t.test('linking needs a login at the linked provider made for the link: an answer from an earlier session there links nothing', async (t) => {
-  const link = async (authAgo: number | undefined): Promise<string> => {
-    const u = await backupUnit()
+  const link = async (authAgo: number | undefined, reauthenticate?: Record<string, string>): Promise<string> => {
+    const u = await backupUnit({}, undefined, reauthenticate)
     u.linked.onExchange = async () => ({ sub: 'alice-at-naver', claims: {}, ...(authAgo === undefined ? {} : { authTime: u.clock.now() - authAgo }) })
     const alice = u.session()
     const cookie = await u.cookie(alice)
@@ -321,6 +321,60 @@ t.test('linking needs a login at the linked provider made for the link: an answe
     return `${result}${(await u.directory.linkedPerson(LINKED, 'alice-at-naver'))?.sub === alice.sub ? ' (linked)' : ''}`
   }
   t.equal(await link(0), 'linked (linked)', 'a login made now')
-  t.equal(await link(undefined), 'linked (linked)', 'a provider that says nothing of when (plain OAuth 2.0): its reauthenticate parameters were sent')
+  t.equal(await link(undefined), 'linked (linked)', 'a provider that says nothing of when (plain OAuth 2.0) was sent its reauthenticate parameters')
   t.equal(await link(3600), 'not-fresh', 'a login from an hour ago')
+  t.equal(await link(undefined, {}), 'not-fresh', 'a provider that says nothing of when and has no parameters to ask for a new login cannot link')
+})
+
+t.test('a linked provider is asked as the site asked: prompt=login sends its reauthenticate parameters, and an answer older than max_age is login_required', async (t) => {
+  const { u } = await aliceLinked()
+  const through = async (extra: Record<string, string>, authAgo?: number): Promise<string> => {
+    u.linked.onExchange = async () => ({ sub: 'alice-at-naver', claims: {}, ...(authAgo === undefined ? {} : { authTime: u.clock.now() - authAgo }) })
+    const page = (await authorize(u.deps, { ...request, ...extra }, undefined, silentLogger)).page!
+    const sent = await loginThroughLinked(u.deps, page.context, LINKED, silentLogger)
+    const asked = u.linked.calls.authorize.at(-1)!
+    const tx = sent.cookies[0]!
+    const answered = await answer(u, callback(u.deps, LINKED, { state: asked.state, code: 'naver-code' }, (name) => (name === tx.name ? tx.value : undefined), silentLogger))
+    return `${asked.reauthenticate === true ? 'reauthenticate ' : ''}${asked.maxAge === undefined ? '' : `max_age=${asked.maxAge} `}${answered}`
+  }
+  t.equal(await through({}), 'code backup', 'no demand: asked plainly')
+  t.equal(await through({ prompt: 'login' }), 'reauthenticate code backup', 'prompt=login: asked for a new login, taken at its word when it gives no auth_time')
+  t.equal(await through({ prompt: 'login' }, 7200), 'reauthenticate login_required', 'prompt=login answered from a login two hours old')
+  t.equal(await through({ max_age: '60' }, 7200), 'reauthenticate max_age=60 login_required', 'max_age=60 answered from a login two hours old')
+  t.equal(await through({ max_age: '60' }, 10), 'reauthenticate max_age=60 code backup', 'max_age=60 met')
+})
+
+t.test('a linked provider\'s failed exchange is no outage of the user\'s own provider: no cached login stands in', async (t) => {
+  const { u, alice } = await aliceLinked()
+  const cookie = await u.cookie({ ...alice, vouchedAt: u.clock.now() - MAX_STALENESS - 60 })
+  u.linked.onExchange = async () => { throw transient() }
+  const page = (await authorize(u.deps, request, cookie, silentLogger))
+  t.equal(page.location !== undefined && new URL(page.location).searchParams.get('code') !== null, true, 'the cached session itself is still served at /authorize')
+  const outage = (await authorize(u.deps, request, undefined, silentLogger)).page!
+  const sent = await loginThroughLinked(u.deps, outage.context, LINKED, silentLogger)
+  const tx = sent.cookies[0]!
+  const cookies = new Map([[tx.name, tx.value], [u.deps.cookies.session, cookie]])
+  t.equal(await answer(u, callback(u.deps, LINKED, { state: u.linked.calls.authorize.at(-1)!.state, code: 'naver-code' }, (name) => cookies.get(name), silentLogger)), 'temporarily_unavailable')
+})
+
+t.test('a passkey logs in only from a page that offers one: never from the offer page\'s context', async (t) => {
+  const u = await backupUnit()
+  const offered = await upstreamLogin(u)
+  t.equal(await refusal(passkeyLoginOptions(u.deps, offered.page!.context)), 'invalid_request', 'the offer page continues an upstream login')
+  u.router.up = false
+  const outage = (await authorize(u.deps, request, undefined, silentLogger)).page!
+  t.equal(await refusal(passkeyLoginOptions(u.deps, outage.context)), 'no refusal', 'the outage page offers one')
+})
+
+t.test('the offer continues a login made with prompt=login or max_age=0: the callback already held it to them', async (t) => {
+  const u = await backupUnit()
+  for (const extra of [{ prompt: 'login' }, { max_age: '0' }]) {
+    const started = await authorize(u.deps, { ...request, ...extra }, undefined, silentLogger)
+    const tx = started.cookies[0]!
+    const offered = await callback(u.deps, PROVIDER, { state: u.router.calls.authorize.at(-1)!.state, code: 'upstream-code' }, (name) => (name === tx.name ? tx.value : undefined), silentLogger)
+    t.equal(offered.page?.kind, 'offer', JSON.stringify(extra))
+    const session = offered.cookies.find((c) => c.name === u.deps.cookies.session)!.value
+    u.clock.advance(30)
+    t.equal(await answer(u, continueAfterOffer(u.deps, offered.page!.context, session, silentLogger)), 'code upstream', `${JSON.stringify(extra)}: continued`)
+  }
 })

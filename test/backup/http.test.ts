@@ -22,6 +22,8 @@ const s = await startBackupStack({
     clientSecret: 'naver-secret',
     regions: [{ name: 'only', authorizationEndpoint: naver.authorizationEndpoint, tokenEndpoint: naver.tokenEndpoint, userinfoEndpoint: naver.userinfoEndpoint }],
     claims: { sub: 'response.id', name: 'response.nickname' },
+    // Naver's parameter for a new login: a link needs one made for it.
+    reauthenticate: { auth_type: 'reauthenticate' },
     healthCheck: { interval: 3600 },
   }],
   config: {

@@ -267,6 +267,7 @@ t.test('responses that are not WebAuthn credentials are refused as malformed', a
     ['an empty object', () => ({})],
     ['rawId differs from id', (o) => ({ ...valid(o), rawId: 'AAAA' })],
     ['a credential id over 1023 bytes', (o) => ({ ...valid(o), id: 'A'.repeat(1400), rawId: 'A'.repeat(1400) })],
+    ['a credential id over 192 bytes, which the account page and the admin API could not name to remove', (o) => ({ ...valid(o), id: 'A'.repeat(300), rawId: 'A'.repeat(300) })],
     ['a credential id that is not base64url', (o) => ({ ...valid(o), id: 'a+b/c=', rawId: 'a+b/c=' })],
     ['type is not public-key', (o) => ({ ...valid(o), type: 'password' })],
     ['no signature', (o) => { const r = valid(o); return { ...r, response: { ...r.response, signature: undefined } } }],
