@@ -9,6 +9,8 @@ export const RP = 'http://127.0.0.1:1/rp'
 export interface BenchClient { clientId: string, clientSecret: string, redirectUri: string }
 
 export const SHOP: BenchClient = { clientId: 'shop', clientSecret: 'shop-secret', redirectUri: `${RP}/shop/cb` }
+/** The same relying party with an opaque access token (`accessTokenFormat: opaque`; at the peer, its opaque format): the like-for-like pair. */
+export const SHOP_OPAQUE: BenchClient = { clientId: 'shop-opaque', clientSecret: 'shop-opaque-secret', redirectUri: `${RP}/shop-opaque/cb` }
 /** maxStaleness 1 s: its logins are `outage-only` a second after the upstream vouched for the user. */
 export const CACHED: BenchClient = { clientId: 'outage', clientSecret: 'outage-secret', redirectUri: `${RP}/outage/cb` }
 
@@ -34,8 +36,8 @@ export function authorizationUrl (endpoint: string, client: BenchClient, pkce: P
 /** A returning user's SSO request, built once per user: state and nonce are echoed, not checked, so reusing them costs the server nothing it would not pay anyway. */
 export interface SsoUser { url: string, cookie: Record<string, string>, pkce: Pkce }
 
-/** A returning user of the gateway: the same session serves the `shop` client (SSO) and the `outage` client (cached logins). */
-export interface BenchUser { shop: SsoUser, outage: SsoUser, refreshToken: string, loggedInAt: number }
+/** A returning user of the gateway: the same session serves the `shop` and `shop-opaque` clients (SSO) and the `outage` client (cached logins). */
+export interface BenchUser { shop: SsoUser, shopOpaque: SsoUser, outage: SsoUser, refreshToken: string, loggedInAt: number }
 
 export function ssoUser (op: { authorize: string }, client: BenchClient, pkce: Pkce, cookie: Record<string, string>): SsoUser {
   return { url: authorizationUrl(op.authorize, client, pkce), cookie, pkce }

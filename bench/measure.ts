@@ -1,7 +1,7 @@
 import { createHistogram, performance } from 'node:perf_hooks'
 import autocannon from 'autocannon'
 import { CACHED, SHOP, ssoFlow, type BenchUser } from './flows.js'
-import { cpuMs, type ServerProcess } from './lib/child.js'
+import { cpuMs } from './lib/child.js'
 import type { Http } from './lib/http.js'
 import { closedLoop, type LoadResult, type MeasuredPhase } from './lib/load.js'
 import { ROUNDS, TIMING, VUS, log, type Scenario } from './options.js'
@@ -11,7 +11,8 @@ export interface Definition {
   key: Scenario
   name: string
   unit: 'flows' | 'requests'
-  server: () => ServerProcess
+  /** The process whose CPU time the row charges: a bench server or the CLI gateway. */
+  server: () => { pid: number }
   /** A closed loop of flows; each user's state is made once, before the first slice. */
   flow?: { setup: (vu: number) => Promise<unknown>, run: (state: never, vu: number) => Promise<number> }
   /** autocannon against one URL (the ceilings, the diagnostics). */

@@ -2,10 +2,20 @@
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
-export const SCENARIOS = ['hello', 'es256', 'es256-jose', 'livez', 'authorize', 'peer-sso', 'peer-full', 'sso', 'full', 'refresh', 'sso-outage', 'cached'] as const
+/** Every row, in the table's order. */
+export const SCENARIOS = [
+  'hello', 'es256', 'es256-jose', 'livez', 'authorize',
+  'peer-sso', 'peer-sso-opaque', 'peer-full', 'sso', 'sso-opaque', 'full', 'refresh',
+  'peer-sso-opaque-redis', 'sso-redis', 'sso-opaque-redis',
+  'sso-outage', 'cached', 'sso-inproc',
+] as const
 export type Scenario = typeof SCENARIOS[number]
 /** Diagnostics (the gateway's own HTTP floor, and /authorize alone): measured only with --diag or --only. */
 const DIAGNOSTICS: readonly Scenario[] = ['livez', 'authorize']
+/** The in-process gateway (not how it ships): measured only with --in-process or --only. */
+const EXTRAS: readonly Scenario[] = ['sso-inproc']
+/** The rows served by the Redis-backed gateway and peer (and their redis-servers). */
+export const REDIS_ROWS: readonly Scenario[] = ['peer-sso-opaque-redis', 'sso-redis', 'sso-opaque-redis']
 
 export const { values: args } = parseArgs({
   options: {
@@ -21,22 +31,30 @@ export const { values: args } = parseArgs({
     'gateway-node-options': { type: 'string' },
     /** Let the scheduler place the processes (default: servers on the last CPU, the load driver on the others). */
     'no-pin': { type: 'boolean', default: false },
+    /** Also the gateway started in-process with its logger at warn, as the bench ran it before: an extra row, not how it ships. */
+    'in-process': { type: 'boolean', default: false },
+    /** Instead of the rates: instructions per SSO flow (gateway, peer) and per ES256 signature under valgrind's callgrind. */
+    callgrind: { type: 'boolean', default: false },
+    /** SSO flows measured per callgrind row (after three times as many to warm up). */
+    'callgrind-flows': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 })
 
 if (args.help) {
-  process.stdout.write(`npm run bench [-- --quick] [-- --soak] [-- --profile] [-- --diag] [-- --only ${SCENARIOS.join(',')}]
+  process.stdout.write(`npm run bench [-- --quick] [-- --soak] [-- --profile] [-- --diag] [-- --in-process] [-- --only ${SCENARIOS.join(',')}]
                 [-- --vus N] [-- --rounds N] [-- --soak-requests N] [-- --gateway-node-options "FLAGS"] [-- --no-pin]
+npm run bench -- --callgrind [-- --quick] [-- --callgrind-flows N]
 See bench/README.md.
 `)
   process.exit(0)
 }
 
 /** The scenarios this run measures. */
-export const only = new Set((args.only?.split(',') ?? SCENARIOS.filter((s) => args.diag || !DIAGNOSTICS.includes(s))) as Scenario[])
+export const only = new Set((args.only?.split(',') ?? SCENARIOS.filter((s) => (args.diag || !DIAGNOSTICS.includes(s)) && (args['in-process'] || !EXTRAS.includes(s)))) as Scenario[])
+for (const key of only) if (!(SCENARIOS as readonly string[]).includes(key)) throw new Error(`--only: no scenario ${key} (${SCENARIOS.join(', ')})`)
 /** Runs that change what is measured (a subset, other flags) are written apart, never over the standard results (so are profiled runs: `-profile`). */
-export const custom = args.only !== undefined || args.diag || args.rounds !== undefined || args['gateway-node-options'] !== undefined || args['no-pin'] || args.vus !== '32'
+export const custom = args.only !== undefined || args.diag || args.rounds !== undefined || args['gateway-node-options'] !== undefined || args['no-pin'] || args['in-process'] || args.vus !== '32'
 export const VUS = Number(args.vus)
 // Each scenario is measured in slices, interleaved round by round (A B C A B C …): on a shared
 // 2-core machine, load from elsewhere then hits every scenario alike instead of whichever ran at that moment.
@@ -50,7 +68,9 @@ export const RESULTS = fileURLToPath(new URL('./results/', import.meta.url))
 export const ADMIN_TOKEN = 'bench-admin-token-of-at-least-32-characters'
 /** Seconds before the soak's memory is judged: the memory store keeps each code's single-use guard 60 s, swept every 30 s. */
 export const SOAK_WARMUP_SEC = 120
-/** Signatures in one SSO flow: the ID token and the JWT access token. */
+/** SSO flows per callgrind measurement (three times as many before it warm up: bench/callgrind.ts). */
+export const CALLGRIND_FLOWS = Number(args['callgrind-flows'] ?? (args.quick ? 200 : 500))
+/** Signatures in one SSO flow with the JWT access token: the ID token and the access token. */
 export const SIGNATURES_PER_FLOW = 2
 
 /** Progress goes to stderr; stdout carries only the results. */

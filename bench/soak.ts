@@ -1,5 +1,6 @@
 import { CACHED, SHOP, refreshOnce, ssoFlow, type BenchUser } from './flows.js'
-import { RssSampler, type ServerProcess } from './lib/child.js'
+import { RssSampler } from './lib/child.js'
+import type { GatewayCli } from './lib/gateway-cli.js'
 import { slope } from './lib/format.js'
 import type { Http } from './lib/http.js'
 import { closedLoop } from './lib/load.js'
@@ -32,10 +33,11 @@ export interface Soak {
  * flows, a third in cached logins, a third in refresh chains. RSS is sampled
  * every 2 s. V8 lets the old generation grow between full collections, so RSS
  * is a sawtooth: the verdict rests on the live heap after a forced full GC at
- * the half-way point and at the end (the gateway runs with --expose-gc for
- * this), and on the per-minute RSS peaks after the warm-up.
+ * the half-way point and at the end (for this the gateway runs with
+ * --expose-gc and a probe that answers over IPC: servers/gc-probe.ts), and
+ * on the per-minute RSS peaks after the warm-up.
  */
-export async function runSoak (http: Http, gateway: ServerProcess, users: BenchUser[], chains: Array<{ token: string }>, op: { token: string }): Promise<Soak> {
+export async function runSoak (http: Http, gateway: GatewayCli, users: BenchUser[], chains: Array<{ token: string }>, op: { token: string }): Promise<Soak> {
   const target = Number(args['soak-requests'])
   log(`bench: soak, ${target} requests…`)
   let served = 0
@@ -100,7 +102,7 @@ export async function runSoak (http: Http, gateway: ServerProcess, users: BenchU
   }
 }
 
-async function liveHeap (gateway: ServerProcess): Promise<LiveHeap> {
+async function liveHeap (gateway: GatewayCli): Promise<LiveHeap> {
   const { after } = await gateway.call<{ after: NodeJS.MemoryUsage }>('gcMemory')
   return { heapUsedMb: after.heapUsed / 2 ** 20, rssMb: after.rss / 2 ** 20 }
 }

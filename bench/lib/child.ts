@@ -18,6 +18,8 @@ export interface ChildOptions {
   nodeOptions?: string[]
   /** Pin the child (every thread it starts) to these CPUs, with taskset. */
   cpus?: string
+  /** A program the child runs under (valgrind and its flags). */
+  wrapper?: string[]
 }
 
 /**
@@ -54,9 +56,8 @@ export class ServerProcess {
     const file = join(DIST, 'bench', 'servers', `${script}.js`)
     const out = openSync(options.logFile, 'a')
     const args = [...(options.nodeOptions ?? []), ...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []), file]
-    const child = options.cpus === undefined
-      ? spawn(process.execPath, args, { stdio: ['ignore', out, out, 'ipc'] })
-      : spawn('taskset', ['-c', options.cpus, process.execPath, ...args], { stdio: ['ignore', out, out, 'ipc'] })
+    const command = nodeCommand(args, options)
+    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', out, out, 'ipc'] })
     closeSync(out)
     return new ServerProcess(script, child)
   }
@@ -84,10 +85,16 @@ export class ServerProcess {
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const DIST = join(ROOT, 'dist')
 
+/** `node args…` as a command line: pinned with taskset to `cpus`, under `wrapper` (valgrind), when given. */
+export function nodeCommand (args: string[], options: { cpus?: string | undefined, wrapper?: string[] | undefined }): string[] {
+  return [...(options.cpus === undefined ? [] : ['taskset', '-c', options.cpus]), ...(options.wrapper ?? []), process.execPath, ...args]
+}
+
 /**
- * Compiles the servers, src/ and plugins/ into dist/ (as `npm start` runs the
- * gateway: compiled, no loader). Under tsx each server would carry the
- * loader's own thread and isolate, about 50 MB of RSS the product never has.
+ * Compiles the bench's servers (and what they import) into dist/, to run with
+ * plain node; the gateway itself is `npm run build`'s (lib/build.ts). Under
+ * tsx each server would carry the loader's own thread and isolate, about
+ * 50 MB of RSS the product never has.
  */
 export function compileServers (): void {
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')

@@ -2,17 +2,11 @@
 import Fastify from 'fastify'
 import { SignJWT } from 'jose'
 import { loadKeyring } from '../../src/keys/keyring.js'
-import { mintIdToken, type GrantContext } from '../../src/oidc/tokens.js'
+import { mintIdToken } from '../../src/oidc/tokens.js'
 import { serve } from '../lib/child.js'
+import { CEILING_GRANT as GRANT } from './ceiling-grant.js'
 
 const app = Fastify({ logger: false })
-
-/** A grant shaped like the bench users', so the ID token is as big as the gateway's. */
-const GRANT: GrantContext = {
-  gid: 'bench-grant-id-0123456789', clientId: 'shop', sub: 'bench-subject-0123456789abcdefghijklmnopq', sid: 'bench-session-id-0123456789',
-  provider: 'idp', scope: 'openid profile email', claims: { email: 'user-1@example.com', email_verified: true, name: 'User-1' },
-  authTime: 0, vouchedAt: 0, acr: 'urn:understudy:acr:upstream', nonce: 'bench-nonce-0123', upstreamSub: 'user-1',
-}
 
 serve({
   async start (payload) {

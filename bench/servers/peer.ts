@@ -1,12 +1,13 @@
-// The peer: node-oidc-provider 9, configured like the gateway's flow (ES256 ID token, JWT access
-// token, refresh token on every code grant, PKCE), with an interaction that logs in a fixed
-// account and grants consent at once.
+// The peer: node-oidc-provider 9, configured like the gateway's flow (ES256 ID token, an access
+// token per client in the format the gateway's client of that name has, refresh token on every
+// code grant, PKCE), with an interaction that logs in a fixed account and grants consent at once.
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { JWK } from 'jose'
 import { serve } from '../lib/child.js'
+import { redisAdapter } from './peer-redis-adapter.js'
 
 // oidc-provider ships no type declarations; this is the slice of its API used here.
 interface Grant { addOIDCScope (scope: string): void, addResourceScope (resource: string, scope: string): void, save (): Promise<string> }
@@ -18,11 +19,12 @@ interface Provider {
 }
 type ProviderClass = new (issuer: string, configuration: object) => Provider
 
-/** The one resource server: access tokens for it are ES256 JWTs, as the gateway's are (RFC 9068). */
+/** The one resource server: its access tokens are ES256 JWTs (RFC 9068) or opaque, by client (see `start`). */
 export const RESOURCE = 'urn:understudy:bench:api'
 const ACCOUNT = 'bench-user'
 
 let server: Server | undefined
+let closeStorage: () => Promise<unknown> = async () => undefined
 
 /**
  * The peer's storage: a Map of payloads that expire, in the peer's process.
@@ -30,8 +32,8 @@ let server: Server | undefined
  * full flows evicted the SSO users' sessions and grants, and it rescans a
  * grant's whole token list on every token stored. This one keeps everything
  * until it expires and indexes grants in a Set. It is the cheapest storage the
- * peer can have (no serialization, no network): a Redis adapter would also
- * JSON-encode every payload, which cost the peer's SSO flow 0.3 ms more here.
+ * peer can have (no serialization, no network); the peer's Redis row stores
+ * through oidc-provider's example Redis adapter instead (peer-redis-adapter.ts).
  */
 const entries = new Map<string, { payload: Record<string, unknown>, expiresAt: number }>()
 const grantMembers = new Map<string, Set<string>>()
@@ -91,18 +93,32 @@ class BenchAdapter {
   }
 }
 
+interface PeerClient { client_id: string, client_secret: string, redirect_uris: string[] }
+
 serve({
+  /**
+   * `opaque`: the clients whose access tokens are opaque (oidc-provider's
+   * reference tokens, stored through the adapter); the others get ES256 JWTs.
+   * `redisUrl`: store through the example Redis adapter instead of the Map.
+   */
   async start (payload) {
-    const { signingJwks, client } = payload as { signingJwks: string, client: { client_id: string, client_secret: string, redirect_uris: string[] } }
+    const { signingJwks, clients, opaque, redisUrl } = payload as { signingJwks: string, clients: PeerClient[], opaque: string[], redisUrl?: string }
     const jwks = JSON.parse(await readFile(signingJwks, 'utf8')) as { keys: JWK[] }
+    let adapter: new (model: string) => object = BenchAdapter
+    if (redisUrl !== undefined) {
+      const redis = redisAdapter(redisUrl)
+      adapter = redis.Adapter
+      closeStorage = async () => redis.client.quit()
+    }
     server = createServer()
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve))
     const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
     const specifier = 'oidc-provider'
     const { default: Provider } = await import(specifier) as { default: ProviderClass }
+    const opaqueClients = new Set(opaque)
     const provider = new Provider(issuer, {
-      adapter: BenchAdapter,
-      clients: [{ ...client, grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256' }],
+      adapter,
+      clients: clients.map((client) => ({ ...client, grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'ES256' })),
       // The same keys as the gateway; ES256 first, so it signs.
       jwks: { keys: jwks.keys.filter((k) => k.alg === 'ES256' || k.alg === 'RS256') },
       cookies: { keys: [randomBytes(32).toString('base64url')] },
@@ -114,7 +130,9 @@ serve({
           enabled: true,
           defaultResource: async () => RESOURCE,
           useGrantedResource: async () => true,
-          getResourceServerInfo: async () => ({ scope: 'api', accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'ES256' } } }),
+          getResourceServerInfo: async (_ctx: unknown, _resource: string, client: { clientId: string }) => (opaqueClients.has(client.clientId)
+            ? { scope: 'api', accessTokenFormat: 'opaque', accessTokenTTL: 600 }
+            : { scope: 'api', accessTokenFormat: 'jwt', accessTokenTTL: 600, jwt: { sign: { alg: 'ES256' } } }),
         },
       },
       interactions: { url: async (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
@@ -136,6 +154,7 @@ serve({
 }, async () => {
   server?.closeAllConnections()
   await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined))
+  await closeStorage()
 })
 
 /** The auto-completing interaction: log in the fixed account, grant what was asked, resume. */

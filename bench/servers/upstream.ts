@@ -8,8 +8,8 @@ let proxies: FaultProxy[] = []
 
 serve({
   async start (payload) {
-    const { clients, regions } = payload as { clients: UpstreamIdpClient[], regions: number }
-    upstream = await startUpstreamIdp({ clients, regions })
+    const { clients, regions, keepAliveTimeoutMs } = payload as { clients: UpstreamIdpClient[], regions: number, keepAliveTimeoutMs?: number }
+    upstream = await startUpstreamIdp({ clients, regions, ...(keepAliveTimeoutMs === undefined ? {} : { keepAliveTimeoutMs }) })
     proxies = await Promise.all(upstream.regions.map(async (r) => {
       const url = new URL(r.url)
       return startFaultProxy({ target: { host: url.hostname, port: Number(url.port) }, name: r.name })

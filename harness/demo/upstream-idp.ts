@@ -41,6 +41,8 @@ export interface UpstreamIdpOptions {
    * so two demo upstreams on one host need different prefixes to keep their sessions apart.
    */
   cookiePrefix?: string
+  /** How long an idle keep-alive connection stays open (Node's default: 5 s). A client slowed down (under valgrind) reuses connections later than its timers say. */
+  keepAliveTimeoutMs?: number
 }
 
 export interface UpstreamIdpRegion { name: string, url: string }
@@ -91,7 +93,7 @@ const SECURITY_HEADERS = {
 export async function startUpstreamIdp (options: UpstreamIdpOptions): Promise<UpstreamIdp> {
   const host = options.host ?? '127.0.0.1'
   let handle: RequestListener = (_req, res) => { res.writeHead(503).end() }
-  const listeners = Array.from({ length: options.regions ?? 2 }, (_, i) => new RegionListener(REGION_NAMES[i] ?? `region-${i + 1}`, host, options.port ? options.port + i : 0, (req, res) => handle(req, res)))
+  const listeners = Array.from({ length: options.regions ?? 2 }, (_, i) => new RegionListener(REGION_NAMES[i] ?? `region-${i + 1}`, host, options.port ? options.port + i : 0, (req, res) => handle(req, res), options.keepAliveTimeoutMs))
   try {
     await Promise.all(listeners.map(async (listener) => listener.start()))
   } catch (err) {
@@ -135,14 +137,16 @@ class RegionListener {
   readonly name: string
   readonly #host: string
   readonly #listener: RequestListener
+  readonly #keepAliveTimeoutMs: number | undefined
   #port: number
   #server: Server | undefined
 
-  constructor (name: string, host: string, port: number, listener: RequestListener) {
+  constructor (name: string, host: string, port: number, listener: RequestListener, keepAliveTimeoutMs?: number) {
     this.name = name
     this.#host = host
     this.#port = port
     this.#listener = listener
+    this.#keepAliveTimeoutMs = keepAliveTimeoutMs
   }
 
   get url (): string {
@@ -152,6 +156,7 @@ class RegionListener {
   async start (): Promise<void> {
     if (this.#server !== undefined) return
     const server = createServer(this.#listener)
+    if (this.#keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = this.#keepAliveTimeoutMs
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(this.#port, this.#host, () => resolve())
