@@ -74,6 +74,11 @@ export function parseTokens (body: string): Tokens {
   return JSON.parse(body) as Tokens
 }
 
+/** What an access token is: a JWS (three segments) or anything else (the gateway's sealed JWE has five, the peer's reference token one). */
+export function accessTokenFormat (token: string): 'jwt' | 'opaque' {
+  return token.split('.').length === 3 ? 'jwt' : 'opaque'
+}
+
 /** The claims of a JWT, unverified (checks of what a flow produced). */
 export function claimsOf (jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString()) as Record<string, unknown>

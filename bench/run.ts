@@ -15,7 +15,7 @@ import { RedisServer } from '../harness/redis-server.js'
 import { validateConfig } from '../src/config/load.js'
 import { runCallgrind } from './callgrind.js'
 import { deviations, gatewayConfig } from './config.js'
-import { CACHED, SHOP, SHOP_OPAQUE, claimsOf, parseTokens, peerFullFlow, pkcePair, refreshOnce, ssoFlow, ssoUser, understudyFullFlow, type BenchClient, type BenchUser, type Pkce, type SsoUser } from './flows.js'
+import { CACHED, SHOP, SHOP_OPAQUE, accessTokenFormat, claimsOf, parseTokens, peerFullFlow, pkcePair, refreshOnce, ssoFlow, ssoUser, understudyFullFlow, type BenchClient, type BenchUser, type Pkce, type SsoUser } from './flows.js'
 import { buildIfStale } from './lib/build.js'
 import { RssSampler, ServerProcess, canPin, compileServers, pinSelf, shippedNodeOptions } from './lib/child.js'
 import { GatewayCli, npmStartCommand } from './lib/gateway-cli.js'
@@ -30,7 +30,7 @@ import { report } from './report.js'
 import { runSoak } from './soak.js'
 
 const workDir = await mkdtemp(join(tmpdir(), 'understudy-bench-'))
-log(`bench: ${args.callgrind ? 'callgrind' : args.quick ? 'quick' : 'full'} run, ${VUS} virtual users, ${ROUNDS} rounds of ${TIMING.sliceMs / 1000} s slices; server logs in ${workDir}`)
+log(`bench: ${args.quick ? 'quick' : 'full'} ${args.callgrind ? 'callgrind run' : `run, ${VUS} virtual users, ${ROUNDS} rounds of ${TIMING.sliceMs / 1000} s slices`}; server logs in ${workDir}`)
 const build = await buildIfStale(log)
 log(`bench: ${build}; compiling the bench's servers into dist/…`)
 compileServers()
@@ -114,6 +114,14 @@ async function rates (): Promise<void> {
     // The gateway's logging as it runs: lines its log gains for known requests.
     const logging = await checkLogging(gateway.logFile, validateConfig(configs.memory, { env: {} }).logging, 20, 2, async () => ssoFlow(http, op(gateway.url), SHOP, users[0]!.shop))
     log(`bench: gateway logging: level ${logging.level}, access log ${logging.requests ? 'on' : 'off'}; ${logging.sent} requests wrote ${logging.accessLines} access lines and ${logging.otherLines} others`)
+
+    // The rows compare formats: each client must get the one its name says, at the gateway and at the peer.
+    for (const [client, user, expected] of [[SHOP, users[0]!.shop, 'jwt'], [SHOP_OPAQUE, users[0]!.shopOpaque, 'opaque']] as const) {
+      const gatewayToken = parseTokens(await ssoFlow(http, op(gateway.url), client, user)).access_token
+      const jar = new CookieJar()
+      const peerToken = (await peerFullFlow(http, peerIssuer, client, pkcePair(), jar)).access_token
+      if (accessTokenFormat(gatewayToken) !== expected || accessTokenFormat(peerToken) !== expected) throw new Error(`${client.clientId} should get ${expected} access tokens: the gateway's is ${accessTokenFormat(gatewayToken)}, the peer's ${accessTokenFormat(peerToken)}`)
+    }
 
     /** A scenario of a gateway's returning users, one per virtual user, each running SSO flows for `client` back to back. */
     const sso = (key: Scenario, name: string, server: { pid: number }, url: string, from: BenchUser[], client: BenchClient, pick: (u: BenchUser) => SsoUser): Definition =>
