@@ -40,6 +40,12 @@ export interface PageForm {
   buttonId?: string
   /** Not shown: a script submits it. */
   hidden?: boolean
+  /**
+   * Where the form's answer may redirect, outside the gateway: Chromium holds
+   * every redirect of a form submission to the page's CSP form-action, so the
+   * page allows this URL's origin (its scheme for an app's custom scheme) beside 'self'.
+   */
+  redirectsTo?: string
 }
 
 /** Options of a page: headers other than HTML_SECURITY_HEADERS (a variant's), and scripts of the gateway's own origin. */
@@ -47,7 +53,15 @@ export interface PageOptions { headers?: Record<string, string>, scripts?: strin
 
 /** Sends a small, self-contained HTML page with the security headers, and at most one form. */
 export function sendPage (reply: FastifyReply, status: number, title: string, paragraphs: string[], form?: PageForm): FastifyReply {
-  return sendHtml(reply, status, title, paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('') + (form === undefined ? '' : formHtml(form)))
+  const headers = form?.redirectsTo === undefined ? HTML_SECURITY_HEADERS : withFormAction(form.redirectsTo)
+  return sendHtml(reply, status, title, paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('') + (form === undefined ? '' : formHtml(form)), { headers })
+}
+
+/** HTML_SECURITY_HEADERS whose form-action also allows the origin of `url` (a registered URI, so a valid URL). */
+function withFormAction (url: string): Record<string, string> {
+  const { origin, protocol } = new URL(url)
+  const source = origin === 'null' ? protocol : origin
+  return { ...HTML_SECURITY_HEADERS, 'content-security-policy': HTML_SECURITY_HEADERS['content-security-policy']!.replace("form-action 'self'", `form-action 'self' ${source}`) }
 }
 
 /** Sends a page whose `body` is markup built with escapeHtml and formHtml; its scripts load deferred, in order. */

@@ -22,7 +22,7 @@ const logoutRoutes: FastifyPluginAsync = async (app) => {
   const confirmPage = (reply: FastifyReply, outcome: LogoutOutcome) => sendPage(reply, 200, 'Sign out of understudy?', [
     'A site asked to sign out an account other than the one signed in to understudy in this browser.',
     'Sign out of understudy here? If you did not ask to sign out, close this window and nothing changes.',
-  ], { action: `${gw.config.issuer}/logout`, fields: outcome.confirmation!, button: 'Sign out' })
+  ], { action: `${gw.config.issuer}/logout`, fields: outcome.confirmation!, button: 'Sign out', ...(outcome.location === undefined ? {} : { redirectsTo: outcome.location }) })
   const html = { config: { html: true } }
   app.get('/logout', html, async (request, reply) => handle(request, reply, request.query as RawParams))
   app.post('/logout', html, async (request, reply) => handle(request, reply, formBody(request)))

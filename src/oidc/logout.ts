@@ -26,7 +26,7 @@ export interface LogoutDeps extends SessionReadDeps {
  */
 export interface LogoutOutcome {
   result: 'signed-out' | 'no-session' | 'confirm'
-  /** A registered post_logout_redirect_uri with state: where the browser goes once nothing is left to ask. */
+  /** A registered post_logout_redirect_uri with state: where the browser goes once nothing is left to ask (with `confirm`, once the user has answered). */
   location?: string
   /** With `confirm`: the fields the confirmation form POSTs back to /logout, the proof of this browser among them. */
   confirmation?: Record<string, string>
@@ -68,7 +68,7 @@ export async function logout (deps: LogoutDeps, raw: RawParams, sessionCookie: s
       const value = params.get(name)
       if (value !== undefined) confirmation[name] = value
     }
-    return { result: 'confirm', confirmation }
+    return { result: 'confirm', confirmation, ...at }
   }
   await revokeSession(deps, session.sid)
   return { result: 'signed-out', ...at }
