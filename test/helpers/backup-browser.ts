@@ -1,23 +1,9 @@
-import { existsSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core'
 import type { Test } from 'tap'
-import { requireTool } from './tools.js'
 
-/** Debian's Chromium, or the one CHROMIUM_PATH names. */
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-
-/** False when Chromium can run here, otherwise the reason to skip (a failure under CI). */
-export const noChromium = requireTool('chromium', existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}`)
-
-/** Headless Chromium for one test file (every device of the file is a context of it). */
-export async function launchChromium (): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
-}
+export { CHROMIUM, launchChromium, noChromium } from './chromium.js'
 
 /**
  * The relying parties' landing pages, on 127.0.0.1: a browser must arrive

@@ -1,13 +1,10 @@
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
 import t from 'tap'
-import { requireTool } from '../helpers/tools.js'
+import { launchChromium, noChromium } from '../helpers/chromium.js'
 import { ADMIN, ADMIN_TOKEN, waitFor } from '../helpers/admin.js'
 import { startStack } from '../helpers/stack.js'
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 t.test('/status.json tells each provider and region state, with recent incidents', async (t) => {
   const s = await startStack({ provider: { healthCheck: { interval: 3600 } }, config: { admin: ADMIN } })
@@ -29,15 +26,10 @@ t.test('/status.json tells each provider and region state, with recent incidents
   t.equal(page.headers.get('x-frame-options'), 'DENY')
 })
 
-const noChromium = requireTool('chromium', existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}`)
-
 t.test('the status page renders in headless Chromium and a region turns red within one refresh after its breaker opens', { skip: noChromium }, async (t) => {
   const s = await startStack({ provider: { healthCheck: { interval: 3600 } }, config: { admin: ADMIN } })
   t.teardown(() => s.close())
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  const browser = await launchChromium()
   t.teardown(() => browser.close())
   const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
   await page.goto(`${s.issuer}/status?refresh=2`)
