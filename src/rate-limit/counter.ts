@@ -107,6 +107,8 @@ export class RedisCounter implements RateLimitCounter {
     this.#guard = new Guard({
       name: 'rate-limit',
       policy: firstFailureOpens(options.timeoutMs, BREAKER_RESET_MS),
+      signal: false,
+      latency: false,
       action: async (_signal, key: string, windowMs: number, count: 0 | 1) => this.#hit(key, windowMs, count),
       whenUnavailable: { mode: 'fail-open', fallback: async (key, windowMs, count) => (count === 0 ? fallback.peek(key) : fallback.incr(key, windowMs)) },
       onFailure: () => metrics?.storeErrors.inc({ store: 'rate-limit' }),

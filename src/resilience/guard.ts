@@ -48,7 +48,25 @@ export interface GuardOptions<A extends unknown[], R> {
   onTransition?: (transition: GuardTransition) => void
   /** Logged once when the guard leaves closed (warn), and once when it closes again (info): a failed trial is no news. */
   announce?: { log: Logger, fields: Record<string, unknown>, down: string, up: string }
+  /**
+   * Whether the work reads its AbortSignal (default true). Work that cannot be
+   * cancelled (a Redis command, which ioredis ends at its own command timeout
+   * of the same length) gets a signal that never aborts, and the guard makes
+   * no AbortController and no timer of its own per call: opossum's timeout
+   * still fails the call at the deadline.
+   */
+  signal?: boolean
+  /**
+   * Whether `stats()` reports a latency mean (default true). opossum keeps every
+   * call's latency of its rolling window for it and sorts them all once a
+   * second: thousands of numbers a second for a store or counter guard on the
+   * login path, whose stats nobody reads.
+   */
+  latency?: boolean
 }
+
+/** The signal of work that does not read one: it never aborts. */
+const NEVER_ABORTED = new AbortController().signal
 
 /** The policy of a guard that opens at the first failure: one failed command is reason enough to stop waiting. */
 export function firstFailureOpens (timeoutMs: number, resetTimeoutMs: number): GuardPolicy {
@@ -141,16 +159,22 @@ export class Guard<A extends unknown[], R> {
 
   #build (policy: GuardPolicy): CircuitBreaker<A, R> {
     const { action, isFailure, onFailure } = this.#options
-    const breaker = new CircuitBreaker(async (...args: A) => {
-      const controller = new AbortController()
-      const timer = setTimeout(() => controller.abort(new Error('breaker timeout')), policy.timeoutMs)
-      try {
-        return await action(controller.signal, ...args)
-      } finally {
-        clearTimeout(timer)
+    const work = this.#options.signal === false
+      ? async (...args: A) => action(NEVER_ABORTED, ...args)
+      : async (...args: A) => {
+        const controller = new AbortController()
+        const timer = setTimeout(() => controller.abort(new Error('breaker timeout')), policy.timeoutMs)
+        try {
+          return await action(controller.signal, ...args)
+        } finally {
+          clearTimeout(timer)
+        }
       }
-    }, {
+    const latency = this.#options.latency !== false
+    const breaker = new CircuitBreaker(work, {
       name: this.#options.name,
+      rollingPercentilesEnabled: latency,
+      enableSnapshots: latency,
       timeout: policy.timeoutMs,
       errorThresholdPercentage: policy.errorThresholdPercentage,
       volumeThreshold: policy.volumeThreshold,

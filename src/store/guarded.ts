@@ -56,6 +56,9 @@ export class GuardedStore {
     this.#guard = new Guard({
       name: label,
       policy: firstFailureOpens(options.timeoutMs, options.resetTimeoutMs),
+      // Only an injected fault reads the deadline's signal; a command itself ends at ioredis's own command timeout (the same).
+      signal: beforeCommand !== undefined,
+      latency: false,
       action: async (signal, command: Command) => {
         if (beforeCommand) await beforeCommand(signal)
         return command(store)

@@ -62,6 +62,23 @@ t.test('work that outlives the timeout is aborted through its signal and counts 
   t.equal(g.state, 'open', 'the first failure opened the guard')
 })
 
+t.test('work that reads no signal (signal: false): one never-aborted signal, and the deadline still fails a call that does not answer and opens the guard', async (t) => {
+  const { onTransition, next } = transitions()
+  const g = guard(t, { signal: false, latency: false, onTransition })
+  const signals: AbortSignal[] = []
+  const keep: Work = async (signal) => { signals.push(signal); return 'answer' }
+  t.equal(await g.run(keep), 'answer')
+  t.equal(await g.run(keep), 'answer')
+  t.equal(signals[0], signals[1], 'no signal is made per call')
+  const opened = next('open')
+  const err = await g.run(() => new Promise<string>(() => undefined)).then(() => undefined, (e: unknown) => e)
+  t.equal(failureOf(err).kind, 'timeout', 'the deadline answers the caller')
+  t.equal((await opened).to, 'open', 'and the timeout opens the guard')
+  t.notOk(signals[0]!.aborted, 'the shared signal never aborts')
+  t.equal(failureOf(await g.run(ok).then(() => undefined, (e: unknown) => e)).kind, 'open', 'calls are refused while open')
+  t.equal(g.stats().latencyMean, -1, 'no latencies are kept (latency: false): opossum reports -1')
+})
+
 t.test('a fail-closed guard refuses at once while open, with the caller\'s error, without running the work', async (t) => {
   const g = guard(t)
   await t.rejects(g.run(fail), { message: 'unavailable: failed' })
