@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { methodsView } from '../src/backup/identity-view.js'
 import type { IdentityEvent } from '../src/backup/identity-events.js'
+import { removePasskeyMethod, unlinkMethod, type MethodRemovalDeps } from '../src/backup/method-removal.js'
 import type { Directory } from '../src/directory/directory.js'
 import { isUnderstudyError } from '../src/errors.js'
 import { AdminError, type AdminProblem } from './errors.js'
@@ -20,7 +21,8 @@ type Params<K extends string> = { Params: Record<K, string> }
 /**
  * The support desk's view of backup login (DESIGN §10): a person's ways to
  * log in, without keys or secrets, and the removal of one passkey or link
- * (a lost phone, a cloned key). Registered inside the admin plugin, so
+ * (a lost phone, a cloned key), which also ends the sessions and tokens
+ * that method's logins made. Registered inside the admin plugin, so
  * behind its bearer token and rate limit. Each removal is logged at `warn`
  * with the caller's address and sent to the `identity.*` webhooks with
  * actor `admin`; the person's own provider always stays a way in.
@@ -39,7 +41,7 @@ const adminIdentities: FastifyPluginAsync = async (app) => {
   app.delete<Params<'sub' | 'id'>>('/admin/identities/:sub/passkeys/:id', async (request, reply) => {
     const directory = backupDirectory()
     const { sub, id } = checked(request.params)
-    if (!await answer(directory.removePasskey(sub, id))) throw new AdminError('not_found', 'this person has no such passkey')
+    if (!await answer(removePasskeyMethod(removal(directory), sub, id))) throw new AdminError('not_found', 'this person has no such passkey')
     changed(request, { type: 'identity.passkey.removed', sub, passkey: id, actor: 'admin' })
     return reply.code(204).send()
   })
@@ -47,7 +49,7 @@ const adminIdentities: FastifyPluginAsync = async (app) => {
   app.delete<Params<'sub' | 'provider'>>('/admin/identities/:sub/links/:provider', async (request, reply) => {
     const directory = backupDirectory()
     const { sub, provider } = checked(request.params)
-    if (!await answer(directory.unlink(sub, provider))) throw new AdminError('not_found', 'this person has no link to that provider')
+    if (!await answer(unlinkMethod(removal(directory), sub, provider))) throw new AdminError('not_found', 'this person has no link to that provider')
     changed(request, { type: 'identity.unlinked', sub, provider, actor: 'admin' })
     return reply.code(204).send()
   })
@@ -55,6 +57,11 @@ const adminIdentities: FastifyPluginAsync = async (app) => {
   function backupDirectory (): Directory {
     if (gw.backup === undefined) throw new AdminError('backup_login_off', 'backup login is off on this gateway (no backupLogin in the config): there are no identities to show')
     return gw.backup.directory
+  }
+
+  /** A removal also ends the sessions and tokens the method's logins made (the store's tombstones). */
+  function removal (directory: Directory): MethodRemovalDeps {
+    return { directory, store: gw.store, sessionLifetime: gw.sessionLifetime, tokens: gw.config.tokens }
   }
 
   function changed (request: FastifyRequest, event: IdentityEvent): void {

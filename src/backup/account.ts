@@ -2,11 +2,13 @@ import type { Passkey, Person } from '../directory/directory.js'
 import type { Logger } from '../log.js'
 import type { Redirect } from '../oidc/answer.js'
 import { OAuthError } from '../oidc/errors.js'
+import type { MethodRevocationDeps } from '../oidc/tombstones.js'
 import type { AccountTransaction } from '../oidc/transaction.js'
 import { visitUpstream, type UpstreamLoginDeps } from '../oidc/upstream-login.js'
 import type { Session } from '../sessions/session.js'
 import type { BackupDeps } from './deps.js'
 import type { IdentityEvents } from './identity-events.js'
+import { removePasskeyMethod, unlinkMethod, type MethodRemovalDeps } from './method-removal.js'
 import { methodsView, type MethodsView } from './identity-view.js'
 import { PasskeyError } from './passkey-error.js'
 import { registrationOptions, verifyRegistration, type PasskeyDeps } from './passkeys.js'
@@ -27,8 +29,8 @@ export function canChangeMethods (session: Session, now: number): boolean {
   return session.backup === undefined && now - session.vouchedAt <= CHANGE_METHODS_WITHIN
 }
 
-/** What the account page's actions use. */
-export interface AccountDeps extends UpstreamLoginDeps {
+/** What the account page's actions use; the store's tombstones end what a removed method's logins made. */
+export interface AccountDeps extends UpstreamLoginDeps, MethodRevocationDeps {
   backup: BackupDeps
   identityEvents?: IdentityEvents
 }
@@ -71,11 +73,11 @@ export async function startLink (deps: AccountDeps, session: Session, provider: 
   return visitUpstream<AccountTransaction>(deps, id, { account: { link: { sub: session.sub, sid: session.sid } } }, { reauthenticate: true }, log)
 }
 
-/** Unlinks `provider` from the person: their own provider always stays a way in. */
+/** Unlinks `provider` from the person, ending its logins' sessions and tokens: their own provider always stays a way in. */
 export async function unlink (deps: AccountDeps, session: Session, provider: unknown): Promise<boolean> {
   mayChange(deps, session)
   const id = String(provider ?? '')
-  const removed = await deps.backup.directory.unlink(session.sub, id)
+  const removed = await unlinkMethod(removalDeps(deps), session.sub, id)
   if (removed) deps.identityEvents?.emit({ type: 'identity.unlinked', sub: session.sub, provider: id, actor: 'user' })
   return removed
 }
@@ -98,16 +100,20 @@ export async function addPasskey (deps: AccountDeps & SessionKeys, session: Sess
   return passkey
 }
 
-/** Removes one of the person's passkeys. */
+/** Removes one of the person's passkeys, ending its logins' sessions and tokens. */
 export async function removePasskey (deps: AccountDeps, session: Session, id: unknown): Promise<boolean> {
   mayChange(deps, session)
-  const removed = await deps.backup.directory.removePasskey(session.sub, String(id ?? ''))
+  const removed = await removePasskeyMethod(removalDeps(deps), session.sub, String(id ?? ''))
   if (removed) deps.identityEvents?.emit({ type: 'identity.passkey.removed', sub: session.sub, passkey: String(id), actor: 'user' })
   return removed
 }
 
 /** What sealing ceremonies and spending them once use. */
 type SessionKeys = Pick<PasskeyDeps, 'keys' | 'store' | 'now'>
+
+function removalDeps (deps: AccountDeps): MethodRemovalDeps {
+  return { directory: deps.backup.directory, store: deps.store, sessionLifetime: deps.sessionLifetime, tokens: deps.tokens }
+}
 
 function mayChange (deps: Pick<AccountDeps, 'now'>, session: Session): void {
   if (!canChangeMethods(session, deps.now())) throw new OAuthError('login_required', 'log in again at your provider to change how you log in')

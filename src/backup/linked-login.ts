@@ -4,6 +4,7 @@ import { OAuthError } from '../oidc/errors.js'
 import { randomId } from '../sessions/random.js'
 import type { Session } from '../sessions/session.js'
 import type { BackupDeps } from './deps.js'
+import { linkMethodId } from './method-id.js'
 
 /**
  * A backup login through a linked provider: the user logged in at provider B
@@ -16,18 +17,19 @@ import type { BackupDeps } from './deps.js'
  */
 export async function linkedPersonSession (backup: BackupDeps | undefined, upstream: Session, now: number, log: Logger): Promise<Session> {
   if (backup === undefined || !backup.policy.linkedProviders) throw new OAuthError('temporarily_unavailable', 'backup login through another provider is not enabled')
-  let person
+  let linked
   try {
-    person = await backup.directory.linkedPerson(upstream.provider, upstream.upstreamSub)
+    linked = await backup.directory.linkedPerson(upstream.provider, upstream.upstreamSub)
   } catch (err) {
     if (!isUnderstudyError(err)) throw err
     log.warn({ err, provider: upstream.provider }, 'directory unavailable: a linked-provider login cannot be completed')
     throw new OAuthError('temporarily_unavailable', 'backup login is unavailable right now; try again shortly', { cause: err })
   }
-  if (person === undefined) {
+  if (linked === undefined) {
     log.info({ provider: upstream.provider }, 'a linked-provider login by an identity linked to nobody')
     throw new OAuthError('temporarily_unavailable', `this ${upstream.provider} account is not linked to an account that can log in here`)
   }
+  const { link, person } = linked
   return {
     sid: randomId(),
     sub: person.sub,
@@ -37,6 +39,6 @@ export async function linkedPersonSession (backup: BackupDeps | undefined, upstr
     authTime: Math.min(upstream.authTime, now),
     amr: upstream.amr ?? ['fed'],
     vouchedAt: now,
-    backup: { method: 'linked', provider: upstream.provider },
+    backup: { method: 'linked', provider: link.provider, id: linkMethodId(link) },
   }
 }

@@ -15,6 +15,7 @@ import { randomId } from '../sessions/random.js'
 import type { CookieNames, Session } from '../sessions/session.js'
 import { checkBackupAnswer } from './answer.js'
 import type { BackupDeps } from './deps.js'
+import { passkeyMethodId } from './method-id.js'
 import { BACKUP_CONTEXT_LIFETIME, openBackupContext, type BackupContext } from './page.js'
 import { PasskeyError } from './passkey-error.js'
 import { authenticationOptions, verifyAuthentication } from './passkeys.js'
@@ -148,7 +149,7 @@ export async function passkeyLogin (deps: PageActionDeps, sealed: unknown, cerem
     authTime: now,
     amr: login.amr,
     vouchedAt: now,
-    backup: { method: 'passkey' },
+    backup: { method: 'passkey', id: passkeyMethodId(login.passkey) },
   }
   try {
     checkBackupAnswer(client, request, session)

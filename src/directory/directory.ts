@@ -77,8 +77,8 @@ export interface Directory {
   /** Whether the person has at least one backup method (a link or a passkey): read after each upstream login for the offer. */
   hasBackupMethod (sub: string): Promise<boolean>
 
-  /** The person a second identity is linked to, if any. Reads the replica when one is configured. */
-  linkedPerson (provider: string, upstreamSub: string): Promise<Person | undefined>
+  /** A second identity's link and the person it leads to, if it is linked. Reads the replica when one is configured. */
+  linkedPerson (provider: string, upstreamSub: string): Promise<{ link: LinkedIdentity, person: Person } | undefined>
   /** Links (provider, upstreamSub) to the person `sub` (who must exist). An identity already linked to another person is refused ('taken'), atomically. */
   link (identity: LinkedIdentity): Promise<LinkResult>
   /** Removes the person's link to `provider`; false when there was none. */

@@ -80,7 +80,7 @@ export class GuardedDirectory implements Directory {
   async ensurePerson (person: Person): Promise<Person> { return this.#primary.call((d) => d.ensurePerson(person)) }
   async identity (sub: string): Promise<Identity | undefined> { return this.#primary.call((d) => d.identity(sub)) }
   async hasBackupMethod (sub: string): Promise<boolean> { return this.#primary.call((d) => d.hasBackupMethod(sub)) }
-  async linkedPerson (provider: string, upstreamSub: string): Promise<Person | undefined> { return this.#replica.call((d) => d.linkedPerson(provider, upstreamSub)) }
+  async linkedPerson (provider: string, upstreamSub: string): Promise<{ link: LinkedIdentity, person: Person } | undefined> { return this.#replica.call((d) => d.linkedPerson(provider, upstreamSub)) }
   async link (identity: LinkedIdentity): Promise<LinkResult> { return this.#primary.call((d) => d.link(identity)) }
   async unlink (sub: string, provider: string): Promise<boolean> { return this.#primary.call((d) => d.unlink(sub, provider)) }
   async addPasskey (passkey: Passkey): Promise<boolean> { return this.#primary.call((d) => d.addPasskey(passkey)) }

@@ -63,10 +63,11 @@ export class SqlDirectory implements Directory {
     return row?.has === true
   }
 
-  async linkedPerson (provider: string, upstreamSub: string): Promise<Person | undefined> {
-    const [row] = await this.#db.replica.query<PersonRow>(
-      `SELECT ${PERSON} FROM linked_identities l JOIN people p ON p.sub = l.sub WHERE l.provider = $1 AND l.upstream_sub = $2`, [provider, upstreamSub])
-    return row === undefined ? undefined : personOf(row)
+  async linkedPerson (provider: string, upstreamSub: string): Promise<{ link: LinkedIdentity, person: Person } | undefined> {
+    const [row] = await this.#db.replica.query<PersonRow & { linked_at: unknown }>(
+      `SELECT ${PERSON}, l.linked_at FROM linked_identities l JOIN people p ON p.sub = l.sub WHERE l.provider = $1 AND l.upstream_sub = $2`, [provider, upstreamSub])
+    if (row === undefined) return undefined
+    return { link: linkOf({ sub: row.sub, provider, upstream_sub: upstreamSub, linked_at: row.linked_at }), person: personOf(row) }
   }
 
   async link (identity: LinkedIdentity): Promise<LinkResult> {

@@ -31,6 +31,7 @@ export function issueCode (deps: CodeDeps, request: AuthorizationRequest, sessio
     redirectUri: request.redirectUri,
     sub: session.sub,
     sid: session.sid,
+    ...(session.backup === undefined ? {} : { mid: session.backup.id }),
     provider: session.provider,
     upstreamSub: session.upstreamSub,
     ...(session.upstreamRefreshToken === undefined ? {} : { upstreamRefreshToken: session.upstreamRefreshToken }),

@@ -63,7 +63,7 @@ async function asRefreshToken (deps: RevocationDeps, token: string): Promise<Ide
   } catch {
     return undefined
   }
-  if (await anyRevoked(deps.store, [payload.gid, payload.sid])) return undefined
+  if (await anyRevoked(deps.store, [payload.gid, payload.sid, payload.mid])) return undefined
   if (await isRotatedAway(deps, payload)) return undefined
   return { kind: 'refresh_token', client: payload.clientId, gid: payload.gid, exp: payload.exp, claims: { scope: payload.scope, client_id: payload.clientId, sub: payload.sub, exp: payload.exp, iss: deps.issuer, auth_time: payload.authTime, acr: payload.acr } }
 }

@@ -4,6 +4,7 @@ import { seal, unseal } from '../sessions/seal.js'
 import type { Session } from '../sessions/session.js'
 import type { Store } from '../store/store.js'
 import type { Clock } from './deps.js'
+import { anyRevoked } from './tombstones.js'
 
 /** What reading a session cookie uses: the sealing keys, the clock, and the store's logout tombstones. */
 export interface SessionReadDeps {
@@ -22,8 +23,9 @@ export interface SessionSealDeps {
 
 /**
  * The session from the browser's cookie, or undefined when there is none, it
- * does not open, or it was logged out. While no store answers, the store's
- * revocation check fails open: losing the store logs nobody out.
+ * does not open, or it was logged out (its sid, or the backup method that made
+ * it, tombstoned). While no store answers, the store's revocation check fails
+ * open: losing the store logs nobody out.
  */
 export async function readSession (deps: SessionReadDeps, cookie: string | undefined, log: Logger): Promise<Session | undefined> {
   if (cookie === undefined || cookie === '') return undefined
@@ -34,7 +36,7 @@ export async function readSession (deps: SessionReadDeps, cookie: string | undef
     log.debug({ err }, 'session cookie ignored')
     return undefined
   }
-  if (await deps.store.isRevoked(session.sid)) return undefined
+  if (await anyRevoked(deps.store, [session.sid, session.backup?.id])) return undefined
   return session
 }
 

@@ -59,7 +59,7 @@ async function authorizationCodeGrant (deps: TokenDeps, client: Client, params: 
     log.warn({ client: client.clientId }, 'authorization code reused; its grant is revoked')
     throw new OAuthError('invalid_grant', 'the authorization code was already used')
   }
-  if (await anyRevoked(deps.store, [payload.sid, payload.gid])) throw new OAuthError('invalid_grant', 'the session behind this code has ended')
+  if (await anyRevoked(deps.store, [payload.sid, payload.gid, payload.mid])) throw new OAuthError('invalid_grant', 'the session behind this code has ended')
   const now = deps.now()
   return issueTokens(deps, client, payload, 0, now + deps.tokens.refreshToken)
 }
@@ -76,7 +76,7 @@ async function refreshTokenGrant (deps: TokenDeps, client: Client, params: Param
   // The login came through a provider taken out of the config: nothing may vouch for it any more.
   if (!deps.upstreams.has(payload.provider)) throw new OAuthError('invalid_grant', 'the login provider of this grant is no longer configured; log in again')
   const scope = narrowScope(payload.scope, params.get('scope'))
-  if (await anyRevoked(deps.store, [payload.gid, payload.sid])) throw new OAuthError('invalid_grant', 'the refresh token was revoked')
+  if (await anyRevoked(deps.store, [payload.gid, payload.sid, payload.mid])) throw new OAuthError('invalid_grant', 'the refresh token was revoked')
   const now = deps.now()
   const policy = client.freshness
   const state = standing(payload, policy, now)
@@ -176,5 +176,6 @@ function grantOf (source: GrantContext, scope: string, acr: string): GrantContex
   }
   if (source.upstreamRefreshToken !== undefined) grant.upstreamRefreshToken = source.upstreamRefreshToken
   if (source.amr !== undefined) grant.amr = source.amr
+  if (source.mid !== undefined) grant.mid = source.mid
   return grant
 }

@@ -13,6 +13,8 @@ export interface GrantContext {
   clientId: string
   sub: string
   sid: string
+  /** A backup login's method (Session `backup.id`): removing the method tombstones it, and with it this grant. */
+  mid?: string
   provider: string
   scope: string
   claims: Record<string, unknown>
@@ -42,6 +44,8 @@ export interface AccessTokenClaims extends JWTPayload {
   jti: string
   gid: string
   sid: string
+  /** A backup login's method, checked against its tombstone like sid and gid. */
+  mid?: string
   exp: number
   iat: number
   /** The claims userinfo may release for this token's scope. */
@@ -84,7 +88,7 @@ export function sealAccessToken (keys: Keyring, issuer: string, grant: GrantCont
 /** The claims of an access token, whichever its format. */
 function accessTokenClaims (issuer: string, grant: GrantContext, jti: string, now: number, lifetime: number): Record<string, unknown> {
   const uc = claimsForScope(grant.scope, grant.claims)
-  // One object literal of one shape, `uc` set after it when there is any (a conditional spread cost a clone and a map transition).
+  // One object literal of one shape, `mid` and `uc` set after it when there are any (a conditional spread cost a clone and a map transition).
   const payload: Record<string, unknown> = {
     client_id: grant.clientId,
     scope: grant.scope,
@@ -99,6 +103,7 @@ function accessTokenClaims (issuer: string, grant: GrantContext, jti: string, no
     iat: now,
     exp: now + lifetime,
   }
+  if (grant.mid !== undefined) payload.mid = grant.mid
   if (Object.keys(uc).length > 0) payload.uc = uc
   return payload
 }
@@ -143,7 +148,7 @@ function openAccessToken (keys: Keyring, issuer: string, token: string, now: num
 function isAccessTokenClaims (payload: Record<string, unknown>): payload is AccessTokenClaims {
   return typeof payload.sub === 'string' && typeof payload.client_id === 'string' && typeof payload.scope === 'string' &&
     typeof payload.jti === 'string' && typeof payload.gid === 'string' && typeof payload.sid === 'string' &&
-    typeof payload.exp === 'number' && typeof payload.iat === 'number'
+    (payload.mid === undefined || typeof payload.mid === 'string') && typeof payload.exp === 'number' && typeof payload.iat === 'number'
 }
 
 /** Five dot-separated segments: a compact JWE (RFC 7516 §7.1), counted without splitting the token. */

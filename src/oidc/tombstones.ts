@@ -19,10 +19,10 @@ export interface GrantRevocationDeps {
   tokens: Pick<Config['tokens'], 'refreshToken'>
 }
 
-/** A verified access token that has not been revoked (by itself, its grant or its session). */
+/** A verified access token that has not been revoked (by itself, its grant, its session or its backup method). */
 export async function activeAccessToken (deps: AccessTokenDeps, token: string): Promise<AccessTokenClaims> {
   const claims = await verifyAccessToken(deps.keys, deps.issuer, token, deps.now())
-  if (await anyRevoked(deps.store, [claims.jti, claims.gid, claims.sid])) {
+  if (await anyRevoked(deps.store, [claims.jti, claims.gid, claims.sid, claims.mid])) {
     throw new OAuthError('invalid_token', 'the access token was revoked', { challenge: 'Bearer' })
   }
   return claims
@@ -49,8 +49,35 @@ export async function revokeSession (deps: SessionRevocationDeps, sid: string): 
   await deps.store.revoke(sid, deps.sessionLifetime, 'session')
 }
 
-/** True when any id is tombstoned. While no store answers, the store itself fails open (RevocationFailOpen). */
-export async function anyRevoked (store: Store, ids: string[]): Promise<boolean> {
-  const answers = await Promise.all(ids.map((id) => store.isRevoked(id)))
+/**
+ * What removing a backup method uses: the store, and the lifetimes that bound
+ * what logins with it produced (seconds).
+ */
+export interface MethodRevocationDeps {
+  store: Store
+  sessionLifetime: number
+  tokens: Pick<Config['tokens'], 'code' | 'refreshToken'>
+}
+
+/**
+ * Ends everything logins with a backup method produced (DESIGN §10): their
+ * sessions, and the codes and tokens issued from them (by `mid`). The
+ * tombstone outlives them all: a session made just before the removal issues
+ * codes while its cookie lives, and a code's refresh family lives
+ * `tokens.refreshToken` after it is redeemed. Kept with the logouts: it ends
+ * sessions, and removals (each needing a fresh upstream login or the admin
+ * token) are few.
+ */
+export async function revokeMethod (deps: MethodRevocationDeps, mid: string): Promise<void> {
+  await deps.store.revoke(mid, deps.sessionLifetime + deps.tokens.code + deps.tokens.refreshToken, 'session')
+}
+
+/**
+ * True when any id is tombstoned, all asked at once; an absent id (a `mid`
+ * outside backup logins) costs no lookup. While no store answers, the store
+ * itself fails open (RevocationFailOpen).
+ */
+export async function anyRevoked (store: Store, ids: ReadonlyArray<string | undefined>): Promise<boolean> {
+  const answers = await Promise.all(ids.map((id) => id === undefined ? false : store.isRevoked(id)))
   return answers.includes(true)
 }

@@ -32,8 +32,12 @@ export interface Session {
   backup?: BackupMethod
 }
 
-/** How a backup login authenticated the user: a passkey, or a linked identity at another provider. */
-export type BackupMethod = { method: 'passkey' } | { method: 'linked', provider: string }
+/**
+ * How a backup login authenticated the user: a passkey, or a linked identity
+ * at another provider; `id` names that method as registered
+ * (backup/method-id.ts), and is tombstoned when the user removes it.
+ */
+export type BackupMethod = { method: 'passkey', id: string } | { method: 'linked', provider: string, id: string }
 
 /** The stable, opaque `sub` of one upstream identity: distinct per provider and upstream subject. */
 export function subjectFor (provider: string, upstreamSub: string): string {

@@ -93,7 +93,7 @@ function codeOf (u: Unit, outcome: BrowserOutcome): CodePayload {
 
 /** A backup session of alice (her usual sub at the provider) made `ago` seconds ago. */
 function backupSession (u: Unit, ago = 0): Session {
-  return { ...u.session({ vouchedAgo: ago }), claims: {}, amr: ['hwk', 'user'], backup: { method: 'passkey' } }
+  return { ...u.session({ vouchedAgo: ago }), claims: {}, amr: ['hwk', 'user'], backup: { method: 'passkey', id: 'alice-passkey' } }
 }
 
 t.test('with the provider down and no session that may serve, /authorize shows the backup page, or says temporarily_unavailable when there is nothing to offer', async (t) => {
@@ -318,7 +318,7 @@ t.test('linking needs a login at the linked provider made for the link: an answe
     const cookies = new Map([[tx.name, tx.value], [u.deps.cookies.session, cookie]])
     const back = await callback(u.deps, LINKED, { state: u.linked.calls.authorize.at(-1)!.state, code: 'naver-code' }, (name) => cookies.get(name), silentLogger)
     const result = new URL(back.location!).searchParams.get('result')!
-    return `${result}${(await u.directory.linkedPerson(LINKED, 'alice-at-naver'))?.sub === alice.sub ? ' (linked)' : ''}`
+    return `${result}${(await u.directory.linkedPerson(LINKED, 'alice-at-naver'))?.person.sub === alice.sub ? ' (linked)' : ''}`
   }
   t.equal(await link(0), 'linked (linked)', 'a login made now')
   t.equal(await link(undefined), 'linked (linked)', 'a provider that says nothing of when (plain OAuth 2.0) was sent its reauthenticate parameters')

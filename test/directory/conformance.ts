@@ -99,7 +99,7 @@ export function directoryConformance (t: Test, name: string, open: () => Promise
       const upstreamSub = randomUUID()
       t.equal(await directory.linkedPerson('naver', upstreamSub), undefined)
       t.equal(await directory.link({ sub: someone.sub, provider: 'naver', upstreamSub, linkedAt: T0 }), 'linked')
-      t.same(await directory.linkedPerson('naver', upstreamSub), someone)
+      t.same(await directory.linkedPerson('naver', upstreamSub), { link: { sub: someone.sub, provider: 'naver', upstreamSub, linkedAt: T0 }, person: someone }, 'the link as made, and its person')
       t.equal(await directory.link({ sub: someone.sub, provider: 'naver', upstreamSub, linkedAt: T0 + 99 }), 'already-linked')
       t.same((await directory.identity(someone.sub))?.links, [{ sub: someone.sub, provider: 'naver', upstreamSub, linkedAt: T0 }], 'the first link stands')
       t.equal(await directory.linkedPerson('google', upstreamSub), undefined, 'the same id at another provider is another identity')
@@ -110,7 +110,7 @@ export function directoryConformance (t: Test, name: string, open: () => Promise
       const upstreamSub = randomUUID()
       t.equal(await directory.link({ sub: owner.sub, provider: 'naver', upstreamSub, linkedAt: T0 }), 'linked')
       t.equal(await directory.link({ sub: other.sub, provider: 'naver', upstreamSub, linkedAt: T0 }), 'taken')
-      t.same(await directory.linkedPerson('naver', upstreamSub), owner)
+      t.same((await directory.linkedPerson('naver', upstreamSub))?.person, owner)
       t.same((await directory.identity(other.sub))?.links, [])
     })
 
@@ -121,7 +121,7 @@ export function directoryConformance (t: Test, name: string, open: () => Promise
       t.same(results.filter((r) => r === 'linked').length, 1)
       t.same(results.filter((r) => r === 'taken').length, people.length - 1)
       const winner = people[results.indexOf('linked')]!
-      t.same(await directory.linkedPerson('naver', upstreamSub), winner)
+      t.same((await directory.linkedPerson('naver', upstreamSub))?.person, winner)
     })
 
     t.test('a person has at most one link per provider: a second identity there is taken and replaces nothing', async (t) => {
@@ -129,7 +129,7 @@ export function directoryConformance (t: Test, name: string, open: () => Promise
       const [first, second] = [randomUUID(), randomUUID()]
       t.equal(await directory.link({ sub: someone.sub, provider: 'naver', upstreamSub: first, linkedAt: T0 }), 'linked')
       t.equal(await directory.link({ sub: someone.sub, provider: 'naver', upstreamSub: second, linkedAt: T0 }), 'taken')
-      t.same(await directory.linkedPerson('naver', first), someone)
+      t.same((await directory.linkedPerson('naver', first))?.person, someone)
       t.equal(await directory.linkedPerson('naver', second), undefined)
       t.equal(await directory.link({ sub: someone.sub, provider: 'google', upstreamSub: second, linkedAt: T0 }), 'linked', 'another provider is another link')
     })
@@ -143,9 +143,9 @@ export function directoryConformance (t: Test, name: string, open: () => Promise
       t.equal(await directory.unlink(someone.sub, 'naver'), true)
       t.equal(await directory.unlink(someone.sub, 'naver'), false, 'there is none any more')
       t.equal(await directory.linkedPerson('naver', naver), undefined)
-      t.same(await directory.linkedPerson('google', google), someone)
-      t.equal(await directory.link({ sub: later.sub, provider: 'naver', upstreamSub: naver, linkedAt: T0 }), 'linked')
-      t.same(await directory.linkedPerson('naver', naver), later)
+      t.same((await directory.linkedPerson('google', google))?.person, someone)
+      t.equal(await directory.link({ sub: later.sub, provider: 'naver', upstreamSub: naver, linkedAt: T0 + 5 }), 'linked')
+      t.same(await directory.linkedPerson('naver', naver), { link: { sub: later.sub, provider: 'naver', upstreamSub: naver, linkedAt: T0 + 5 }, person: later }, 'the new link, with its own time')
     })
 
     t.test('linking, adding a passkey or declining the offer for a person never recorded is a caller error, not an outage', async (t) => {

@@ -25,5 +25,5 @@ t.test('the embedded directory creates directory.path, keeps its files there, an
 
   const again = await createDirectory(config, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
   t.teardown(() => again.close())
-  t.same(await again.linkedPerson('naver', 'n-9'), person)
+  t.same((await again.linkedPerson('naver', 'n-9'))?.person, person)
 })

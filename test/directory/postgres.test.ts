@@ -54,7 +54,7 @@ t.test('PostgreSQL', { skip: noPostgres }, async (t) => {
     await replica.addPasskey({ ...key, name: 'On the replica' })
     await replica.link(link)
     t.equal((await directory.passkey(key.id))?.passkey.name, 'On the replica')
-    t.same(await directory.linkedPerson('naver', link.upstreamSub), person)
+    t.same(await directory.linkedPerson('naver', link.upstreamSub), { link, person })
 
     t.equal(await directory.recordPasskeyUse(key.id, 2, 1_700_000_100), true, 'a sign-counter update goes to the primary')
     t.equal((await directory.identity(person.sub))?.passkeys[0]?.counter, 2)

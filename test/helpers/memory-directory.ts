@@ -41,11 +41,11 @@ export class MemoryDirectory implements Directory {
     return this.links.some((l) => l.sub === sub) || [...this.passkeys.values()].some((p) => p.sub === sub)
   }
 
-  async linkedPerson (provider: string, upstreamSub: string): Promise<Person | undefined> {
+  async linkedPerson (provider: string, upstreamSub: string): Promise<{ link: LinkedIdentity, person: Person } | undefined> {
     this.#check()
     const link = this.links.find((l) => l.provider === provider && l.upstreamSub === upstreamSub)
     const person = link && this.people.get(link.sub)
-    return person ? strip(person) : undefined
+    return link && person ? { link: { ...link }, person: strip(person) } : undefined
   }
 
   async link (identity: LinkedIdentity): Promise<LinkResult> {

@@ -169,7 +169,7 @@ t.test('an unknown grant type is unsupported_grant_type', async (t) => {
 
 t.test('a backup login\'s refresh tokens stay a backup login while fresh, and end at maxStaleness whether the upstream is up or down: nothing upstream can vouch for them', async (t) => {
   const u = await unit()
-  const session: Session = { ...u.session(), claims: {}, amr: ['hwk', 'user'], backup: { method: 'passkey' } }
+  const session: Session = { ...u.session(), claims: {}, amr: ['hwk', 'user'], backup: { method: 'passkey', id: 'alice-passkey' } }
   const first = await tokensFor(u, session, ACR_BACKUP)
   t.equal(decodeJwt(first.id_token).acr, ACR_BACKUP, 'the code\'s acr')
   u.clock.advance(H - 10)
@@ -179,7 +179,7 @@ t.test('a backup login\'s refresh tokens stay a backup login while fresh, and en
   t.equal(await described(grant(u, { grant_type: 'refresh_token', refresh_token: fresh.refresh_token })), 'invalid_grant', 'past maxStaleness with the upstream up: log in again')
   t.same(u.router.calls.refresh, [], 'the upstream is never asked about a backup login')
   const down = await unit()
-  const second = await tokensFor(down, { ...down.session(), backup: { method: 'passkey' } }, ACR_BACKUP)
+  const second = await tokensFor(down, { ...down.session(), backup: { method: 'passkey', id: 'alice-passkey' } }, ACR_BACKUP)
   down.router.up = false
   down.clock.advance(H + 10)
   t.equal(await described(grant(down, { grant_type: 'refresh_token', refresh_token: second.refresh_token })), 'invalid_grant', 'past maxStaleness with the upstream down: not a cached login either')
