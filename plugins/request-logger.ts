@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import type { Bindings, ChildLoggerOptions, LevelWithSilent } from 'pino'
+import { symbols, type Bindings, type ChildLoggerOptions, type LevelWithSilent } from 'pino'
+import { requestFields, responseFields } from '../src/cli/logger.js'
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 
@@ -64,12 +65,39 @@ export class RequestLogger {
  * (`logging.requests`), in place of Fastify's two: written through `logger`
  * itself, so no per-request child is made for it. The `req` serializer
  * (src/cli/logger.ts) masks secrets in the URL.
+ *
+ * With the gateway's own logger (its `req` serializer is `requestFields`) the
+ * line's `req` and `res` are built here, as those serializers build them, and
+ * written through one child made now that neither serializes nor redacts: none
+ * of the redacted paths (headers, `*.client_secret`, `*.token`…) can occur in
+ * these five fields, so the line is byte for byte the same, without a
+ * redaction pass over each field (about 2 % of an SSO flow's CPU).
  */
 export function accessLog (logger: FastifyBaseLogger) {
+  const plain = ownSerializers(logger) ? logger.child({}, { redact: [], serializers: { req: same, res: same } } as ChildLoggerOptions) as Parent : undefined
+  if (plain === undefined) {
+    return function logRequest (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+      logger.info({ reqId: request.id, req: request, res: reply, route: request.routeOptions.url, responseTime: reply.elapsedTime }, 'request completed')
+      done()
+    }
+  }
   return function logRequest (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    logger.info({ reqId: request.id, req: request, res: reply, route: request.routeOptions.url, responseTime: reply.elapsedTime }, 'request completed')
+    // The child follows its parent's level, should anything change it.
+    if (plain.level !== logger.level) plain.level = logger.level
+    if (plain.isLevelEnabled!('info')) {
+      plain.info({ reqId: request.id, req: requestFields(request), res: responseFields(reply), route: request.routeOptions.url, responseTime: reply.elapsedTime }, 'request completed')
+    }
     done()
   }
+}
+
+function same<T> (value: T): T {
+  return value
+}
+
+/** True when `logger` serializes requests with the gateway's `requestFields` (src/cli/logger.ts), and so redacts as it does. */
+function ownSerializers (logger: FastifyBaseLogger): boolean {
+  return (logger as unknown as Record<symbol, Record<string, unknown> | undefined>)[symbols.serializersSym]?.req === requestFields
 }
 
 /** Fastify's `childLoggerFactory`: a lazy child per request. */

@@ -12,6 +12,16 @@ export function safeUrl (url: string): string {
   return `${url.slice(0, q)}?${shown.join('&')}`
 }
 
+/** How a request appears in a log line (`req`): the method, the URL with its secrets masked, the request id and the client address. */
+export function requestFields (req: { method?: string, url?: string, id?: string, ip?: string }): { method: string | undefined, url: string, id: string | undefined, remoteAddress: string | undefined } {
+  return { method: req.method, url: safeUrl(req.url ?? ''), id: req.id, remoteAddress: req.ip }
+}
+
+/** How a response appears in a log line (`res`): its status. */
+export function responseFields (res: { statusCode?: number }): { statusCode: number | undefined } {
+  return { statusCode: res.statusCode }
+}
+
 /** The JSON-lines logger at `level` (the config's `logging.level`): secrets redacted, request URLs masked. */
 export function createLogger (options: { level?: string, destination?: DestinationStream } = {}): Logger {
   return pino({
@@ -22,8 +32,8 @@ export function createLogger (options: { level?: string, destination?: Destinati
       censor: '[redacted]',
     },
     serializers: {
-      req: (req: { method?: string, url?: string, id?: string, ip?: string }) => ({ method: req.method, url: safeUrl(req.url ?? ''), id: req.id, remoteAddress: req.ip }),
-      res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+      req: requestFields,
+      res: responseFields,
       err: stdSerializers.err,
     },
   }, options.destination)
