@@ -17,7 +17,7 @@ export interface Store {
   /** Atomically claims a single-use key: true the first time, false on every later call within `ttlSec`. */
   claimOnce (key: string, ttlSec: number): Promise<boolean>
   /**
-   * Records a revocation tombstone for `id` (a grant, family, session or token id) for `ttlSec`.
+   * Records a revocation tombstone for `id` (a grant, family, session, token or backup method id) for `ttlSec`.
    * A bounded store keeps `session` tombstones (logouts) apart from the rest, so no flood of the others evicts one.
    */
   revoke (id: string, ttlSec: number, kind?: TombstoneKind): Promise<void>
@@ -74,7 +74,7 @@ export interface SharedDocuments {
   tail (stream: string, limit: number): Promise<string[]>
 }
 
-/** What a tombstone ends: a gateway session (a logout), or a token, code or grant. */
+/** What a tombstone ends: gateway sessions (a logout, a removed backup method), or a token, code or grant. */
 export type TombstoneKind = 'session' | 'token'
 
 /** A value that only moves forward: the later `version` wins (`later` in write.ts). */
