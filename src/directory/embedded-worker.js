@@ -3,6 +3,7 @@
 // from dist/, and from the sources under tsx on Node 20, where tsx's loader
 // never reaches worker threads (it does only from Node 22.22 and 24.11).
 import { mkdir } from 'node:fs/promises'
+import { inspect } from 'node:util'
 import { parentPort, workerData } from 'node:worker_threads'
 import { PGlite } from '@electric-sql/pglite'
 
@@ -46,7 +47,8 @@ const ROLLBACK = Symbol('rollback')
  * @returns {WireError}
  */
 function toWire (err) {
-  if (!(err instanceof Error)) return { name: 'Error', message: String(err), fields: {} }
+  // PGlite's WebAssembly may throw what is no Error (an exit status object, say): its description is the message.
+  if (!(err instanceof Error)) return { name: 'Error', message: inspect(err, { breakLength: Infinity }), fields: {} }
   /** @type {WireError['fields']} */
   const fields = {}
   for (const [key, value] of Object.entries(err)) {

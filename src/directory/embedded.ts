@@ -74,9 +74,9 @@ class DatabaseWorker {
     })
   }
 
-  /** False once the worker has exited: it answers nothing any more. */
-  get alive (): boolean {
-    return this.#gone === undefined
+  /** Why the worker answers nothing any more, once it has exited. */
+  get failure (): UnderstudyError | undefined {
+    return this.#gone
   }
 
   async request (request: Request): Promise<WorkerReply> {
@@ -118,9 +118,9 @@ function fromWire (error: WireError): Error {
  * synchronously, so on the gateway's own thread it would stop every login,
  * SSO flow and health probe while it works. Statements and transactions go
  * to the worker as messages, each bounded here by `directory.timeout`; a
- * worker that crashes or exits fails every pending and later call at once,
- * and the next call starts a new one on the same files once the old one is
- * gone. One process only: PGlite is a single-user PostgreSQL without a
+ * worker that crashes or exits fails every pending call, and the next one,
+ * at once (so the directory's breaker opens), and that next call starts a
+ * new worker on the same files once the old one is gone. One process only: PGlite is a single-user PostgreSQL without a
  * server, so a second gateway (or a backup tool) must never open the same
  * files while this one runs; more than one instance needs `directory.kind:
  * postgres`. Its statements run one at a time, so the timeout mostly bounds
@@ -132,6 +132,7 @@ export class EmbeddedDatabase implements SqlDatabase {
   readonly #timeoutMs: number
   readonly #name: string
   #worker: DatabaseWorker
+  #restarting: Promise<void> | undefined
   #closed: Promise<void> | undefined
 
   private constructor (worker: DatabaseWorker, options: WorkerOptions, timeoutMs: number, name: string) {
@@ -144,8 +145,9 @@ export class EmbeddedDatabase implements SqlDatabase {
   /** Opens (creating when missing) the database in `dataDir` in a new worker; the first start initialises it, which takes seconds. */
   static async open (dataDir: string, timeoutMs: number): Promise<EmbeddedDatabase> {
     const name = `embedded:${dataDir}`
-    // A transaction whose caller sends nothing for as long as one statement may take is rolled back in the worker.
-    const options: WorkerOptions = { dataDir, idleMs: timeoutMs }
+    // A transaction whose caller sends nothing for half a statement's timeout is rolled back in the worker,
+    // so that a statement queued behind it still gets its answer within its own timeout.
+    const options: WorkerOptions = { dataDir, idleMs: timeoutMs / 2 }
     const worker = new DatabaseWorker(options, name)
     try {
       await worker.ready
@@ -194,22 +196,30 @@ export class EmbeddedDatabase implements SqlDatabase {
     await this.#worker.terminate()
   }
 
-  /** The worker to send to: the running one, or after a crash a new one, started once the old one has exited so that PGlite's files are never open twice. */
+  /**
+   * The running worker, once it is ready. The call that finds it gone fails
+   * at once with why, and starts a new one as soon as the old one has exited,
+   * so that PGlite's files are never open twice; the calls after it wait for
+   * the new one (bounded by their timeout).
+   */
   async #current (): Promise<DatabaseWorker> {
-    const worker = this.#worker
-    if (!worker.alive) {
-      await worker.exited
-      if (this.#closed !== undefined) throw this.#closedError()
-      if (this.#worker === worker) this.#worker = new DatabaseWorker(this.#options, this.#name)
-    }
     if (this.#closed !== undefined) throw this.#closedError()
-    await this.#worker.ready
-    return this.#worker
+    const worker = this.#worker
+    if (worker.failure !== undefined) {
+      this.#restarting ??= worker.exited.then(() => {
+        this.#restarting = undefined
+        if (this.#closed === undefined) this.#worker = new DatabaseWorker(this.#options, this.#name)
+      })
+      throw worker.failure
+    }
+    await worker.ready
+    return worker
   }
 
   async #shutdown (): Promise<void> {
+    await this.#restarting
     const worker = this.#worker
-    if (!worker.alive) return
+    if (worker.failure !== undefined) return
     try {
       await bounded(worker.request({ op: 'close' }), CLOSE_TIMEOUT_MS, this.#name)
       await bounded(worker.exited, CLOSE_TIMEOUT_MS, this.#name)
