@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose'
 import t from 'tap'
+import { linkMethodId, passkeyMethodId } from '../../src/backup/method-id.js'
 import { silentLogger } from '../../src/log.js'
 import type { AuthorizationRequest } from '../../src/oidc/authorization-request.js'
 import type { Client } from '../../src/oidc/clients.js'
@@ -36,18 +37,22 @@ function sessionOf (u: Unit, method: BackupMethod | undefined): Session {
   return method === undefined ? u.session() : { ...u.session(), claims: {}, backup: method }
 }
 
-async function redeemed (u: Unit, session: Session, client: Client): Promise<TokenResponse> {
-  const code = issueCode(u.deps, request(), session, session.backup === undefined ? ACR_UPSTREAM : ACR_BACKUP)
-  return token(u.deps, { grant_type: 'authorization_code', code, redirect_uri: SHOP.redirectUri }, client, silentLogger)
+/** A code from the session, answered with its acr. */
+function codeFrom (u: Unit, session: Session): string {
+  return issueCode(u.deps, request(), session, session.backup === undefined ? ACR_UPSTREAM : ACR_BACKUP)
 }
 
-/** What each piece of a login still does, in words: its session, a code issued before, its refresh token, its access token at userinfo and introspection. */
-interface Login { session: Session, cookie: string, code: string, tokens: TokenResponse, client: Client }
+async function redeemed (u: Unit, session: Session, client: Client): Promise<TokenResponse> {
+  return token(u.deps, { grant_type: 'authorization_code', code: codeFrom(u, session), redirect_uri: SHOP.redirectUri }, client, silentLogger)
+}
+
+/** What a login left: its session's cookie, a code not redeemed yet, and the tokens of one that was. */
+interface Login { cookie: string, code: string, tokens: TokenResponse, client: Client }
 
 async function loginWith (u: Unit, method: BackupMethod | undefined, format: Client['accessTokenFormat']): Promise<Login> {
   const session = sessionOf(u, method)
   const client = shop(u, format)
-  return { session, cookie: await u.cookie(session), code: issueCode(u.deps, request(), session, method === undefined ? ACR_UPSTREAM : ACR_BACKUP), tokens: await redeemed(u, session, client), client }
+  return { cookie: await u.cookie(session), code: codeFrom(u, session), tokens: await redeemed(u, session, client), client }
 }
 
 async function outcome (work: () => Promise<unknown>): Promise<string> {
@@ -60,7 +65,7 @@ async function outcome (work: () => Promise<unknown>): Promise<string> {
   }
 }
 
-/** Each piece of the login, checked without using it up (the code and refresh token are presented last). */
+/** What each piece of the login still does, in words; the code and refresh token, which presenting uses up, come last. */
 async function described (u: Unit, login: Login): Promise<string> {
   const session = await readSession(u.deps, login.cookie, silentLogger) === undefined ? 'ended' : 'ok'
   const info = await outcome(() => userinfo(u.deps, `Bearer ${login.tokens.access_token}`, undefined))
@@ -106,14 +111,28 @@ t.test('the method\'s tombstone outlives every token its logins made: a refresh 
   const cookie = await u.cookie(session)
   await revokeMethod(u.deps, PASSKEY_A.id)
   u.clock.advance(sessionLifetime - 1)
-  const code = issueCode(u.deps, request(), session, ACR_BACKUP)
+  const code = codeFrom(u, session)
   t.ok(await readSession(u.deps, cookie, silentLogger) === undefined, 'the session, at the end of its cookie')
   t.equal(await outcome(() => token(u.deps, { grant_type: 'authorization_code', code, redirect_uri: SHOP.redirectUri }, shop(u, 'jwt'), silentLogger)), 'invalid_grant', 'a code it issued then')
   u.clock.advance(tokens.code + tokens.refreshToken - 2)
   t.equal(await u.store.isRevoked(PASSKEY_A.id), true, 'the tombstone is still there when a family started by that code would end')
 })
 
-t.test('the method id is opaque in a JWT access token, and absent outside backup logins', async (t) => {
+t.test('a method\'s id names neither the credential nor the linked subject, and a method added again gets another', async (t) => {
+  const sub = 'alice-sub'
+  const passkey = { id: 'credential-id-of-alice', sub, createdAt: 1_700_000_000 }
+  const link = { provider: 'naver', upstreamSub: 'alice-at-naver', sub, linkedAt: 1_700_000_000 }
+  const ids = [passkeyMethodId(passkey), linkMethodId(link)]
+  for (const id of ids) t.match(id, /^[A-Za-z0-9_-]{43}$/, 'a SHA-256, base64url')
+  t.notOk(ids.some((id) => id.includes('alice')), 'nothing of the credential or the subject shows')
+  t.equal(passkeyMethodId({ ...passkey }), ids[0], 'the same passkey as registered: the same id, at login and at removal')
+  t.not(passkeyMethodId({ ...passkey, createdAt: passkey.createdAt + 1 }), ids[0], 'the same credential added again')
+  t.not(linkMethodId({ ...link, linkedAt: link.linkedAt + 1 }), ids[1], 'the same identity linked again')
+  t.not(linkMethodId({ ...link, sub: 'bob-sub' }), ids[1], 'the same identity linked to someone else')
+  t.not(linkMethodId({ ...link, provider: 'kakao' }), ids[1], 'the same subject at another provider')
+})
+
+t.test('a backup login\'s access token names its method (mid), an upstream login\'s none', async (t) => {
   const u = await unit()
   const backup = await redeemed(u, sessionOf(u, PASSKEY_A), shop(u, 'jwt'))
   t.equal(decodeJwt(backup.access_token).mid, PASSKEY_A.id, 'the backup login\'s access token names its method')
@@ -137,7 +156,7 @@ t.test('the method is asked in the same lookup as the session and grant, and an 
     const mid = method === undefined ? [] : [method.id]
     const session = sessionOf(u, method)
     const cookie = await u.cookie(session)
-    const code = issueCode(u.deps, request(), session, method === undefined ? ACR_UPSTREAM : ACR_BACKUP)
+    const code = codeFrom(u, session)
     await readSession(deps, cookie, silentLogger)
     t.same(asked.splice(0), [session.sid, ...mid], `${what}: the session cookie`)
     const issued = await token(deps, { grant_type: 'authorization_code', code, redirect_uri: SHOP.redirectUri }, shop(u, 'jwt'), silentLogger)
