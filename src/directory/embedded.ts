@@ -11,7 +11,7 @@ export function embeddedDataDir (path: string): string {
   return join(path, 'pglite')
 }
 
-/** The worker's file next to this one: JavaScript in the sources too (tsc copies it into dist/), so it needs no loader. */
+/** The worker's file next to this one: JavaScript in the sources too (tsc copies it into dist/), so it starts without a TypeScript loader. */
 const WORKER_FILE = new URL('./embedded-worker.js', import.meta.url)
 
 /** How long closing waits for PGlite to write its files and the worker to end before the worker is ended regardless (ms). */
@@ -37,7 +37,9 @@ class DatabaseWorker {
 
   constructor (options: WorkerOptions, name: string) {
     this.#name = name
-    this.#worker = new Worker(WORKER_FILE, { workerData: options })
+    // None of the parent's Node options: the worker is plain JavaScript and needs no loader, and options meant for
+    // the gateway's own entry (--input-type, a test runner's --import) can stop a worker from starting at all.
+    this.#worker = new Worker(WORKER_FILE, { workerData: options, execArgv: [] })
     let opened: () => void = () => undefined
     let failed: (err: unknown) => void = () => undefined
     this.ready = new Promise<void>((resolve, reject) => { opened = resolve; failed = reject })

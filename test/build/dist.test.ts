@@ -1,8 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
+import { existsSync } from 'node:fs'
 import { copyFile, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import t from 'tap'
 
 // The gateway's build (tsconfig.build.json, what the image ships) compiled into a scratch folder,
@@ -51,4 +53,23 @@ t.test('run without the harness, the demo stack says what is missing and exits n
   const { code, stderr } = await cli('start')
   t.equal(code, 2)
   t.match(stderr, /^the demo stack \(`understudy start` with no config\) needs a clone of the repository with dev dependencies: /)
+})
+
+t.test('the compiled embedded directory runs PGlite in its worker, from dist/ and with no TypeScript loader', async (t) => {
+  t.ok(existsSync(join(dir, 'dist/src/directory/embedded-worker.js')), 'the worker is in the build')
+  // The database in a folder of the scratch build, which the file's teardown removes.
+  const script = `const { EmbeddedDatabase } = await import(${JSON.stringify(pathToFileURL(join(dir, 'dist/src/directory/embedded.js')).href)})
+const db = await EmbeddedDatabase.open(${JSON.stringify(join(dir, 'directory'))}, 60000)
+await db.query('CREATE TABLE t (id INT PRIMARY KEY)')
+const inserted = await db.transaction((tx) => tx.query('INSERT INTO t (id) VALUES (1) RETURNING id'))
+process.stdout.write(JSON.stringify(inserted))
+await db.close()`
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk) => { stdout += String(chunk) })
+  child.stderr.on('data', (chunk) => { stderr += String(chunk) })
+  const [code] = await once(child, 'exit') as [number | null]
+  t.equal(code, 0, `it ran and exited by itself (stderr: ${stderr.slice(0, 500)})`)
+  t.same(JSON.parse(stdout || 'null'), [{ id: 1 }])
 })
