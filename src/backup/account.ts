@@ -8,8 +8,8 @@ import { visitUpstream, type UpstreamLoginDeps } from '../oidc/upstream-login.js
 import type { Session } from '../sessions/session.js'
 import type { BackupDeps } from './deps.js'
 import type { IdentityEvents } from './identity-events.js'
-import { removePasskeyMethod, unlinkMethod, type MethodRemovalDeps } from './method-removal.js'
 import { methodsView, type MethodsView } from './identity-view.js'
+import { removePasskeyMethod, unlinkMethod, type MethodRemovalDeps } from './method-removal.js'
 import { PasskeyError } from './passkey-error.js'
 import { registrationOptions, verifyRegistration, type PasskeyDeps } from './passkeys.js'
 
