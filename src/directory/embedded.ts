@@ -161,7 +161,15 @@ export class EmbeddedDatabase implements SqlDatabase {
   }
 
   async query<R extends object> (text: string, params: readonly unknown[] = []): Promise<R[]> {
-    return this.#bounded(this.#current().then((worker) => worker.rows<R>({ op: 'query', text, params })))
+    let gaveUp = false
+    // A statement whose caller gave up while a new worker was starting is never sent: nobody would learn whether it ran.
+    const rows = this.#current().then((worker) => gaveUp ? [] : worker.rows<R>({ op: 'query', text, params }))
+    try {
+      return await this.#bounded(rows)
+    } catch (err) {
+      gaveUp = true
+      throw err
+    }
   }
 
   async transaction<T> (work: (tx: Sql) => Promise<T>): Promise<T> {
