@@ -89,9 +89,15 @@ export function reconnectDelay (attempt: number): number {
  * timeout or fails, never waits in an offline queue for a reconnect, and is
  * retried at most once. A READONLY answer means a Sentinel failover demoted
  * our master: reconnect, and Sentinel tells us the new one.
+ * Commands issued in the same turn of the event loop (by every request in
+ * flight) go out as one pipeline, one write and one read for all of them: a
+ * login's few commands cost round trips, not Redis time. Each command keeps
+ * its own timeout (armed when its pipeline is sent), and the breaker's
+ * deadline bounds the wait for a pipeline still queued behind another.
  */
 function nodeOptions (timeouts: RedisTimeouts): RedisOptions {
   return {
+    enableAutoPipelining: true,
     enableOfflineQueue: false,
     commandTimeout: timeouts.commandTimeoutMs,
     connectTimeout: timeouts.connectTimeoutMs,
@@ -126,6 +132,8 @@ export function connectRedis (target: RedisTarget, timeouts: RedisTimeouts, log:
     const seeds = target.cluster.map((url) => new URL(url))
     const first = seeds[0]!
     const clusterOptions: ClusterOptions = {
+      // Grouped per node by ioredis (nodeOptions says why).
+      enableAutoPipelining: true,
       enableOfflineQueue: false,
       clusterRetryStrategy: reconnectDelay,
       slotsRefreshTimeout: timeouts.connectTimeoutMs,
