@@ -55,7 +55,7 @@ t.test('the event loop keeps turning while PGlite creates the database and while
   t.ok(burst.ticks >= burst.possible / 4, `during a burst of statements and a slow one, ${burst.ticks} of ${burst.possible} ticks came (longest gap ${burst.longestGapMs} ms)`)
 })
 
-t.test('a transaction whose caller hangs is rolled back, and the statements waiting behind it get their answers', async (t) => {
+t.test('a transaction whose caller hangs, or whose statement outlasts the timeout, is rolled back, and the statements waiting behind it get their answers', async (t) => {
   const db = await EmbeddedDatabase.open(dataDir, 2_000)
   t.teardown(() => db.close())
   await db.query('CREATE TABLE hung (id INT PRIMARY KEY)')
@@ -69,6 +69,13 @@ t.test('a transaction whose caller hangs is rolled back, and the statements wait
   await until(() => inserted, 5_000, 'the hung transaction has inserted its row')
   t.same(await db.query('SELECT id FROM hung'), [], 'a statement behind it answers, without the uncommitted row')
   t.equal(await db.transaction(async (tx) => (await tx.query('INSERT INTO hung (id) VALUES (1) RETURNING id')).length), 1, 'and another transaction takes the same key')
+
+  // The second statement sleeps past the 2 s timeout: the caller is told, and the worker rolls back when the sleep ends.
+  await t.rejects(db.transaction(async (tx) => {
+    await tx.query('INSERT INTO hung (id) VALUES (2)')
+    await tx.query('SELECT pg_sleep(3)')
+  }), { code: 'US_ERR_DIRECTORY_UNAVAILABLE', message: /did not answer within 2000 ms/ })
+  t.same(await db.query('SELECT id FROM hung ORDER BY id'), [{ id: 1 }], 'the row of the transaction that timed out is not there')
 })
 
 t.test('a killed worker fails the calls in flight at once; the breaker opens, and its probe brings a new worker up on the same files', async (t) => {
