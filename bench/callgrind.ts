@@ -19,7 +19,7 @@ import { ServerProcess } from './lib/child.js'
 import { machine, table } from './lib/format.js'
 import { GatewayCli } from './lib/gateway-cli.js'
 import { CookieJar, Http } from './lib/http.js'
-import { CALLGRIND_FLOWS, RESULTS, SEALING_JWKS, SIGNING_JWKS, args, log } from './options.js'
+import { CALLGRIND_FLOWS, RESULTS, SEALING_JWKS, SIGNING_JWKS, args, log, only } from './options.js'
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
@@ -49,6 +49,13 @@ export interface CallgrindRow {
   /** The measurement's second half against its first (main thread): near 0 once the code is warm. */
   settle: number
 }
+
+/**
+ * With `--only`, the processes whose rows it names: the gateway on either store (`sso`, `sso-opaque`,
+ * `sso-redis`, `sso-opaque-redis`), the peer (`peer-sso-opaque`, `peer-sso-opaque-redis`), the ES256
+ * ceiling and signatures (`es256`). A focused run takes minutes instead of the peer's long rows.
+ */
+const measured = (...keys: string[]) => args.only === undefined || keys.some((key) => only.has(key as never))
 
 /** Instructions of a dump: the main thread's, and every thread's. */
 interface Count { main: number, all: number }
@@ -205,6 +212,7 @@ export async function runCallgrind (options: { workDir: string, build: string, n
 
     configs = { memory: gatewayConfig({ port: ports.memory, idp, underValgrind: true }), redis: gatewayConfig({ port: ports.redis, idp, redisUrl: redis.gateway.url, underValgrind: true }) }
     for (const store of ['memory', 'redis'] as const) {
+      if (!measured(store === 'memory' ? 'sso' : 'sso-redis', store === 'memory' ? 'sso-opaque' : 'sso-opaque-redis')) continue
       const name = store === 'memory' ? 'understudy' : 'understudy, Redis store'
       const { wrapper, base } = valgrind(dir, `gateway-${store}`)
       log(`bench: callgrind: starting the gateway (${store} store) under valgrind…`)
@@ -227,6 +235,7 @@ export async function runCallgrind (options: { workDir: string, build: string, n
     }
 
     for (const store of ['memory', 'redis'] as const) {
+      if (!measured(store === 'memory' ? 'peer-sso-opaque' : 'peer-sso-opaque-redis')) continue
       const name = store === 'memory' ? 'peer' : 'peer, Redis adapter'
       const { wrapper, base } = valgrind(dir, `peer-${store}`)
       log(`bench: callgrind: starting the peer (${store}) under valgrind…`)
@@ -257,7 +266,7 @@ export async function runCallgrind (options: { workDir: string, build: string, n
       await peer.stop(60_000)
     }
 
-    {
+    if (measured('es256')) {
       const { wrapper, base } = valgrind(dir, 'ceiling')
       log('bench: callgrind: starting the ES256 ceiling under valgrind…')
       const ceiling = ServerProcess.start('ceiling', { logFile: join(options.workDir, 'ceiling-callgrind.log'), wrapper })
@@ -268,9 +277,11 @@ export async function runCallgrind (options: { workDir: string, build: string, n
       ]))
       await ceiling.stop(60_000)
     }
-    const signatures = CALLGRIND_FLOWS * 2
-    rows.push(await signatureRow(dir, 'id-token', 'ES256 ID token, as the ceiling mints it (mintIdToken)', signatures))
-    rows.push(await signatureRow(dir, 'sign', 'ES256 signature alone (node:crypto sign)', signatures))
+    if (measured('es256')) {
+      const signatures = CALLGRIND_FLOWS * 2
+      rows.push(await signatureRow(dir, 'id-token', 'ES256 ID token, as the ceiling mints it (mintIdToken)', signatures))
+      rows.push(await signatureRow(dir, 'sign', 'ES256 signature alone (node:crypto sign)', signatures))
+    }
   } finally {
     await http.close()
     for (const stop of stops.reverse()) await stop().catch(() => undefined)
@@ -306,7 +317,7 @@ async function reportCallgrind (rows: CallgrindRow[], build: string, configs: Re
   out(table(['instruction ratio (main threads)', 'value', 'stands beside'], ratios.map((r) => [r.name, r.value, r.standsFor])))
   const results = { date: new Date().toISOString(), mode: args.quick ? 'quick' : 'full', flowsPerRow: CALLGRIND_FLOWS, warmupFlows: WARMUP_FLOWS, usersPerServer: USERS, valgrind: version.trim(), machine: await machine(), build, configDeviations: differences, rows, ratios }
   await mkdir(RESULTS, { recursive: true })
-  const file = join(RESULTS, `${new Date().toISOString().slice(0, 10)}-callgrind${args.quick ? '-quick' : ''}.json`)
+  const file = join(RESULTS, `${new Date().toISOString().slice(0, 10)}-callgrind${args.quick ? '-quick' : ''}${args.only === undefined ? '' : '-custom'}.json`)
   await writeFile(file, JSON.stringify(results, null, 2) + '\n')
   out(`\nresults: ${file}`)
 }

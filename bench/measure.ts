@@ -32,6 +32,28 @@ export interface Row extends LoadResult {
 
 interface Slice { phase: LoadResult, histogram?: MeasuredPhase['histogram'], cpuMs: number, driverCpuMs: number }
 
+/** CPU share under which a server counts as quiet, and the longest wait for it. */
+const QUIET_SHARE = 0.075
+const QUIET_MAX_MS = 3_000
+
+/**
+ * Waits until `pid` has gone quiet (at most one 10 ms tick of CPU in 200 ms), at most 3 s. A server that
+ * served a slice keeps its CPU busy for a while after the load stops (the peer, with every
+ * session, code and grant in its heap, runs major collections for a second or more), and the next
+ * slice's server is pinned to the same CPU: without this, the row after a peer row paid for it.
+ */
+async function quiet (pid: number): Promise<void> {
+  const start = performance.now()
+  let before = await cpuMs(pid).catch(() => NaN)
+  while (performance.now() - start < QUIET_MAX_MS) {
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const now = await cpuMs(pid).catch(() => NaN)
+    if (!(now - before > 200 * QUIET_SHARE)) return
+    before = now
+  }
+  log(`bench: process ${pid} still busy after ${QUIET_MAX_MS} ms; measuring anyway`)
+}
+
 /** Measures every definition in ROUNDS interleaved slices and merges each one's slices into a row. */
 export async function measureInterleaved (definitions: Definition[]): Promise<Partial<Record<Scenario, Row>>> {
   const states = new Map<Scenario, unknown[]>()
@@ -39,11 +61,15 @@ export async function measureInterleaved (definitions: Definition[]): Promise<Pa
     if (d.flow) states.set(d.key, await Promise.all(Array.from({ length: VUS }, async (_, vu) => d.flow!.setup(vu))))
   }
   const slices = new Map<Scenario, Slice[]>()
+  let previous: number | undefined
   for (let round = 0; round < ROUNDS; round++) {
     for (const d of definitions) {
       log(`bench: round ${round + 1}/${ROUNDS}: ${d.name}`)
       const warmupMs = round === 0 ? TIMING.firstWarmupMs : TIMING.warmupMs
       const pid = d.server().pid
+      // Every server shares one CPU: a slice must not pay for the previous server's collection after its load.
+      if (previous !== undefined && previous !== pid) await quiet(previous)
+      previous = pid
       let serverBefore: Promise<number> = Promise.resolve(0)
       let driverBefore = process.cpuUsage()
       // CPU is read from the end of the warm-up to the end of the slice.
