@@ -28,7 +28,6 @@ class DatabaseWorker {
   readonly ready: Promise<void>
   readonly exited: Promise<void>
   readonly #worker: Worker
-  readonly #name: string
   readonly #pending = new Map<number, { resolve: (reply: WorkerReply) => void, reject: (err: unknown) => void }>()
   #nextId = 1
   #opened = false
@@ -36,15 +35,15 @@ class DatabaseWorker {
   #gone: UnderstudyError | undefined
 
   constructor (options: WorkerOptions, name: string) {
-    this.#name = name
     // None of the parent's Node options: the worker is plain JavaScript and needs no loader, and options meant for
     // the gateway's own entry (--input-type, a test runner's --import) can stop a worker from starting at all.
     this.#worker = new Worker(WORKER_FILE, { workerData: options, execArgv: [] })
     let opened: () => void = () => undefined
     let failed: (err: unknown) => void = () => undefined
+    let exited: () => void = () => undefined
     this.ready = new Promise<void>((resolve, reject) => { opened = resolve; failed = reject })
     this.ready.catch(() => undefined)
-    this.exited = new Promise<void>((resolve) => this.#worker.once('exit', () => resolve()))
+    this.exited = new Promise<void>((resolve) => { exited = resolve })
     this.#worker.on('message', (reply: WorkerReply) => {
       if ('op' in reply) {
         if (reply.op === 'ready') {
@@ -73,6 +72,7 @@ class DatabaseWorker {
       failed(this.#gone)
       for (const { reject } of this.#pending.values()) reject(this.#gone)
       this.#pending.clear()
+      exited()
     })
   }
 
