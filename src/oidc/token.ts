@@ -54,12 +54,14 @@ async function authorizationCodeGrant (deps: TokenDeps, client: Client, params: 
   if (payload.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'the authorization code was issued to another client')
   if (redirectUri !== payload.redirectUri) throw new OAuthError('invalid_grant', 'redirect_uri does not match the authorization request')
   checkPkce(payload.codeChallenge, verifier)
-  if (!(await claimCode(deps, payload))) {
+  // Asked together (one write to Redis): the code is spent whatever the tombstones say.
+  const [claimed, ended] = await Promise.all([claimCode(deps, payload), anyRevoked(deps.store, [payload.sid, payload.gid, payload.mid])])
+  if (!claimed) {
     await revokeGrant(deps, payload.gid)
     log.warn({ client: client.clientId }, 'authorization code reused; its grant is revoked')
     throw new OAuthError('invalid_grant', 'the authorization code was already used')
   }
-  if (await anyRevoked(deps.store, [payload.sid, payload.gid, payload.mid])) throw new OAuthError('invalid_grant', 'the session behind this code has ended')
+  if (ended) throw new OAuthError('invalid_grant', 'the session behind this code has ended')
   const now = deps.now()
   return issueTokens(deps, client, payload, 0, now + deps.tokens.refreshToken)
 }
@@ -139,17 +141,13 @@ function narrowScope (granted: string, asked: string | undefined): string {
 }
 
 /**
- * Codes are single-use. The guard is one region's (while its Redis is down, this instance's); a
- * redeemed code also leaves a tombstone, which revocation reads find in the other regions' stores
- * (peers), so a code replayed in another region is refused there too.
+ * Codes are single-use. The guard is the code's tombstone, written once (one SET NX in the
+ * region's Redis; while it is down, this instance's): the tombstone reaches the other regions'
+ * stores (peers), and a redemption here also asks them, so a code replayed in another region is
+ * refused there too.
  */
 async function claimCode (deps: TokenDeps, payload: CodePayload): Promise<boolean> {
-  const { store, tokens } = deps
-  const id = `code:${payload.jti}`
-  if (await store.isRevoked(id)) return false
-  if (!(await store.claimOnce(id, tokens.code))) return false
-  await store.revoke(id, tokens.code)
-  return true
+  return deps.store.revokeOnce(`code:${payload.jti}`, deps.tokens.code)
 }
 
 /**

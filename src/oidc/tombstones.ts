@@ -73,13 +73,13 @@ export async function revokeMethod (deps: MethodRevocationDeps, mid: string): Pr
 }
 
 /**
- * True when any id is tombstoned, all asked at once; an absent id (a `mid`
- * outside backup logins) costs nothing, so an upstream session's cookie is
- * one plain lookup as before. While no store answers, the store itself
+ * True when any id is tombstoned, all asked in one store lookup (one EXISTS
+ * over their keys; on a Redis Cluster one per key, pipelined); an absent id
+ * (a `mid` outside backup logins) is not asked. While no store answers, the store itself
  * fails open (RevocationFailOpen).
  */
 export async function anyRevoked (store: Store, ids: ReadonlyArray<string | undefined>): Promise<boolean> {
-  const asked: Array<Promise<boolean>> = []
-  for (const id of ids) if (id !== undefined) asked.push(store.isRevoked(id))
-  return asked.length === 1 ? asked[0]! : (await Promise.all(asked)).includes(true)
+  const asked: string[] = []
+  for (const id of ids) if (id !== undefined) asked.push(id)
+  return store.anyRevoked(asked)
 }

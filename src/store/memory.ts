@@ -92,8 +92,19 @@ export class MemoryStore implements Store {
   }
 
   async isRevoked (id: string): Promise<boolean> {
+    return this.#revoked(id, this.#clock())
+  }
+
+  async anyRevoked (ids: readonly string[]): Promise<boolean> {
     const clock = this.#clock()
-    return this.#tombstones.get(id, clock) !== undefined || this.#logouts.get(id, clock) !== undefined
+    return ids.some((id) => this.#revoked(id, clock))
+  }
+
+  async revokeOnce (id: string, ttlSec: number): Promise<boolean> {
+    const clock = this.#clock()
+    if (this.#revoked(id, clock)) return false
+    this.#tombstones.set(id, this.#expiry(ttlSec), clock)
+    return true
   }
 
   async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
@@ -141,6 +152,10 @@ export class MemoryStore implements Store {
     for (const [id, expiry] of this.#logouts.live(clock)) yield { op: 'revoke', id, expiresAt: at(expiry) }
     for (const [familyId, f] of this.#families.live(clock)) yield { op: 'rotate', familyId, generation: f.generation - 1, expiresAt: at(f.expiresAt) }
     for (const [key, k] of this.#latest.live(clock)) yield { op: 'latest', key, value: k.value, version: k.version, expiresAt: at(k.expiresAt) }
+  }
+
+  #revoked (id: string, clock: number): boolean {
+    return this.#tombstones.get(id, clock) !== undefined || this.#logouts.get(id, clock) !== undefined
   }
 
   /** Milliseconds since the store started. */

@@ -120,6 +120,20 @@ export class RedisStore implements Store {
     return (await this.#client.exists(this.#key('revoked', id))) === 1
   }
 
+  async anyRevoked (ids: readonly string[]): Promise<boolean> {
+    const keys = ids.map((id) => this.#key('revoked', id))
+    if (keys.length === 0) return false
+    // Each id is its own hash tag, and a Cluster refuses one command over keys of several slots:
+    // there, one EXISTS per key (auto-pipelining still sends them in one write per node).
+    if (this.#client instanceof Cluster && keys.length > 1) return (await Promise.all(keys.map(async (key) => this.#client.exists(key)))).some((n) => n > 0)
+    return (await this.#client.exists(...keys)) > 0
+  }
+
+  /** The tombstone itself is the guard: SET NX on it, so a tombstone from `revoke` (or a peer) also refuses. */
+  async revokeOnce (id: string, ttlSec: number): Promise<boolean> {
+    return (await this.#client.set(this.#key('revoked', id), '1', 'PX', ms(ttlSec), 'NX')) === 'OK'
+  }
+
   async familyGeneration (familyId: string): Promise<number | undefined> {
     const value = await this.#client.get(this.#key('family', familyId))
     return value === null ? undefined : Number(value)

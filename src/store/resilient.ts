@@ -75,16 +75,41 @@ export class ResilientStore implements Store {
   }
 
   async isRevoked (id: string): Promise<boolean> {
-    if (await this.#memory.isRevoked(id)) return true
-    const local = await this.#local.call((s) => s.isRevoked(id)).catch(() => undefined)
+    return this.anyRevoked([id])
+  }
+
+  async anyRevoked (ids: readonly string[]): Promise<boolean> {
+    if (ids.length === 0) return false
+    if (await this.#memory.anyRevoked(ids)) return true
+    const local = await this.#local.call((s) => s.anyRevoked(ids)).catch(() => undefined)
     if (local === true) return true
-    const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.isRevoked(id))))
+    const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.anyRevoked(ids))))
     if (fromPeers.includes(true)) return true
     if (local === false || fromPeers.includes(false)) {
       this.#failOpen.answered()
       return false
     }
     return this.#failOpen.notRevoked()
+  }
+
+  /**
+   * The guard is the local Redis's (while it is down, this instance's); then the peers are asked
+   * whether another region used `id` first, before this region's tombstone is sent to them (sent
+   * earlier, it could come back as that answer). Written here before the peers are read, two
+   * regions racing for one id cannot both miss the other's tombstone unless a peer fails to answer.
+   */
+  async revokeOnce (id: string, ttlSec: number): Promise<boolean> {
+    if (!(await this.#memory.revokeOnce(id, ttlSec))) return false
+    const expiresAt = expiresIn(ttlSec)
+    const local = await this.#local.call((s) => s.revokeOnce(id, ttlSec)).catch(() => undefined)
+    if (local === false) return false
+    const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.isRevoked(id))))
+    this.#toPeers({ op: 'revoke', id, expiresAt })
+    if (fromPeers.includes(true)) return false
+    // As a revocation check: with neither the local Redis nor a peer answering, the in-process guard stands (fail open, counted).
+    if (local === true || fromPeers.includes(false)) this.#failOpen.answered()
+    else this.#failOpen.notRevoked()
+    return true
   }
 
   async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {

@@ -23,6 +23,15 @@ export interface Store {
   revoke (id: string, ttlSec: number, kind?: TombstoneKind): Promise<void>
   /** True when a tombstone for `id` exists. */
   isRevoked (id: string): Promise<boolean>
+  /** True when a tombstone exists for any of `ids`, asked in one lookup (false for none). */
+  anyRevoked (ids: readonly string[]): Promise<boolean>
+  /**
+   * Records a tombstone for `id` for `ttlSec` unless there is one already: true when this call
+   * made it, false when `id` was tombstoned before (here or, for a store with peers, in a peer).
+   * A single-use guard that other regions see as a tombstone (a code's redemption), in one atomic
+   * write. Unlike `claimOnce`, a tombstone written by `revoke` counts as a use.
+   */
+  revokeOnce (id: string, ttlSec: number): Promise<boolean>
   /**
    * Moves a refresh family from `generation` to `generation + 1`. Answers
    * `rotated` when `generation` is the family's current one (or the family is

@@ -147,7 +147,7 @@ t.test('killing the local Redis during logins and refreshes fails no request and
 
   const { gid } = unseal<RefreshPayload>(keys, 'refresh', revokedRefresh, Math.floor(Date.now() / 1000))
   const { jti } = unseal<CodePayload>(keys, 'code', used.code, Math.floor(Date.now() / 1000))
-  await until(async () => (await redis.cli('exists', `understudy:revoked:{${gid}}`, `understudy:once:{code:${jti}}`)).trim() === '2', 10_000, 'the restarted Redis holds the tombstone and the used code again')
+  await until(async () => (await redis.cli('exists', `understudy:revoked:{${gid}}`, `understudy:revoked:{code:${jti}}`)).trim() === '2', 10_000, 'the restarted Redis holds the tombstone and the used code again')
 })
 
 t.test('while the local Redis hangs, no request waits much longer than the command timeout', { skip: noRedis }, async (t) => {

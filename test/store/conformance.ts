@@ -84,6 +84,51 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
       t.equal(await store.claimOnce(revokedFirst, 60), true, 'a revocation is not a claim')
     })
 
+    t.test('anyRevoked answers for several ids in one call: true when any is revoked', async (t) => {
+      const { store, key } = await open(t)
+      const [sid, gid, mid] = [key('sid'), key('gid'), key('mid')]
+      t.equal(await store.anyRevoked([]), false, 'no ids: nothing is revoked')
+      t.equal(await store.anyRevoked([sid, gid, mid]), false)
+      await store.revoke(gid, 60)
+      t.equal(await store.anyRevoked([sid, gid, mid]), true)
+      t.equal(await store.anyRevoked([gid]), true)
+      t.equal(await store.anyRevoked([sid, mid]), false, 'the others are not')
+      t.equal(await store.anyRevoked([sid, sid]), false, 'an id asked twice is not revoked twice')
+      await store.revoke(mid, 60, 'session')
+      t.equal(await store.anyRevoked([sid, mid]), true, 'a session tombstone counts')
+    })
+
+    t.test('revokeOnce tombstones an id the first time only, and an id revoked before is used', async (t) => {
+      const { store, key } = await open(t)
+      const code = key('code')
+      t.equal(await store.revokeOnce(code, 60), true)
+      t.equal(await store.isRevoked(code), true, 'it leaves a tombstone')
+      t.equal(await store.revokeOnce(code, 60), false)
+      t.equal(await store.revokeOnce(code, 60), false)
+      const revoked = key('revoked')
+      await store.revoke(revoked, 60)
+      t.equal(await store.revokeOnce(revoked, 60), false, 'a tombstone written by revoke counts as a use')
+      const claimed = key('claimed')
+      t.equal(await store.claimOnce(claimed, 60), true)
+      t.equal(await store.revokeOnce(claimed, 60), true, 'a claim is not a tombstone')
+      t.equal(await store.claimOnce(claimed, 60), false, 'and the claim still holds')
+    })
+
+    t.test('of 20 concurrent revokeOnce calls for one id exactly one wins', async (t) => {
+      const { store, key } = await open(t)
+      const id = key('race')
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.revokeOnce(id, 60)))
+      t.equal(results.filter(Boolean).length, 1)
+    })
+
+    t.test('a revokeOnce tombstone disappears after its TTL', async (t) => {
+      const { store, key } = await open(t)
+      const id = key('once-ttl')
+      t.equal(await store.revokeOnce(id, 1), true)
+      await until(async () => !(await store.isRevoked(id)), EXPIRY_MS, 'the tombstone is gone')
+      t.equal(await store.isRevoked(id), false)
+    })
+
     t.test('a family unknown to the store rotates from any generation', async (t) => {
       const { store, key } = await open(t)
       t.equal(await store.rotateFamily(key('fresh'), 0, 60), 'rotated')

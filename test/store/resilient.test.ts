@@ -51,6 +51,11 @@ async function everyMethod (t: Test, store: ResilientStore): Promise<void> {
   await t.resolves(store.revoke(revoked!, 60), 'revoke')
   t.equal(await store.isRevoked(revoked!), true, 'isRevoked, revoked here')
   t.equal(await store.isRevoked(randomUUID()), false, 'isRevoked, unknown: fails open')
+  t.equal(await store.anyRevoked([randomUUID(), revoked!]), true, 'anyRevoked, one revoked here')
+  const once = randomUUID()
+  t.equal(await store.revokeOnce(once, 60), true, 'revokeOnce')
+  t.equal(await store.revokeOnce(once, 60), false, 'revokeOnce, again')
+  t.equal(await store.isRevoked(once), true, 'revokeOnce leaves a tombstone')
   t.equal(await store.rotateFamily(family!, 0, 60), 'rotated', 'rotateFamily')
   t.equal(await store.rotateFamily(family!, 0, 60), 'reused', 'rotateFamily, a reuse')
   t.equal(await store.familyGeneration(family!), 1, 'familyGeneration')
@@ -121,6 +126,20 @@ t.test('a revocation in one region is seen in the other at once, and lands in it
   t.equal(await a.store.rotateFamily(id, 0, 60), 'rotated')
   await until(async () => (await redisB.cli('get', `understudy:family:{${id}}`)).trim() === '1', 2_000, 'the rotation reaches region B\'s Redis')
   t.equal(await b.store.rotateFamily(id, 0, 60), 'reused', 'the old refresh token is refused in region B')
+})
+
+t.test('an id used once in one region is refused in another that reads it as a peer, and a first use is never refused by its own tombstone', { skip: noRedis }, async (t) => {
+  const [redisA, redisB] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  // Region A copies nothing to B: B can only learn of A's use by reading A's Redis.
+  const [a, b] = await Promise.all([open(t, redisA.url), open(t, redisB.url, [redisA.url])])
+  const id = `code:${randomUUID()}`
+  t.equal(await a.store.revokeOnce(id, 60), true)
+  t.equal(await b.store.revokeOnce(id, 60), false, 'the use in region A is read from its Redis')
+  // Region B's tombstone goes to A after B has read A: sent first, it would come back as a use.
+  const fresh = Array.from({ length: 10 }, () => `code:${randomUUID()}`)
+  for (const code of fresh) t.equal(await b.store.revokeOnce(code, 60), true, 'a first use in region B')
+  await until(async () => (await Promise.all(fresh.map((code) => hasKey(redisA, `revoked:{${code}}`)))).every(Boolean), 2_000, 'region B\'s tombstones reach region A\'s Redis')
+  for (const code of fresh) t.equal(await a.store.revokeOnce(code, 60), false, 'and are uses there')
 })
 
 t.test('writes to a peer that is down are queued, bounded, and reach it within 15 s of its return', { skip: noRedis }, async (t) => {
