@@ -62,16 +62,8 @@ export class MemoryCounter implements RateLimitCounter {
   }
 }
 
-/**
- * INCR with the window set on the first hit (and repaired if a key ever lost its TTL); answers the count and the TTL.
- * With ARGV[2] '0' it only reads them, and creates nothing.
- */
+/** INCR with the window set on the first hit (and repaired if a key ever lost its TTL); answers the count and the TTL. */
 const INCR_WINDOW = `
-if ARGV[2] == '0' then
-  local counted = redis.call('GET', KEYS[1])
-  if not counted then return {0, 0} end
-  return {tonumber(counted), math.max(0, redis.call('PTTL', KEYS[1]))}
-end
 local current = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if current == 1 or ttl < 0 then
@@ -80,7 +72,7 @@ if current == 1 or ttl < 0 then
 end
 return {current, ttl}`
 
-interface Scripts { understudyRateLimit (key: string, windowMs: number, count: 0 | 1): Promise<[number, number]> }
+interface Scripts { understudyRateLimit (key: string, windowMs: number): Promise<[number, number]> }
 
 /** How long the counters' breaker stays open before a trial command (ms). */
 const BREAKER_RESET_MS = 1_000
@@ -125,8 +117,20 @@ export class RedisCounter implements RateLimitCounter {
   }
 
   async #hit (key: string, windowMs: number, count: 0 | 1): Promise<Hit> {
-    const [current, ttlMs] = await (this.#client as unknown as Scripts).understudyRateLimit(`${this.#prefix}${key}`, Math.max(1, Math.round(windowMs)), count)
+    if (count === 0) return this.#peek(`${this.#prefix}${key}`)
+    const [current, ttlMs] = await (this.#client as unknown as Scripts).understudyRateLimit(`${this.#prefix}${key}`, Math.max(1, Math.round(windowMs)))
     return { current, ttlMs }
+  }
+
+  /**
+   * A plain GET: every token request peeks, and nearly every address has no window open (a failed
+   * authentication opens one), so the TTL is asked only for a window there is. A window that ends
+   * between the two answers its count with no time left (PTTL -2), as one that just ended.
+   */
+  async #peek (key: string): Promise<Hit> {
+    const counted = await this.#client.get(key)
+    if (counted === null) return { current: 0, ttlMs: 0 }
+    return { current: Number(counted), ttlMs: Math.max(0, await this.#client.pttl(key)) }
   }
 
   async close (): Promise<void> {
