@@ -5,7 +5,7 @@ import type { Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { ADMIN, admin } from '../helpers/admin.js'
 import { launchChromium, newDevice, noChromium, startSite, type Device, type VirtualCredential } from '../helpers/backup-browser.js'
-import { startFakeOAuth2 } from '../helpers/fake-oauth2.js'
+import { naverProvider, startFakeOAuth2 } from '../helpers/fake-oauth2.js'
 import { authorizationRequest, discoverClient, type AuthorizationChecks } from '../helpers/relying-party.js'
 import { CLIENTS, freePort, startStack } from '../helpers/stack.js'
 
@@ -30,17 +30,7 @@ const issuer = `http://localhost:${port}`
 const s = await startStack({
   issuer,
   provider: { healthCheck: { interval: 3600 } },
-  extraProviders: [{
-    id: 'naver',
-    kind: 'oauth2',
-    clientId: 'understudy',
-    clientSecret: 'naver-secret',
-    regions: [{ name: 'only', authorizationEndpoint: naver.authorizationEndpoint, tokenEndpoint: naver.tokenEndpoint, userinfoEndpoint: naver.userinfoEndpoint }],
-    claims: { sub: 'response.id', name: 'response.nickname' },
-    // Naver's parameter for a new login: a link needs one made for it.
-    reauthenticate: { auth_type: 'reauthenticate' },
-    healthCheck: { interval: 3600 },
-  }],
+  extraProviders: [naverProvider(naver)],
   config: {
     listen: { host: '127.0.0.1', port },
     admin: ADMIN,

@@ -4,7 +4,7 @@ import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { PAGE_SCRIPT } from '../../plugins/backup/page-script.js'
 import { testClock } from '../helpers/clock.js'
 import { authorizationRequest, discoverClient, type AuthorizationChecks } from '../helpers/relying-party.js'
-import { startFakeOAuth2 } from '../helpers/fake-oauth2.js'
+import { naverProvider, startFakeOAuth2 } from '../helpers/fake-oauth2.js'
 import { SoftwareAuthenticator } from '../helpers/software-authenticator.js'
 import { browserLogin, CLIENTS, RP } from '../helpers/stack.js'
 import { dataOf, formWith, hasElement, postJson, runPageScript, startBackupStack, submit } from '../helpers/backup-http.js'
@@ -15,17 +15,7 @@ const naver = await startFakeOAuth2({ clientId: 'understudy', clientSecret: 'nav
 t.teardown(() => naver.close())
 const s = await startBackupStack({
   now: clock.now,
-  extraProviders: [{
-    id: 'naver',
-    kind: 'oauth2',
-    clientId: 'understudy',
-    clientSecret: 'naver-secret',
-    regions: [{ name: 'only', authorizationEndpoint: naver.authorizationEndpoint, tokenEndpoint: naver.tokenEndpoint, userinfoEndpoint: naver.userinfoEndpoint }],
-    claims: { sub: 'response.id', name: 'response.nickname' },
-    // Naver's parameter for a new login: a link needs one made for it.
-    reauthenticate: { auth_type: 'reauthenticate' },
-    healthCheck: { interval: 3600 },
-  }],
+  extraProviders: [naverProvider(naver)],
   config: {
     // news refuses backup logins; shop and spa accept them (the default).
     clients: Object.values(CLIENTS).map((c) => ({ ...c, providers: ['idp'], ...(c.clientId === 'news' ? { freshness: { acceptBackupLogin: false } } : {}) })),

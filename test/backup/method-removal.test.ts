@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { Browser } from '../../harness/browser.js'
 import { ADMIN, admin } from '../helpers/admin.js'
 import { testClock } from '../helpers/clock.js'
-import { startFakeOAuth2 } from '../helpers/fake-oauth2.js'
+import { naverProvider, startFakeOAuth2 } from '../helpers/fake-oauth2.js'
 import { authorizationRequest, discoverClient, type AuthorizationChecks } from '../helpers/relying-party.js'
 import { SoftwareAuthenticator } from '../helpers/software-authenticator.js'
 import { browserLogin, CLIENTS, RP } from '../helpers/stack.js'
@@ -20,16 +20,7 @@ const naver = await startFakeOAuth2({ clientId: 'understudy', clientSecret: 'nav
 t.teardown(() => naver.close())
 const s = await startBackupStack({
   now: clock.now,
-  extraProviders: [{
-    id: 'naver',
-    kind: 'oauth2',
-    clientId: 'understudy',
-    clientSecret: 'naver-secret',
-    regions: [{ name: 'only', authorizationEndpoint: naver.authorizationEndpoint, tokenEndpoint: naver.tokenEndpoint, userinfoEndpoint: naver.userinfoEndpoint }],
-    claims: { sub: 'response.id', name: 'response.nickname' },
-    reauthenticate: { auth_type: 'reauthenticate' },
-    healthCheck: { interval: 3600 },
-  }],
+  extraProviders: [naverProvider(naver)],
   config: { admin: ADMIN, clients: Object.values(CLIENTS).map((c) => ({ ...c, providers: ['idp'] })) },
 })
 t.teardown(() => s.close())

@@ -101,3 +101,21 @@ async function readBody (req: IncomingMessage): Promise<string> {
   for await (const chunk of req) body += String(chunk)
   return body
 }
+
+/**
+ * The gateway's provider config for `fake` as Naver is configured: plain OAuth 2.0 as client
+ * `understudy` (secret `naver-secret`), the profile under `response`, and Naver's parameter
+ * for a new login (a link needs one made for it).
+ */
+export function naverProvider (fake: FakeOAuth2) {
+  return {
+    id: 'naver',
+    kind: 'oauth2' as const,
+    clientId: 'understudy',
+    clientSecret: 'naver-secret',
+    regions: [{ name: 'only', authorizationEndpoint: fake.authorizationEndpoint, tokenEndpoint: fake.tokenEndpoint, userinfoEndpoint: fake.userinfoEndpoint }],
+    claims: { sub: 'response.id', name: 'response.nickname' },
+    reauthenticate: { auth_type: 'reauthenticate' },
+    healthCheck: { interval: 3600 },
+  }
+}
