@@ -39,13 +39,18 @@ export interface DemoStack {
  * host name keeps the site and the gateway same-site, as a site and its login
  * domain usually are. The upstreams stay at 127.0.0.1, another site, as a
  * social-login provider is.
+ *
+ * `seedDirectory` fills the embedded directory's `directory.path` before the
+ * gateway opens it (tests: a copy of a database that exists, as creating one
+ * costs seconds of CPU); without it, the gateway creates the database.
  */
-export async function startDemo (logger: Logger, ports: DemoPorts = DEMO_PORTS, out: NodeJS.WritableStream = process.stdout): Promise<DemoStack> {
+export async function startDemo (logger: Logger, ports: DemoPorts = DEMO_PORTS, out: NodeJS.WritableStream = process.stdout, seedDirectory?: (path: string) => Promise<void>): Promise<DemoStack> {
   const host = '127.0.0.1'
   const issuer = `http://localhost:${ports.gateway}`
   const site = `http://localhost:${ports.site}`
   const keyDir = await mkdtemp(join(tmpdir(), 'understudy-demo-keys-'))
   const directoryDir = await mkdtemp(join(tmpdir(), 'understudy-demo-directory-'))
+  await seedDirectory?.(directoryDir)
   const keys = await writeKeySets(keyDir)
   const upstream = await startUpstreamIdp({
     port: ports.upstream,

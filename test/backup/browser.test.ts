@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { ADMIN, admin } from '../helpers/admin.js'
 import { launchChromium, newDevice, noChromium, startSite, type Device, type VirtualCredential } from '../helpers/backup-browser.js'
 import { naverProvider, startFakeOAuth2 } from '../helpers/fake-oauth2.js'
+import { seedDirectoryPath } from '../helpers/pglite-template.js'
 import { authorizationRequest, discoverClient, type AuthorizationChecks } from '../helpers/relying-party.js'
 import { CLIENTS, freePort, startStack } from '../helpers/stack.js'
 
@@ -25,6 +26,9 @@ const redirectUri = (client: string) => `${site.url}/${client}/cb`
 const launching = noChromium ? undefined : launchChromium()
 t.teardown(async () => { await (await launching)?.close() })
 const port = await freePort()
+// directory.path holds a database that exists (a copy of one made once per machine): creating one is embedded.test.ts's.
+const directoryPath = t.testdir()
+await seedDirectoryPath(directoryPath)
 // WebAuthn refuses IP addresses: the issuer is localhost, the listener 127.0.0.1.
 const issuer = `http://localhost:${port}`
 const s = await startStack({
@@ -35,7 +39,7 @@ const s = await startStack({
     listen: { host: '127.0.0.1', port },
     admin: ADMIN,
     backupLogin: {},
-    directory: { kind: 'embedded', path: t.testdir() },
+    directory: { kind: 'embedded', path: directoryPath },
     clients: Object.values(CLIENTS).map((c) => ({ ...c, providers: ['idp'], redirectUris: [redirectUri(c.clientId)] })),
   },
 })

@@ -4,6 +4,7 @@ import { createLogger } from '../../src/cli/logger.js'
 import { startDemo } from '../../harness/demo/stack.js'
 import { Browser } from '../../harness/browser.js'
 import { formWith } from '../helpers/backup-http.js'
+import { seedDirectoryPath } from '../helpers/pglite-template.js'
 import { freePort } from '../helpers/stack.js'
 
 /** Past the gateway's passkey offer, which follows a first upstream login: "Not now", on to the site. */
@@ -16,7 +17,7 @@ t.test('the demo stack logs a user in through the gateway and shows the truth of
   const [gateway, admin, site, upstream, linked] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()])
   // The upstream needs two consecutive ports; a free one followed by its neighbour is good enough here.
   const out = new PassThrough()
-  const demo = await startDemo(createLogger({ level: 'silent' }), { gateway, admin, site, upstream, linked }, out)
+  const demo = await startDemo(createLogger({ level: 'silent' }), { gateway, admin, site, upstream, linked }, out, seedDirectoryPath)
   t.match(String(out.read()), /demo site \(log in here\): +http:\/\/localhost:\d+\//, 'it prints the URLs')
   t.teardown(() => demo.close())
   t.equal(demo.upstreamRegions.length, 2, 'the demo upstream has two regions')
