@@ -18,7 +18,8 @@ export function storeConformance (t: Test, name: string, makeStore: () => Promis
     return { store, key: (label: string) => `conformance:${randomUUID()}:${label}` }
   }
 
-  t.test(`${name} store conformance`, async (t) => {
+  // The behaviours run side by side (each has its own store and keys): the six TTL checks wait about a second each.
+  t.test(`${name} store conformance`, { jobs: 8 }, async (t) => {
     t.test('claimOnce answers true the first time and false after', async (t) => {
       const { store, key } = await open(t)
       const k = key('code')
