@@ -21,7 +21,8 @@ directoryConformance(t, 'embedded (PGlite)', async () => {
 
 t.test('the embedded directory creates directory.path, keeps its files there, and what it holds outlives a restart', async (t) => {
   const path = join(t.testdir(), 'not', 'there', 'yet')
-  const config = { kind: 'embedded' as const, path, timeout: 1 }
+  // A 5 s statement timeout: the first statements on a database just created can take over a second on a loaded machine.
+  const config = { kind: 'embedded' as const, path, timeout: 5 }
   const first = await createDirectory(config, { log: silentLogger, metrics: new Metrics({ defaults: false }) })
   const person = { sub: 'kakao-123', provider: 'kakao', upstreamSub: '123', createdAt: 1_700_000_000 }
   await first.ensurePerson(person)
