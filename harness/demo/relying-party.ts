@@ -134,7 +134,13 @@ export async function startDemoRelyingParty (options: DemoRelyingPartyOptions): 
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port, host, resolve))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
   const port = (server.address() as AddressInfo).port
   return {
     url: `http://${options.hostname ?? host}:${port}/`,

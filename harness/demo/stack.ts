@@ -7,10 +7,24 @@ import { startUpstreamIdp } from './upstream-idp.js'
 import { startDemoRelyingParty } from './relying-party.js'
 import { writeKeySets } from '../../src/keys/generate.js'
 import { startGateway } from '../../src/cli/start.js'
+import { freePort } from '../free-port.js'
 
 /** Where the demo stack listens (all on 127.0.0.1); the upstream takes `upstream` and the next port for its two regions. */
 export interface DemoPorts { gateway: number, admin: number, site: number, upstream: number, linked: number }
 export const DEMO_PORTS: DemoPorts = { gateway: 8080, admin: 9090, site: 3000, upstream: 4001, linked: 4003 }
+
+/** Free ports for a demo stack in tests: all distinct, and the upstream's next port (its second region) free too. */
+export async function freeDemoPorts (): Promise<DemoPorts> {
+  const upstream = await freePort({ next: true })
+  const taken = new Set([upstream, upstream + 1])
+  const pick = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort()
+      if (!taken.has(port)) return taken.add(port) && port
+    }
+  }
+  return { upstream, gateway: await pick(), admin: await pick(), site: await pick(), linked: await pick() }
+}
 
 /** The id of the demo's second provider, the one a user may link. */
 export const LINKED_PROVIDER = 'naver-demo'
@@ -48,23 +62,40 @@ export async function startDemo (logger: Logger, ports: DemoPorts = DEMO_PORTS, 
   const host = '127.0.0.1'
   const issuer = `http://localhost:${ports.gateway}`
   const site = `http://localhost:${ports.site}`
-  const keyDir = await mkdtemp(join(tmpdir(), 'understudy-demo-keys-'))
-  const directoryDir = await mkdtemp(join(tmpdir(), 'understudy-demo-directory-'))
-  await seedDirectory?.(directoryDir)
-  const keys = await writeKeySets(keyDir)
-  const upstream = await startUpstreamIdp({
+  // What has started so far, undone in reverse when a later part fails (a port taken, say), so that a failed
+  // start ends with an error instead of leaving servers that keep the process alive.
+  const undo: Array<() => Promise<unknown>> = []
+  const step = async <T>(start: () => Promise<T>, stop: (started: T) => Promise<unknown>): Promise<T> => {
+    let started: T
+    try {
+      started = await start()
+    } catch (err) {
+      for (const u of undo.reverse()) await u().catch(() => undefined)
+      throw err
+    }
+    undo.push(() => stop(started))
+    return started
+  }
+  const removeDir = async (dir: string) => rm(dir, { recursive: true, force: true })
+  const keyDir = await step(() => mkdtemp(join(tmpdir(), 'understudy-demo-keys-')), removeDir)
+  const directoryDir = await step(() => mkdtemp(join(tmpdir(), 'understudy-demo-directory-')), removeDir)
+  const keys = await step(async () => {
+    await seedDirectory?.(directoryDir)
+    return writeKeySets(keyDir)
+  }, async () => undefined)
+  const upstream = await step(() => startUpstreamIdp({
     port: ports.upstream,
     clients: [{ client_id: 'understudy', client_secret: 'demo-upstream-secret', redirect_uris: [`${issuer}/callback/demo`] }],
-  })
+  }), (idp) => idp.close())
   // The second provider is another demo upstream (one region), reached as plain OAuth 2.0 as Naver is: the
   // gateway reads no ID token, only its userinfo endpoint. Its cookies are named apart: cookies ignore the port.
-  const linked = await startUpstreamIdp({
+  const linked = await step(() => startUpstreamIdp({
     port: ports.linked,
     regions: 1,
     title: 'Naver-style demo provider',
     cookiePrefix: 'naver_demo',
     clients: [{ client_id: 'understudy', client_secret: 'demo-naver-secret', redirect_uris: [`${issuer}/callback/${LINKED_PROVIDER}`], token_endpoint_auth_method: 'client_secret_post' }],
-  })
+  }), (idp) => idp.close())
   const linkedUrl = linked.regions[0]!.url
   const config = validateConfig({
     issuer,
@@ -108,10 +139,10 @@ export async function startDemo (logger: Logger, ports: DemoPorts = DEMO_PORTS, 
     backupLogin: {},
     directory: { kind: 'embedded', path: directoryDir },
   }, { source: 'demo config', env: {} })
-  const gateway = await startGateway(config, { logger })
+  const gateway = await step(() => startGateway(config, { logger }), (g) => g.close(0))
   const down = new Set<string>()
   const accountUrl = `${issuer}/account`
-  const rp = await startDemoRelyingParty({
+  const rp = await step(() => startDemoRelyingParty({
     issuer,
     clientId: 'demo-site',
     clientSecret: 'demo-site-secret',
@@ -131,7 +162,7 @@ export async function startDemo (logger: Logger, ports: DemoPorts = DEMO_PORTS, 
         logger.info({ region: name, up: !down.has(name) }, 'demo upstream region toggled')
       },
     },
-  })
+  }), (site) => site.close())
   out.write([
     '',
     'understudy demo stack is running:',
@@ -165,7 +196,7 @@ export async function startDemo (logger: Logger, ports: DemoPorts = DEMO_PORTS, 
       await rp.close()
       await gateway.close(drainDelayMs)
       await Promise.all([upstream.close(), linked.close()])
-      await Promise.all([keyDir, directoryDir].map(async (dir) => rm(dir, { recursive: true, force: true })))
+      await Promise.all([keyDir, directoryDir].map(removeDir))
     },
   }
 }

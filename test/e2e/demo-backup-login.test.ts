@@ -1,19 +1,16 @@
 import { PassThrough } from 'node:stream'
 import t from 'tap'
 import { createLogger } from '../../src/cli/logger.js'
-import { LINKED_PROVIDER, startDemo } from '../../harness/demo/stack.js'
+import { freeDemoPorts, LINKED_PROVIDER, startDemo } from '../../harness/demo/stack.js'
 import { Browser, type BrowserResponse } from '../../harness/browser.js'
 import { until } from '../../harness/poll.js'
 import { PAGE_SCRIPT } from '../../plugins/backup/page-script.js'
 import { formWith, hasElement, runPageScript } from '../helpers/backup-http.js'
 import { seedDirectoryPath } from '../helpers/pglite-template.js'
 import { SoftwareAuthenticator } from '../helpers/software-authenticator.js'
-import { freePort } from '../helpers/stack.js'
 
-// The upstream needs two consecutive ports; a free one followed by its neighbour is good enough here.
-const [gateway, admin, site, upstream, linked] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()])
 const out = new PassThrough()
-const demo = await startDemo(createLogger({ level: 'silent' }), { gateway, admin, site, upstream, linked }, out, seedDirectoryPath)
+const demo = await startDemo(createLogger({ level: 'silent' }), await freeDemoPorts(), out, seedDirectoryPath)
 t.teardown(() => demo.close())
 const banner = String(out.read())
 const gatewayOrigin = new URL(demo.issuer).origin

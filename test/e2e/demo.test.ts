@@ -1,11 +1,11 @@
+import { createServer } from 'node:net'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
 import { createLogger } from '../../src/cli/logger.js'
-import { startDemo } from '../../harness/demo/stack.js'
+import { freeDemoPorts, startDemo } from '../../harness/demo/stack.js'
 import { Browser } from '../../harness/browser.js'
 import { formWith } from '../helpers/backup-http.js'
 import { seedDirectoryPath } from '../helpers/pglite-template.js'
-import { freePort } from '../helpers/stack.js'
 
 /** Past the gateway's passkey offer, which follows a first upstream login: "Not now", on to the site. */
 async function notNow (browser: Browser, offer: Awaited<ReturnType<Browser['follow']>>): ReturnType<Browser['follow']> {
@@ -14,15 +14,14 @@ async function notNow (browser: Browser, offer: Awaited<ReturnType<Browser['foll
 }
 
 t.test('the demo stack logs a user in through the gateway and shows the truth of the ID token', async (t) => {
-  const [gateway, admin, site, upstream, linked] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()])
-  // The upstream needs two consecutive ports; a free one followed by its neighbour is good enough here.
   const out = new PassThrough()
-  const demo = await startDemo(createLogger({ level: 'silent' }), { gateway, admin, site, upstream, linked }, out, seedDirectoryPath)
+  const ports = await freeDemoPorts()
+  const demo = await startDemo(createLogger({ level: 'silent' }), ports, out, seedDirectoryPath)
   t.match(String(out.read()), /demo site \(log in here\): +http:\/\/localhost:\d+\//, 'it prints the URLs')
   t.teardown(() => demo.close())
   t.equal(demo.upstreamRegions.length, 2, 'the demo upstream has two regions')
-  t.equal(demo.issuer, `http://localhost:${gateway}`, 'the issuer is a domain name, as WebAuthn needs')
-  t.equal(demo.siteUrl, `http://localhost:${site}/`, 'the site is on the same host name as the gateway')
+  t.equal(demo.issuer, `http://localhost:${ports.gateway}`, 'the issuer is a domain name, as WebAuthn needs')
+  t.equal(demo.siteUrl, `http://localhost:${ports.site}/`, 'the site is on the same host name as the gateway')
 
   const browser = new Browser()
   const home = await browser.fetch(demo.siteUrl)
@@ -61,3 +60,22 @@ t.test('the demo stack logs a user in through the gateway and shows the truth of
   const landed = await notNow(newcomer!, await newcomer!.submitForm(form.text, form.url, { login: 'second-region-user' }))
   t.match(landed.text, /second-region-user@example\.com/, 'a new user logs in through the secondary region')
 })
+
+t.test('a demo stack that cannot start (its site\'s port is taken) fails with the error, and what it had started is closed', async (t) => {
+  const ports = await freeDemoPorts()
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(ports.site, '127.0.0.1', resolve))
+  t.teardown(() => { blocker.close() })
+  await t.rejects(startDemo(createLogger({ level: 'silent' }), ports, new PassThrough(), seedDirectoryPath), { code: 'EADDRINUSE' })
+  for (const [name, port] of Object.entries({ gateway: ports.gateway, admin: ports.admin, upstream: ports.upstream, 'upstream region 2': ports.upstream + 1, linked: ports.linked })) {
+    t.equal(await canListen(port), true, `the ${name} port is free again`)
+  }
+})
+
+async function canListen (port: number): Promise<boolean> {
+  const server = createServer()
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}
