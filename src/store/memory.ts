@@ -102,7 +102,8 @@ export class MemoryStore implements Store {
 
   async revokeOnce (id: string, ttlSec: number): Promise<boolean> {
     const clock = this.#clock()
-    if (this.#revoked(id, clock)) return false
+    // A claim of the id is a use too: the single-use guard of versions before revokeOnce (see REVOKE_ONCE in redis.ts).
+    if (this.#revoked(id, clock) || this.#claims.get(id, clock) !== undefined) return false
     this.#tombstones.set(id, this.#expiry(ttlSec), clock)
     return true
   }

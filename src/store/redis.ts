@@ -37,12 +37,27 @@ end
 redis.call('SET', KEYS[1], offered, 'PX', ARGV[3])
 return 1`
 
+/**
+ * Writes the tombstone KEYS[1] unless it exists, and answers 1 when it wrote
+ * it: the single-use guard of a code. It also refuses, and also writes, the
+ * guard KEYS[2] (`once:{id}`) that versions before this one redeemed codes with
+ * (`claimOnce` between `isRevoked` and `revoke`), so that during a rolling
+ * upgrade a code redeemed at an old instance and a new one at once still has
+ * exactly one winner. Both keys share the id's hash tag (one Cluster slot).
+ */
+const REVOKE_ONCE = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 0 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+return 1`
+
 /** Keys read per SCAN step when copying a store. */
 const SCAN_PAGE = 256
 
 interface Scripts {
   understudyRotateFamily (key: string, generation: number, ttlMs: number): Promise<number>
   understudyKeepLatest (key: string, version: number, value: string, ttlMs: number): Promise<number>
+  understudyRevokeOnce (tombstone: string, olderGuard: string, ttlMs: number): Promise<number>
 }
 
 /**
@@ -67,6 +82,7 @@ export class RedisStore implements Store {
     this.#prefix = prefix
     client.defineCommand('understudyRotateFamily', { numberOfKeys: 1, lua: ROTATE_FAMILY })
     client.defineCommand('understudyKeepLatest', { numberOfKeys: 1, lua: KEEP_LATEST })
+    client.defineCommand('understudyRevokeOnce', { numberOfKeys: 2, lua: REVOKE_ONCE })
     // A Redis that restarts between two commands is never seen down: the client just reconnects. Without
     // persistence it came back empty, so each (re)connection compares the server's run_id with the last one.
     // (A Cluster spreads keys over nodes with a run_id each: there a restart is noticed by failed commands only.)
@@ -129,9 +145,13 @@ export class RedisStore implements Store {
     return (await this.#client.exists(...keys)) > 0
   }
 
-  /** The tombstone itself is the guard: SET NX on it, so a tombstone from `revoke` (or a peer) also refuses. */
+  /**
+   * The tombstone itself is the guard (written only if absent), so a tombstone from `revoke` (or a
+   * peer) also refuses; REVOKE_ONCE keeps the older versions' guard in step, in the same one command.
+   */
   async revokeOnce (id: string, ttlSec: number): Promise<boolean> {
-    return (await this.#client.set(this.#key('revoked', id), '1', 'PX', ms(ttlSec), 'NX')) === 'OK'
+    const scripts = this.#client as unknown as Scripts
+    return (await scripts.understudyRevokeOnce(this.#key('revoked', id), this.#key('once', id), ms(ttlSec))) === 1
   }
 
   async familyGeneration (familyId: string): Promise<number | undefined> {

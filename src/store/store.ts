@@ -29,7 +29,9 @@ export interface Store {
    * Records a tombstone for `id` for `ttlSec` unless there is one already: true when this call
    * made it, false when `id` was tombstoned before (here or, for a store with peers, in a peer).
    * A single-use guard that other regions see as a tombstone (a code's redemption), in one atomic
-   * write. Unlike `claimOnce`, a tombstone written by `revoke` counts as a use.
+   * write. Unlike `claimOnce`, a tombstone written by `revoke` counts as a use; so does a claim of
+   * `id` (`claimOnce`, how versions before this one guarded a code), and the Redis store keeps that
+   * claim in step, so that old and new instances side by side in a rolling upgrade agree.
    */
   revokeOnce (id: string, ttlSec: number): Promise<boolean>
   /**

@@ -32,6 +32,18 @@ t.test('standalone Redis', { skip: noRedis }, async (t) => {
     }
   })
 
+  t.test('a code\'s guard agrees with the guard of versions before revokeOnce (claimOnce), as a rolling upgrade needs', async (t) => {
+    const store = await open(t, { url: redis.url })
+    const [olderFirst, newerFirst] = [`code:${randomUUID()}`, `code:${randomUUID()}`]
+    t.equal(await store.claimOnce(olderFirst, 60), true, 'an older instance redeems a code (its claimOnce wins)')
+    t.equal(await store.revokeOnce(olderFirst, 60), false, 'and a newer instance refuses the same code')
+    t.equal(await store.revokeOnce(newerFirst, 60), true, 'a newer instance redeems a code')
+    t.equal(await store.claimOnce(newerFirst, 60), false, 'and an older instance\'s guard refuses it, even before it reads the tombstone')
+    t.equal(await store.isRevoked(newerFirst), true)
+    const ttl = Number(await redis.cli('pttl', `understudy:once:{${newerFirst}}`))
+    t.ok(ttl > 0 && ttl <= 60_000, `the older versions' guard expires with the tombstone (${ttl} ms)`)
+  })
+
   t.test('a hung Redis fails a command within the command timeout, and the store answers again after', async (t) => {
     const hung = await RedisServer.start(t)
     const store = await open(t, { url: hung.url })
