@@ -1,16 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import type { Logger } from 'pino'
-import { ConfigError, loadConfigFile } from '../config/load.js'
-import { isUnderstudyError } from '../errors.js'
-import { checkConfigCommand } from './check-config.js'
-import { configSchemaCommand } from './config-schema.js'
-import { gamedayCommand } from './gameday.js'
-import { loadHarness } from './harness.js'
-import { incidentsCommand } from './incidents.js'
-import { keysCommand } from './keys.js'
-import { createLogger } from './logger.js'
-import { closeOnSignals, startGateway } from './start.js'
+
+// Each command's module is imported when that command is chosen, never up front: the gateway
+// (Fastify, Redis, the directory...) is most of what a start loads, and `--help`, `check-config`
+// or a refused config need none of it, so they answer in a fraction of the time.
 
 const USAGE = `understudy: a resilient auth gateway for federated login
 
@@ -32,11 +26,11 @@ export async function main (argv: string[]): Promise<number> {
   const [command = 'start', ...rest] = argv
   switch (command) {
     case 'start': return start(rest)
-    case 'check-config': return checkConfigCommand(rest, process.stdout, process.stderr)
-    case 'keys': return keysCommand(rest, process.stdout, process.stderr)
-    case 'config-schema': return configSchemaCommand(process.stdout, rest)
-    case 'gameday': return gamedayCommand(rest, process.stdout, process.stderr)
-    case 'incidents': return incidentsCommand(rest, process.stdout, process.stderr)
+    case 'check-config': return (await import('./check-config.js')).checkConfigCommand(rest, process.stdout, process.stderr)
+    case 'keys': return (await import('./keys.js')).keysCommand(rest, process.stdout, process.stderr)
+    case 'config-schema': return (await import('./config-schema.js')).configSchemaCommand(process.stdout, rest)
+    case 'gameday': return (await import('./gameday.js')).gamedayCommand(rest, process.stdout, process.stderr)
+    case 'incidents': return (await import('./incidents.js')).incidentsCommand(rest, process.stdout, process.stderr)
     case 'help': case '--help': case '-h':
       process.stdout.write(USAGE)
       return 0
@@ -54,17 +48,24 @@ async function start (args: string[]): Promise<number> {
     process.stderr.write(`${(err as Error).message}\n\n${USAGE}`)
     return 2
   }
+  const { createLogger } = await import('./logger.js')
   let logger = createLogger()
   if (file === undefined || file === '') {
+    const { loadHarness } = await import('./harness.js')
     const harness = await loadHarness<{ startDemo: (logger: Logger) => Promise<{ close (drainDelayMs: number): Promise<void> }> }>('demo/stack', 'the demo stack (`understudy start` with no config)', process.stderr)
     if (!harness) return 2
     const demo = await harness.startDemo(logger)
+    const { closeOnSignals } = await import('./start.js')
     closeOnSignals(demo, logger, 0)
     return -1
   }
+  const { ConfigError, loadConfigFile } = await import('../config/load.js')
+  const { isUnderstudyError } = await import('../errors.js')
   try {
     const config = await loadConfigFile(file)
     logger = createLogger({ level: config.logging.level })
+    // Only a valid config pays for loading the gateway.
+    const { closeOnSignals, startGateway } = await import('./start.js')
     const running = await startGateway(config, { logger })
     closeOnSignals(running, logger, config.shutdown.drainDelay * 1000)
     return -1

@@ -5,7 +5,6 @@ import type { Logger } from 'pino'
 import { buildAdminServer, buildPublicServer } from '../../plugins/server.js'
 import type { Config } from '../config/resolve.js'
 import type { Directory } from '../directory/directory.js'
-import { createDirectory } from '../directory/create.js'
 import { createGateway, type Gateway } from '../gateway.js'
 import { DocumentMac } from '../keys/document-mac.js'
 import { buildKeyring, loadKeyring, type Keyring } from '../keys/keyring.js'
@@ -60,7 +59,8 @@ export async function startGateway (config: Config, options: StartOptions): Prom
       logger.warn({ err, provider, region, document }, 'upstream metadata fetch failed; serving the copy kept from before')
     },
   }))
-  const directory = config.backupLogin === undefined ? undefined : options.directory ?? await createDirectory(config.directory, { log: logger, metrics })
+  // Imported only when backup login is on: the directory's drivers (pg) are not loaded by a gateway that never uses them.
+  const directory = config.backupLogin === undefined ? undefined : options.directory ?? await (await import('../directory/create.js')).createDirectory(config.directory, { log: logger, metrics })
   const gateway = createGateway({ config, keys, store, faults, connectors, metrics, log: logger, ...(directory ? { directory } : {}), ...(options.now ? { now: options.now } : {}) })
   const lifecycle = new Lifecycle()
   const https = config.listen.tls ? { cert: await readFile(config.listen.tls.cert), key: await readFile(config.listen.tls.key) } : undefined
