@@ -5,11 +5,16 @@ import https from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { waitFor } from '../helpers/admin.js'
-import { DEV_KEYS } from '../helpers/stack.js'
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
+// The committed dev keys (helpers/stack.js has them too, but importing it loads the whole gateway into this process, which only spawns it).
+const DEV_KEYS = {
+  signing: fileURLToPath(new URL('../../certs/dev/signing.jwks.json', import.meta.url)),
+  sealing: fileURLToPath(new URL('../../certs/dev/sealing.jwks.json', import.meta.url)),
+}
 
 function cli (args: string[], env: Record<string, string> = {}) {
   return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -58,17 +63,6 @@ t.test('start --config prints the listening line, serves while the upstream is d
   t.equal(code, 0, 'exits 0 after draining')
 })
 
-t.test('the listening line and understudy_build_info name the gateway version and the Node.js that runs it', async (t) => {
-  const child = cli(['start', '--config', await configFile()], { IDP_SECRET: 'x' })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const listening = await listeningLine(child)
-  const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-  t.equal(listening?.node, process.version, 'node is the running release, e.g. v24.22.3')
-  t.equal(listening?.version, version, 'version is the package version')
-  const metrics = await (await fetch(`${listening!.adminUrl}/metrics`)).text()
-  t.match(metrics, `\nunderstudy_build_info{version="${version}",node="${process.version}"} 1\n`)
-})
-
 t.test('start refuses an invalid config with the same report as check-config, exit 2', async (t) => {
   const file = await configFile({ clients: [{ clientId: 'shop', redirectUris: ['not a url'], providers: ['nope'] }] })
   const child = cli(['start', '--config', file], { IDP_SECRET: 'x' })
@@ -80,12 +74,6 @@ t.test('start refuses an invalid config with the same report as check-config, ex
   t.match(stderr, /\/clients\/0\/redirectUris\/0: not an absolute URL/)
 })
 
-t.test('UNDERSTUDY_CONFIG names the config file when --config is absent', async (t) => {
-  const child = cli(['start'], { UNDERSTUDY_CONFIG: await configFile({ region: 'from-env' }), IDP_SECRET: 'x' })
-  t.teardown(() => { child.kill('SIGKILL') })
-  t.equal((await listeningLine(child))?.region, 'from-env', 'the gateway started with that file')
-})
-
 t.test('an unknown command prints the usage and exits 2', async (t) => {
   const child = cli(['frobnicate'])
   let stderr = ''
@@ -95,11 +83,38 @@ t.test('an unknown command prints the usage and exits 2', async (t) => {
   t.match(stderr, /usage:/)
 })
 
+const certs = new URL('../../certs/dev/', import.meta.url).pathname
+let shared: Promise<Record<string, string> | undefined> | undefined
+
+/**
+ * The "listening" line of one gateway shared by the checks that only read from a running gateway (a start
+ * costs seconds of CPU): started with no --config, from the file UNDERSTUDY_CONFIG names, serving HTTPS.
+ */
+async function sharedGateway (): Promise<Record<string, string> | undefined> {
+  shared ??= (async () => {
+    const file = await configFile({ region: 'from-env', listen: { host: '127.0.0.1', port: 0, tls: { cert: `${certs}tls.crt`, key: `${certs}tls.key` } } })
+    const child = cli(['start'], { UNDERSTUDY_CONFIG: file, IDP_SECRET: 'x' })
+    t.teardown(() => { child.kill('SIGKILL') })
+    return listeningLine(child)
+  })()
+  return shared
+}
+
+t.test('UNDERSTUDY_CONFIG names the config file when --config is absent', async (t) => {
+  t.equal((await sharedGateway())?.region, 'from-env', 'the gateway started with that file')
+})
+
+t.test('the listening line and understudy_build_info name the gateway version and the Node.js that runs it', async (t) => {
+  const listening = await sharedGateway()
+  const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  t.equal(listening?.node, process.version, 'node is the running release, e.g. v24.22.3')
+  t.equal(listening?.version, version, 'version is the package version')
+  const metrics = await (await fetch(`${listening!.adminUrl}/metrics`)).text()
+  t.match(metrics, `\nunderstudy_build_info{version="${version}",node="${process.version}"} 1\n`)
+})
+
 t.test('listen.tls serves HTTPS directly with the given certificate', async (t) => {
-  const certs = new URL('../../certs/dev/', import.meta.url).pathname
-  const child = cli(['start', '--config', await configFile({ listen: { host: '127.0.0.1', port: 0, tls: { cert: `${certs}tls.crt`, key: `${certs}tls.key` } } })], { IDP_SECRET: 'x' })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const url = (await listeningLine(child))?.url ?? ''
+  const url = (await sharedGateway())?.url ?? ''
   t.match(url, /^https:\/\/127\.0\.0\.1:\d+$/)
   const ca = await readFile(`${certs}tls.crt`)
   const body = await new Promise<string>((resolve, reject) => {
