@@ -4,6 +4,7 @@ import type { LoginOutcome } from '../observability/metrics.js'
 import { ACR_BACKUP, ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
 import type { CookieNames, Session } from '../sessions/session.js'
 import { classifyUpstreamFailure } from '../upstream/failure.js'
+import { isWellFormedCode } from '../upstream/router.js'
 import { answerWithCode, providerUnavailable, type AnswerDeps, type BrowserOutcome, type Redirect } from './answer.js'
 import { redeem } from './redeem.js'
 import { redirectTarget } from './authorization-request.js'
@@ -61,6 +62,13 @@ export async function callback (deps: CallbackDeps, providerId: string, raw: Raw
   const request = tx.request
   const target = redirectTarget(request)
   const count = (outcome: LoginOutcome) => deps.recordLogin(request.clientId, tx.provider, outcome)
+  const code = params.get('code')
+  if (code !== undefined && !isWellFormedCode(code)) {
+    // Not a code any upstream issues (RFC 6749 §A.11): refused here, never sent to the token endpoint, never an outage.
+    log.info({ provider: tx.provider, region: tx.region }, 'the login response carries a malformed code')
+    count('error')
+    throw new OAuthError('invalid_request', 'the login response carries a malformed code').redirectTo(target)
+  }
   let session: Session
   let upstreamAuthTime: number | undefined
   try {

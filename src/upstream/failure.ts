@@ -10,8 +10,12 @@ export type UpstreamFailure = 'transient' | 'fatal'
  * code exchange and refresh revalidation. Transient: a timeout, a network
  * error, a 5xx, a 429, or no region to ask (breakers open). Fatal: any other
  * 4xx (a WAF's HTML 403 included), an OAuth error body, an answer that fails
- * validation, and anything that is not an upstream error at all (a bug is no
- * evidence of an outage, so it never earns a cached login).
+ * validation, a 5xx or 429 answer to a code exchange that the gateway's own
+ * probe of the region contradicted (`details.probe: 'up'`, see
+ * `UpstreamRouter.exchangeCode`: the browser picks the code, so such an
+ * answer is no evidence of an outage), and anything that is not an upstream
+ * error at all (a bug is no evidence of an outage, so it never earns a cached
+ * login).
  */
 export function classifyUpstreamFailure (err: unknown): UpstreamFailure {
   if (!isUnderstudyError(err)) return 'fatal'
@@ -21,10 +25,28 @@ export function classifyUpstreamFailure (err: unknown): UpstreamFailure {
     case 'US_ERR_UPSTREAM_UNAVAILABLE':
       return 'transient'
     case 'US_ERR_UPSTREAM_HTTP': {
+      if (err.details.probe === 'up') return 'fatal'
       const status = Number(err.details.status)
       return status >= 500 || status === 429 ? 'transient' : 'fatal'
     }
     default:
       return 'fatal'
   }
+}
+
+/** Requests a code exchange makes that carry nothing from the browser: their answers are the region's own. */
+const BROWSER_FREE = new Set(['discovery', 'jwks', 'userinfo'])
+
+/**
+ * A 5xx or 429 answer to a code exchange: unconfirmed evidence of an outage,
+ * because the browser chose the code and some providers answer a malformed one
+ * so. Timeouts and network errors cannot be caused by the code's value and are
+ * not this; nor is a game day's injected fault (the operator's word), nor a 5xx
+ * of a request the exchange makes without browser input (discovery, JWKS,
+ * userinfo). An answer that names no operation is taken as the token
+ * endpoint's: unconfirmed, the safe side.
+ */
+export function isUnconfirmedExchangeFailure (err: unknown): boolean {
+  return isUnderstudyError(err, 'US_ERR_UPSTREAM_HTTP') && !BROWSER_FREE.has(String(err.details.operation)) &&
+    err.details.injected !== true && err.details.probe === undefined && classifyUpstreamFailure(err) === 'transient'
 }

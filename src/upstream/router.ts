@@ -4,9 +4,18 @@ import type { Metrics } from '../observability/metrics.js'
 import type { RegionBreaker } from '../resilience/breaker.js'
 import type { FaultInjector } from '../resilience/fault-injector.js'
 import type { Connector, UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity, UpstreamRegion } from './connector.js'
-import { classifyUpstreamFailure } from './failure.js'
+import { classifyUpstreamFailure, isUnconfirmedExchangeFailure } from './failure.js'
 
 interface Lane { region: UpstreamRegion, breaker: RegionBreaker }
+
+/** Longest code the gateway sends upstream; real codes are tens to hundreds of characters. */
+export const MAX_CODE_LENGTH = 2048
+const VSCHAR = /^[\x20-\x7e]+$/
+
+/** RFC 6749 §A.11: a code is one or more VSCHAR (%x20-7E); bounded too. Anything else is garbage the upstream never sees. */
+export function isWellFormedCode (code: string): boolean {
+  return code.length <= MAX_CODE_LENGTH && VSCHAR.test(code)
+}
 
 /**
  * Routes one provider's calls to its regions, in config order: a browser goes
@@ -14,7 +23,10 @@ interface Lane { region: UpstreamRegion, breaker: RegionBreaker }
  * a refresh goes to the first region whose breaker is not open (it may be a
  * half-open region's trial: a failure only sends it on). Calls that are safe
  * to repeat fail over to the next region within the same request; a code
- * exchange is only ever sent to the region that issued the code.
+ * exchange is only ever sent to the region that issued the code. What counts
+ * against a region is the gateway's own evidence: a 5xx or 429 answer to a
+ * code the browser brought counts only once the region's own probe failed too
+ * (`exchangeCode`).
  */
 export class UpstreamRouter {
   readonly id: string
@@ -26,6 +38,9 @@ export class UpstreamRouter {
   readonly #onFailover: ((provider: string, from: string, to: string) => void) | undefined
 
   readonly #faults: FaultInjector | undefined
+
+  /** The probe in flight per region that corroborates 5xx answers to code exchanges: concurrent ones share it. */
+  readonly #corroborating = new Map<Lane, Promise<boolean>>()
 
   constructor (connector: Connector, breakers: RegionBreaker[], deps: { metrics: Metrics, log: Logger, onFailover?: (provider: string, from: string, to: string) => void, faults?: FaultInjector }) {
     this.id = connector.id
@@ -60,11 +75,69 @@ export class UpstreamRouter {
     return this.#failover('authorize', true, async (lane, signal) => ({ region: lane.region.name, url: await lane.region.authorizationUrl(request, signal) }), 'closed')
   }
 
-  /** Redeems a code in the region that issued it; never re-sent elsewhere (codes are single-use). */
+  /**
+   * Redeems a code in the region that issued it; never re-sent elsewhere
+   * (codes are single-use). A malformed code is refused without a call.
+   *
+   * The browser picks the code, and some providers answer a garbage code with
+   * a 5xx or 429: counted as it comes, enough garbage codes would open the
+   * breaker and move every user to cached logins. Such an answer is only
+   * unconfirmed evidence (isUnconfirmedExchangeFailure), so within the same
+   * breaker call the gateway asks the region itself, with the probe the health
+   * check sends (no browser input; concurrent exchanges share one). Probe
+   * failed: the region is failing, the exchange's error stands (transient: it
+   * counts, and may earn this user a cached login, as before). Probe answered:
+   * the code, not the region, failed; the call ends in a fatal error
+   * (`details.probe: 'up'`), logged at warn, never a cached login, not counted
+   * against the region.
+   *
+   * Why inside the breaker call rather than after it: opossum emits
+   * `success` for an error its filter does not count, and a success closes a
+   * half-open breaker. Here the call ends in a success only when the gateway's
+   * own probe has just answered, the very evidence whose success closes a
+   * half-open breaker in the health check; a 5xx alone never does (the probe
+   * failing makes it a failure, which re-opens it). So garbage codes can neither
+   * open a closed breaker nor close a dead region's half-open one, and a real
+   * outage counts one failure per failed exchange, as before. The probe is sent
+   * directly, not through the breaker: this call already holds it (in half-open,
+   * as the one trial opossum lets through), and its outcome is counted once, as
+   * this call's. It runs within this call's breaker timeout: an upstream that
+   * takes nearly the whole timeout to answer a code with a 5xx leaves the probe
+   * no time, and the call counts as timed out.
+   */
   async exchangeCode (regionName: string, exchange: Omit<UpstreamCodeExchange, 'signal'>): Promise<UpstreamIdentity> {
     const lane = this.#lanes.find((l) => l.region.name === regionName)
     if (!lane) throw new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `provider ${this.id} has no region ${regionName}`)
-    return this.#call(lane, 'token', (signal) => lane.region.exchangeCode({ ...exchange, signal }))
+    if (!isWellFormedCode(exchange.code)) {
+      throw new UnderstudyError('US_ERR_UPSTREAM_INVALID', 'the authorization response carries a malformed code; it was not sent upstream', { details: { provider: this.id, region: regionName, operation: 'token' } })
+    }
+    return this.#call(lane, 'token', async (signal) => {
+      try {
+        return await lane.region.exchangeCode({ ...exchange, signal })
+      } catch (err) {
+        if (!isUnconfirmedExchangeFailure(err) || !(await this.#answersProbe(lane))) throw err
+        const { details } = err as UnderstudyError
+        this.#log.warn({ provider: this.id, region: lane.region.name, status: details.status }, 'the upstream answered a code exchange with an error status but answers the gateway\'s probe: the code, not the region, failed; no cached login, not counted against the region')
+        throw new UnderstudyError('US_ERR_UPSTREAM_HTTP', `the ${this.id}/${lane.region.name} token endpoint answered ${String(details.status)} to this code, and the region answers its probe`, { cause: err, details: { ...details, provider: this.id, region: lane.region.name, probe: 'up' } })
+      }
+    })
+  }
+
+  /**
+   * Whether the region answers its probe now (a refusal is an answer; only a
+   * transient failure is not). One probe per region at a time, bounded by the
+   * breaker timeout: a burst of garbage codes sends one request, not one each.
+   */
+  async #answersProbe (lane: Lane): Promise<boolean> {
+    let probe = this.#corroborating.get(lane)
+    if (probe === undefined) {
+      const timeoutMs = Math.max(1, Math.round(lane.breaker.policy.timeout * 1000))
+      probe = lane.region.probe(AbortSignal.timeout(timeoutMs))
+        .then(() => true, (err: unknown) => classifyUpstreamFailure(err) !== 'transient')
+        .finally(() => { this.#corroborating.delete(lane) })
+      this.#corroborating.set(lane, probe)
+    }
+    return probe
   }
 
   /** Revalidates a user with the upstream refresh token; moves to another region only if the request never left. */
