@@ -45,6 +45,8 @@ export class GuardedStore {
   readonly store: RedisStore
   readonly #guard: Guard<[Command], unknown>
   readonly #probeIntervalMs: number
+  readonly #timeoutMs: number
+  readonly #beforeCommand: ((signal: AbortSignal) => Promise<void>) | undefined
   readonly #upListeners: Array<() => void> = []
   #probe: NodeJS.Timeout | undefined
 
@@ -53,6 +55,8 @@ export class GuardedStore {
     this.label = label
     this.store = store
     this.#probeIntervalMs = options.probeIntervalMs ?? 500
+    this.#timeoutMs = options.timeoutMs
+    this.#beforeCommand = beforeCommand
     this.#guard = new Guard({
       name: label,
       policy: firstFailureOpens(options.timeoutMs, options.resetTimeoutMs),
@@ -92,6 +96,34 @@ export class GuardedStore {
   async call<T> (operation: (store: RedisStore) => Promise<T>): Promise<T> {
     if (!this.available) throw this.#unavailable()
     return await this.#guard.run(operation) as T
+  }
+
+  /**
+   * One try of `operation` past an open breaker, for an answer whose absence would be a fail-open (a
+   * revocation check that no store answered): the first failed command opens the breaker, so one slow
+   * command makes the store look down while it answers the next one at once. Bounded like any command
+   * (the breaker's timeout; an injected fault applies), never counted: the breaker's own probe still
+   * decides when it closes. Undefined when the connection is down or the try fails.
+   */
+  async lastTry<T> (operation: (store: RedisStore) => Promise<T>): Promise<T | undefined> {
+    if (!this.store.ready) return undefined
+    const controller = new AbortController()
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort(new Error('last try timed out'))
+        resolve(undefined)
+      }, this.#timeoutMs)
+    })
+    const attempt = (async () => {
+      if (this.#beforeCommand) await this.#beforeCommand(controller.signal)
+      return await operation(this.store)
+    })().catch(() => undefined)
+    try {
+      return await Promise.race([attempt, late])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** Runs `listener` each time the store answers again after an outage, or turns out to have restarted. */

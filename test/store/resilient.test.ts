@@ -182,6 +182,28 @@ t.test('when no store answers, revocation checks fail open, counted, except for 
   t.ok(log.lines.some((l) => l.msg?.includes('answered by a store again')), 'the end of the outage is logged')
 })
 
+t.test('one slow command opens the local breaker, and a revocation made by another instance is still refused rather than failed open', { skip: noRedis }, async (t) => {
+  const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  const other = await open(t, local.url)
+  const { store, metrics } = await open(t, local.url, [peer.url])
+  const revoked = randomUUID()
+  await other.store.revoke(revoked, 60)
+  await peer.kill()
+  // One command outlives the 300 ms command timeout: the local breaker opens (first failure opens).
+  local.pause()
+  t.equal(await store.isRevoked(randomUUID()), false, 'a check during the hang fails open')
+  local.resume()
+  const failedOpen = await counter(metrics.revocationFailOpen)
+  t.equal(await store.isRevoked(revoked), true, 'the revocation in the local Redis is found past the open breaker')
+  t.equal(await store.isRevoked(randomUUID()), false, 'and an id nobody revoked is not revoked, answered by the local Redis')
+  t.equal(await counter(metrics.revocationFailOpen), failedOpen, 'neither answer was a fail-open')
+  // Still open now, so it was open for both checks (it closes only through its probe, after 1 s).
+  t.match(await store.health(), { status: 'unreachable' }, 'the local breaker stayed open throughout')
+  await local.kill()
+  t.equal(await store.isRevoked(revoked), false, 'with the local Redis really down as well, the check fails open as designed')
+  t.equal(await counter(metrics.revocationFailOpen), failedOpen + 1)
+})
+
 t.test('a hung peer costs a revocation check at most the peer timeout, once; then it is skipped', { skip: noRedis }, async (t) => {
   const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
   const { store } = await open(t, local.url, [peer.url], { peerTimeout: '1s' })
