@@ -1,3 +1,4 @@
+import { classifyUpstreamFailure } from '../upstream/failure.js'
 import type { ProviderConfig } from '../config/resolve.js'
 import { isUnderstudyError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -46,7 +47,8 @@ export async function accountVisit (deps: AccountVisitDeps, tx: AccountTransacti
   } catch (err) {
     if (!(err instanceof OAuthError) && !isUnderstudyError(err)) throw err
     log.info({ err, provider: tx.provider }, 'an account-page login at the upstream did not complete')
-    return back(err instanceof OAuthError ? 'failed' : 'unavailable')
+    // Only an outage is "unavailable"; a refusal, a malformed code or an answer that fails validation failed.
+    return back(err instanceof OAuthError || classifyUpstreamFailure(err) === 'fatal' ? 'failed' : 'unavailable')
   }
   const link = tx.account.link
   if (link === undefined) {
