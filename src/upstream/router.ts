@@ -4,17 +4,36 @@ import type { Metrics } from '../observability/metrics.js'
 import type { RegionBreaker } from '../resilience/breaker.js'
 import type { FaultInjector } from '../resilience/fault-injector.js'
 import type { Connector, UpstreamAuthorization, UpstreamCodeExchange, UpstreamIdentity, UpstreamRegion } from './connector.js'
+import { randomId } from '../sessions/random.js'
 import { classifyUpstreamFailure, isUnconfirmedExchangeFailure } from './failure.js'
 
 interface Lane { region: UpstreamRegion, breaker: RegionBreaker }
 
-/** Longest code the gateway sends upstream; real codes are tens to hundreds of characters. */
-export const MAX_CODE_LENGTH = 2048
-const VSCHAR = /^[\x20-\x7e]+$/
+/**
+ * Whether a made-up code's exchange failed with the token endpoint's own
+ * refusal (an OAuth error such as `invalid_grant`, or another 4xx): proof that
+ * it answers. Anything else (a 5xx, a timeout, or a failure before the request
+ * was sent) proves nothing, and the exchange's failure counts as it did.
+ */
+function answeredByTokenEndpoint (err: unknown): boolean {
+  return isUnderstudyError(err, 'US_ERR_UPSTREAM_OAUTH') || (isUnderstudyError(err, 'US_ERR_UPSTREAM_HTTP') && classifyUpstreamFailure(err) === 'fatal')
+}
 
-/** RFC 6749 §A.11: a code is one or more VSCHAR (%x20-7E); bounded too. Anything else is garbage the upstream never sees. */
+/** Longest code the gateway sends upstream; real codes are tens to hundreds of characters (some IdPs' are JWTs). */
+export const MAX_CODE_LENGTH = 2048
+/**
+ * RFC 6749 §A.11 allows any VSCHAR (%x20-7E) in a code; real providers issue
+ * base64, base64url, hex or JWTs, with the odd `/`, `*`, `!`, `:`, `@`, `%`
+ * or `$`. Left out: space, quotes, `<>`, `\`, `` ` ``, `{}|^`, `;`, `()` and
+ * `[]`, which no provider's codes use and a web application firewall in front
+ * of a token endpoint may answer with a reset or a tarpit, which would count
+ * as an outage (a timeout or a network error is not corroborated).
+ */
+const CODE = /^[A-Za-z0-9._~+/=*!:@,$%&?#-]+$/
+
+/** A code the gateway sends upstream: bounded, and of the characters above. Anything else is garbage the upstream never sees. */
 export function isWellFormedCode (code: string): boolean {
-  return code.length <= MAX_CODE_LENGTH && VSCHAR.test(code)
+  return code.length <= MAX_CODE_LENGTH && CODE.test(code)
 }
 
 /**
@@ -39,7 +58,7 @@ export class UpstreamRouter {
 
   readonly #faults: FaultInjector | undefined
 
-  /** The probe in flight per region that corroborates 5xx answers to code exchanges: concurrent ones share it. */
+  /** The token-endpoint probe in flight per region that corroborates 5xx answers to code exchanges: concurrent ones share it. */
   readonly #corroborating = new Map<Lane, Promise<boolean>>()
 
   constructor (connector: Connector, breakers: RegionBreaker[], deps: { metrics: Metrics, log: Logger, onFailover?: (provider: string, from: string, to: string) => void, faults?: FaultInjector }) {
@@ -83,8 +102,8 @@ export class UpstreamRouter {
    * a 5xx or 429: counted as it comes, enough garbage codes would open the
    * breaker and move every user to cached logins. Such an answer is only
    * unconfirmed evidence (isUnconfirmedExchangeFailure), so within the same
-   * breaker call the gateway asks the region itself, with the probe the health
-   * check sends (no browser input; concurrent exchanges share one). Probe
+   * breaker call the gateway asks the region's token endpoint itself, with a
+   * code it made up (no browser input; concurrent exchanges share one). Probe
    * failed: the region is failing, the exchange's error stands (transient: it
    * counts, and may earn this user a cached login, as before). Probe answered:
    * the code, not the region, failed; the call ends in a fatal error
@@ -94,8 +113,8 @@ export class UpstreamRouter {
    * Why inside the breaker call rather than after it: opossum emits
    * `success` for an error its filter does not count, and a success closes a
    * half-open breaker. Here the call ends in a success only when the gateway's
-   * own probe has just answered, the very evidence whose success closes a
-   * half-open breaker in the health check; a 5xx alone never does (the probe
+   * own probe has just answered, evidence as good as the health check's whose
+   * success closes a half-open breaker; a 5xx alone never does (the probe
    * failing makes it a failure, which re-opens it). So garbage codes can neither
    * open a closed breaker nor close a dead region's half-open one, and a real
    * outage counts one failure per failed exchange, as before. The probe is sent
@@ -115,7 +134,7 @@ export class UpstreamRouter {
       try {
         return await lane.region.exchangeCode({ ...exchange, signal })
       } catch (err) {
-        if (!isUnconfirmedExchangeFailure(err) || !(await this.#answersProbe(lane))) throw err
+        if (!isUnconfirmedExchangeFailure(err) || !(await this.#tokenEndpointAnswers(lane, exchange))) throw err
         const { details } = err as UnderstudyError
         this.#log.warn({ provider: this.id, region: lane.region.name, status: details.status }, 'the upstream answered a code exchange with an error status but answers the gateway\'s probe: the code, not the region, failed; no cached login, not counted against the region')
         throw new UnderstudyError('US_ERR_UPSTREAM_HTTP', `the ${this.id}/${lane.region.name} token endpoint answered ${String(details.status)} to this code, and the region answers its probe`, { cause: err, details: { ...details, provider: this.id, region: lane.region.name, probe: 'up' } })
@@ -124,16 +143,25 @@ export class UpstreamRouter {
   }
 
   /**
-   * Whether the region answers its probe now (a refusal is an answer; only a
-   * transient failure is not). One probe per region at a time, bounded by the
-   * breaker timeout: a burst of garbage codes sends one request, not one each.
+   * Whether the region's token endpoint answers a code the gateway made up
+   * itself (random, well-formed, with a verifier of its own): a refusal such as
+   * `invalid_grant` is an answer, only a transient failure is not. The token
+   * endpoint itself, not the discovery document the health check reads: that
+   * one may well be served (a CDN) while the token endpoint is down, which is
+   * an outage. An upstream that answers every unknown code with a 5xx cannot be
+   * told from one that is down, and counts as down. One probe per region at a
+   * time, bounded by the breaker timeout: a burst of garbage codes sends one
+   * request, not one each.
    */
-  async #answersProbe (lane: Lane): Promise<boolean> {
+  async #tokenEndpointAnswers (lane: Lane, exchange: Omit<UpstreamCodeExchange, 'signal'>): Promise<boolean> {
     let probe = this.#corroborating.get(lane)
     if (probe === undefined) {
       const timeoutMs = Math.max(1, Math.round(lane.breaker.policy.timeout * 1000))
-      probe = lane.region.probe(AbortSignal.timeout(timeoutMs))
-        .then(() => true, (err: unknown) => classifyUpstreamFailure(err) !== 'transient')
+      // The callback's `iss` (already checked: a wrong one fails before any token request, so never reaches here)
+      // goes along, or a provider that sends one would fail the probe before it is sent.
+      const madeUp = { code: randomId(32), redirectUri: exchange.redirectUri, nonce: randomId(), codeVerifier: randomId(32), ...(exchange.iss === undefined ? {} : { iss: exchange.iss }) }
+      probe = lane.region.exchangeCode({ ...madeUp, signal: AbortSignal.timeout(timeoutMs) })
+        .then(() => true, answeredByTokenEndpoint)
         .finally(() => { this.#corroborating.delete(lane) })
       this.#corroborating.set(lane, probe)
     }

@@ -17,20 +17,34 @@ const N = 10
 /** What the upstream's http layer throws for a status answer of `operation`. */
 const answered = (status: number, operation = 'token') => new UnderstudyError('US_ERR_UPSTREAM_HTTP', `upstream ${operation} at http://idp.test/${operation} answered ${status}`, { details: { status, operation, url: `http://idp.test/${operation}` } })
 
-/** One region of a fake provider: the token endpoint chokes on codes that start with `garbage`; the probe answers while `up`. */
+/** A code the gateway makes up to probe the token endpoint: 32 random bytes, base64url. */
+const MADE_UP = /^[A-Za-z0-9_-]{43}$/
+
+/**
+ * One region of a fake provider: the token endpoint chokes on codes that start with `garbage`, and answers a
+ * code nobody issued (the gateway's probe) with `invalid_grant` while `probeAnswer` lets it.
+ */
 class FakeRegion implements UpstreamRegion {
   readonly provider = 'idp'
   readonly name = 'primary'
-  /** Every code that reached the token endpoint. */
+  /** Every code from a browser that reached the token endpoint. */
   readonly exchanged: string[] = []
+  /** Codes the gateway made up to probe the token endpoint. */
   probes = 0
   /** How the token endpoint answers a garbage code. */
   garbage: () => Error = () => answered(500)
-  /** How the probe ends; replaced to hold it open. */
+  /** How the token endpoint's answer to a made-up code begins; replaced to hold it open or to fail it. */
   probeAnswer: () => Promise<void> = async () => {}
+  /** Health-check probes (discovery): the corroboration never uses them. */
+  healthProbes = 0
 
   async authorizationUrl (): Promise<string> { return 'http://idp.test/authorize' }
-  async exchangeCode ({ code }: { code: string }): Promise<UpstreamIdentity> {
+  async exchangeCode ({ code, codeVerifier }: { code: string, codeVerifier?: string }): Promise<UpstreamIdentity> {
+    if (MADE_UP.test(code) && codeVerifier !== undefined && MADE_UP.test(codeVerifier)) {
+      this.probes++
+      await this.probeAnswer()
+      throw new UnderstudyError('US_ERR_UPSTREAM_OAUTH', 'upstream token endpoint answered invalid_grant', { details: { error: 'invalid_grant', operation: 'token' } })
+    }
     this.exchanged.push(code)
     if (code.startsWith('garbage')) throw this.garbage()
     return { sub: 'alice', claims: {} }
@@ -38,8 +52,7 @@ class FakeRegion implements UpstreamRegion {
 
   async refresh (): Promise<UpstreamIdentity> { throw new Error('not used') }
   async probe (): Promise<void> {
-    this.probes++
-    await this.probeAnswer()
+    this.healthProbes++
   }
 }
 
@@ -88,6 +101,7 @@ t.test('garbage codes answered with a 5xx or 429 by an upstream that answers its
     t.equal(r.breaker.state, 'closed', `${N} garbage codes answered ${status} (volumeThreshold ${POLICY.volumeThreshold}) leave the breaker closed`)
     t.equal(r.breaker.stats().failures, 0, 'not one failure counted')
     t.equal(r.region.probes, N, 'each was corroborated by a probe of its own (none in flight to share)')
+    t.equal(r.region.healthProbes, 0, 'at the token endpoint, not the discovery document')
     t.equal(r.warnings.length, N, 'each logged at warn')
     t.match(r.warnings[0], { provider: 'idp', region: 'primary', status })
     t.notMatch(JSON.stringify(r.warnings), /garbage/, 'the logs never carry the code')
@@ -97,7 +111,7 @@ t.test('garbage codes answered with a 5xx or 429 by an upstream that answers its
 
 t.test('when the probe fails too, the region really is failing: the exchange\'s error stays transient and counts, and the breaker opens', async (t) => {
   const r = rig(t)
-  r.region.probeAnswer = async () => { throw answered(503, 'probe') }
+  r.region.probeAnswer = async () => { throw answered(503) }
   const thrown: Error[] = []
   r.region.garbage = () => { const err = answered(503); thrown.push(err); return err }
   for (let i = 0; i < POLICY.volumeThreshold; i++) {
@@ -108,6 +122,25 @@ t.test('when the probe fails too, the region really is failing: the exchange\'s 
   t.equal(r.breaker.state, 'open', 'counted: the breaker opened')
   t.match(await failure(exchange(r, 'a-real-code')), { code: 'US_ERR_UPSTREAM_UNAVAILABLE', details: { breaker: 'open' } })
   t.equal(r.warnings.length, 0)
+})
+
+t.test('only the token endpoint\'s own refusal of the made-up code proves it answers; a probe that fails otherwise proves nothing', async (t) => {
+  const inconclusive: Array<[string, () => Error]> = [
+    ['a check that fails before the request is sent', () => new UnderstudyError('US_ERR_UPSTREAM_INVALID', 'the callback\'s iss is missing', { details: { operation: 'token' } })],
+    ['a 503 (the token endpoint down while discovery, which the health check reads, is served)', () => answered(503)],
+    ['a 429 (the gateway\'s client throttled)', () => answered(429)],
+    ['a timeout', () => new UnderstudyError('US_ERR_UPSTREAM_TIMEOUT', 'timed out', { details: { operation: 'token' } })],
+  ]
+  for (const [what, probeError] of inconclusive) {
+    const r = rig(t)
+    r.region.probeAnswer = async () => { throw probeError() }
+    const err = await failure(exchange(r, 'garbage-1'))
+    t.equal(classifyUpstreamFailure(err), 'transient', `${what}: the exchange's 5xx stands and counts, as it did`)
+    t.equal(r.breaker.stats().failures, 1, `${what}: counted`)
+  }
+  const refused = rig(t)
+  refused.region.probeAnswer = async () => { throw answered(400) }
+  t.equal(classifyUpstreamFailure(await failure(exchange(refused, 'garbage-1'))), 'fatal', 'a 400 without an OAuth body is the token endpoint answering too')
 })
 
 t.test('timeouts, network errors, injected faults and 5xx of browser-free requests count as before, without a probe', async (t) => {
@@ -151,7 +184,7 @@ t.test('a 5xx answer to a code never closes a half-open breaker: the gateway\'s 
   const r = rig(t, { ...POLICY, resetTimeout: 0.05 })
   r.breaker.probeFailed()
   await until(() => r.breaker.state === 'half-open', 'half-open')
-  r.region.probeAnswer = async () => { throw new UnderstudyError('US_ERR_UPSTREAM_NETWORK', 'refused', { details: { reason: 'ECONNREFUSED', operation: 'probe' } }) }
+  r.region.probeAnswer = async () => { throw new UnderstudyError('US_ERR_UPSTREAM_NETWORK', 'refused', { details: { reason: 'ECONNREFUSED', operation: 'token' } }) }
   t.equal(classifyUpstreamFailure(await failure(exchange(r, 'garbage-trial'))), 'transient')
   t.equal(r.breaker.state, 'open', 'the region is still down: the trial failed, the breaker did not close')
 
@@ -169,6 +202,10 @@ t.test('a malformed code is refused before any upstream call, never counted', as
     ['a non-ASCII letter', 'caf\u00e9'],
     ['a DEL', 'abc\u007f'],
     ['a NUL', 'abc\u0000'],
+    ['a space', 'abc def'],
+    ['a quote', "abc'def"],
+    ['markup', '<script>'],
+    ['a semicolon', 'a;b'],
     ['nothing', ''],
     [`${MAX_CODE_LENGTH + 1} characters`, 'x'.repeat(MAX_CODE_LENGTH + 1)],
   ]
@@ -180,6 +217,6 @@ t.test('a malformed code is refused before any upstream call, never counted', as
   t.same(r.region.exchanged, [], 'none reached the token endpoint')
   t.equal(r.region.probes, 0)
   t.equal(r.breaker.stats().fires, 0, 'nothing went through the breaker')
-  for (const code of ['x'.repeat(MAX_CODE_LENGTH), ' !"~Az09-._'] as const) await exchange(r, code)
-  t.equal(r.region.exchanged.length, 2, 'every VSCHAR up to the bound is sent')
+  for (const code of ['x'.repeat(MAX_CODE_LENGTH), '4/0AX4-x_y.z~+/=*!:@,$%'] as const) await exchange(r, code)
+  t.equal(r.region.exchanged.length, 2, 'the characters providers\' codes use, up to the bound, are sent')
 })
