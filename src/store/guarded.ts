@@ -23,6 +23,9 @@ export interface GuardOptions {
   log: Logger
 }
 
+/** Most tries past an open breaker at a time (`lastTry`): a hung store holds each for the command timeout. */
+const LAST_TRIES = 16
+
 /** Longest a `/healthz` ping waits, so that the whole health report stays within its own budget. */
 const HEALTH_PING_MS = 300
 
@@ -47,6 +50,9 @@ export class GuardedStore {
   readonly #probeIntervalMs: number
   readonly #timeoutMs: number
   readonly #beforeCommand: ((signal: AbortSignal) => Promise<void>) | undefined
+  readonly #resetTimeoutMs: number
+  #lastTries = 0
+  #lastTryFailedAt = -Infinity
   readonly #upListeners: Array<() => void> = []
   #probe: NodeJS.Timeout | undefined
 
@@ -57,6 +63,7 @@ export class GuardedStore {
     this.#probeIntervalMs = options.probeIntervalMs ?? 500
     this.#timeoutMs = options.timeoutMs
     this.#beforeCommand = beforeCommand
+    this.#resetTimeoutMs = options.resetTimeoutMs
     this.#guard = new Guard({
       name: label,
       policy: firstFailureOpens(options.timeoutMs, options.resetTimeoutMs),
@@ -103,10 +110,23 @@ export class GuardedStore {
    * revocation check that no store answered): the first failed command opens the breaker, so one slow
    * command makes the store look down while it answers the next one at once. Bounded like any command
    * (the breaker's timeout; an injected fault applies), never counted: the breaker's own probe still
-   * decides when it closes. Undefined when the connection is down or the try fails.
+   * decides when it closes. Undefined when the connection is down or the try fails. So that a store
+   * that really hangs costs little: at most LAST_TRIES at a time, and none for the breaker's reset
+   * timeout after one failed (the callers fail open at once meanwhile, as without this).
    */
   async lastTry<T> (operation: (store: RedisStore) => Promise<T>): Promise<T | undefined> {
-    if (!this.store.ready) return undefined
+    if (!this.store.ready || this.#lastTries >= LAST_TRIES || Date.now() - this.#lastTryFailedAt < this.#resetTimeoutMs) return undefined
+    this.#lastTries++
+    try {
+      const answer = await this.#tryPastBreaker(operation)
+      if (answer === undefined) this.#lastTryFailedAt = Date.now()
+      return answer
+    } finally {
+      this.#lastTries--
+    }
+  }
+
+  async #tryPastBreaker<T> (operation: (store: RedisStore) => Promise<T>): Promise<T | undefined> {
     const controller = new AbortController()
     let timer: NodeJS.Timeout | undefined
     const late = new Promise<undefined>((resolve) => {

@@ -81,7 +81,10 @@ export class ResilientStore implements Store {
   async anyRevoked (ids: readonly string[]): Promise<boolean> {
     if (ids.length === 0) return false
     if (await this.#memory.anyRevoked(ids)) return true
-    const tried = this.#local.available
+    // While the local breaker is open (it opens on one failed command, and a single slow one is enough),
+    // the local Redis is asked once past it, alongside the peers: if no peer answers, that answer stands
+    // instead of a fail-open, so a token revoked in this region is refused unless its Redis is really down.
+    const retry = this.#local.available ? undefined : this.#local.lastTry((s) => s.anyRevoked(ids))
     const local = await this.#local.call((s) => s.anyRevoked(ids)).catch(() => undefined)
     if (local === true) return true
     const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.anyRevoked(ids))))
@@ -90,10 +93,7 @@ export class ResilientStore implements Store {
       this.#failOpen.answered()
       return false
     }
-    // No store answered. If the local breaker refused without asking (it opens on one failed command,
-    // and a single slow one is enough), ask the local Redis once past it before failing open: a revoked
-    // token is then refused unless the local Redis is really down too.
-    const retried = tried ? undefined : await this.#local.lastTry((s) => s.anyRevoked(ids))
+    const retried = await retry
     if (retried === true) return true
     if (retried === false) {
       this.#failOpen.answered()

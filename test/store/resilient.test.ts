@@ -204,6 +204,21 @@ t.test('one slow command opens the local breaker, and a revocation made by anoth
   t.equal(await counter(metrics.revocationFailOpen), failedOpen + 1)
 })
 
+t.test('a local Redis that really hangs costs one try past its open breaker, then is skipped again for the reset timeout', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const { store } = await open(t, local.url)
+  local.pause()
+  t.teardown(() => local.resume())
+  t.equal(await store.isRevoked(randomUUID()), false, 'the check that opens the breaker (its command timed out) fails open')
+  let started = Date.now()
+  t.equal(await store.isRevoked(randomUUID()), false, 'the next one tries past the open breaker, waits for the command timeout, and fails open')
+  const tried = Date.now() - started
+  started = Date.now()
+  t.equal(await store.isRevoked(randomUUID()), false)
+  const skipped = Date.now() - started
+  t.ok(skipped < tried / 2, `after a failed try, checks fail open without one (${skipped} ms, against ${tried} ms for the try)`)
+})
+
 t.test('a hung peer costs a revocation check at most the peer timeout, once; then it is skipped', { skip: noRedis }, async (t) => {
   const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
   const { store } = await open(t, local.url, [peer.url], { peerTimeout: '1s' })
