@@ -142,7 +142,7 @@ const Store = Type.Object({
     cluster: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { minItems: 1, description: 'seed URLs of this region\'s Redis Cluster, instead of url' })),
     peers: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { description: 'other regions\' Redis: tombstones and rotations are copied there, and read from there when this region\'s Redis misses or fails' })),
     tls: Type.Optional(RedisTls),
-    keyPrefix: Type.String({ default: 'understudy:', description: 'prepended to every key' }),
+    keyPrefix: Type.String({ default: 'understudy:', pattern: '^[^{}]*$', description: 'prepended to every key; no braces: each key\'s hash tag is its id, and a brace here would put the keys of one id in different Cluster slots' }),
     commandTimeout: duration('longest wait for one command to this region\'s Redis before the in-process fallback answers', { default: '500ms' }),
     connectTimeout: duration('longest wait for a connection to a Redis', { default: '1s' }),
     peerTimeout: duration('longest wait for one command to a peer; a login waits at most this long on a peer', { default: '250ms' }),

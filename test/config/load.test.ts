@@ -431,3 +431,10 @@ t.test('logging takes a pino level and whether to write access lines', async (t)
   input.logging = { level: 'loud', requests: 'yes' }
   t.same(paths(input).sort(), ['/logging/level', '/logging/requests'])
 })
+
+t.test('a store key prefix with a brace is refused: it would split the keys of one id across Cluster slots', async (t) => {
+  const withPrefix = (keyPrefix: string) => ({ ...minimal(), store: { kind: 'redis', redis: { url: 'redis://127.0.0.1:6379', keyPrefix } } })
+  t.same(paths(withPrefix('app{eu:')), ['/store/redis/keyPrefix'])
+  t.same(paths(withPrefix('app}:')), ['/store/redis/keyPrefix'])
+  t.doesNotThrow(() => valid(withPrefix('app:eu:')), 'a prefix without braces is fine')
+})
