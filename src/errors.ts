@@ -16,6 +16,7 @@ export const ErrorCodes = {
   US_ERR_UPSTREAM_OAUTH: 'the upstream answered with an OAuth error',
   US_ERR_UPSTREAM_INVALID: 'the upstream answered with something that fails validation',
   US_ERR_UPSTREAM_UNAVAILABLE: 'no region of the upstream can serve the call',
+  US_ERR_UPSTREAM_BUSY: 'the gateway has as many code exchanges in flight to an upstream region as it allows',
   US_ERR_STORE_UNAVAILABLE: 'the store cannot be reached',
   US_ERR_DIRECTORY_UNAVAILABLE: 'the directory (backup login data) cannot answer',
   US_ERR_DIRECTORY_MIGRATION: 'the directory\'s schema cannot be brought up to date',

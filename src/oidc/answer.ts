@@ -49,3 +49,13 @@ export function providerUnavailable (router: ProviderRouter, cause: unknown): OA
   const retryAfter = Math.max(1, Math.ceil(Math.min(...router.lanes.map((lane) => lane.breaker.policy.resetTimeout))))
   return new OAuthError('temporarily_unavailable', 'the login provider is unavailable; try again shortly', { cause, retryAfter })
 }
+
+/**
+ * temporarily_unavailable because the gateway is busy: the region already had
+ * as many code exchanges in flight as it allows, so this one was not sent.
+ * Nothing was learnt about the upstream (never a cached login); Retry-After 1,
+ * as the calls in flight end within the breaker timeout.
+ */
+export function gatewayBusy (cause: unknown): OAuthError {
+  return new OAuthError('temporarily_unavailable', 'the gateway is busy; try again shortly', { cause, retryAfter: 1 })
+}

@@ -5,7 +5,7 @@ import { ACR_BACKUP, ACR_CACHED, ACR_UPSTREAM } from '../sessions/freshness.js'
 import type { CookieNames, Session } from '../sessions/session.js'
 import { classifyUpstreamFailure } from '../upstream/failure.js'
 import { isWellFormedCode } from '../upstream/router.js'
-import { answerWithCode, providerUnavailable, type AnswerDeps, type BrowserOutcome, type Redirect } from './answer.js'
+import { answerWithCode, gatewayBusy, providerUnavailable, type AnswerDeps, type BrowserOutcome, type Redirect } from './answer.js'
 import { redeem } from './redeem.js'
 import { redirectTarget } from './authorization-request.js'
 import type { ClientRegistry } from './clients.js'
@@ -40,7 +40,8 @@ export interface CallbackDeps extends AnswerDeps, SessionReadDeps, SessionSealDe
  * browser's and unused, redeems the upstream code in the region the browser
  * was sent to, starts a new session and answers the relying party with a code.
  * Only a transient failure of that exchange (the gateway's own evidence) lets
- * a returning user be served a cached login instead.
+ * a returning user be served a cached login instead; an exchange refused
+ * because the region is at capacity is temporarily_unavailable.
  */
 export async function callback (deps: CallbackDeps, providerId: string, raw: RawParams, cookie: (name: string) => string | undefined, log: Logger): Promise<BrowserOutcome> {
   const params = new Params(raw)
@@ -79,8 +80,16 @@ export async function callback (deps: CallbackDeps, providerId: string, raw: Raw
       throw err.redirectTo(target)
     }
     if (!isUnderstudyError(err)) throw err
+    const failure = classifyUpstreamFailure(err)
+    if (failure === 'busy') {
+      // Not sent: the region had as many exchanges in flight as it allows. The gateway's own load (perhaps a flood of
+      // callbacks from many addresses) is no evidence of an outage, so never a cached login; nor did anybody refuse the user.
+      log[err.details.announce === true ? 'warn' : 'debug']({ provider: tx.provider, region: tx.region, refused: err.details.refused }, 'upstream region at capacity: code exchange refused, temporarily_unavailable')
+      count('unavailable')
+      throw gatewayBusy(err).redirectTo(target)
+    }
     log.warn({ err, provider: tx.provider, region: tx.region }, 'upstream code exchange failed')
-    if (classifyUpstreamFailure(err) === 'fatal') {
+    if (failure === 'fatal') {
       count('error')
       throw new OAuthError('access_denied', 'the login provider refused the login, or its answer failed validation', { cause: err }).redirectTo(target)
     }

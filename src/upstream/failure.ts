@@ -1,7 +1,14 @@
 import { isUnderstudyError } from '../errors.js'
 
-/** `transient`: the upstream is unavailable (an outage). `fatal`: it answered, and the answer is no. */
-export type UpstreamFailure = 'transient' | 'fatal'
+/**
+ * `transient`: the upstream is unavailable (an outage). `fatal`: it answered,
+ * and the answer is no. `busy`: the gateway did not ask, because the region
+ * has as many calls in flight as it allows (its own load, or a flood of
+ * callbacks): neither an outage nor a refusal of the user, so never a cached
+ * login and never the end of a grant; the relying party is told
+ * temporarily_unavailable.
+ */
+export type UpstreamFailure = 'transient' | 'fatal' | 'busy'
 
 /**
  * The one rule for what an upstream failure means, used by every caller that
@@ -15,11 +22,16 @@ export type UpstreamFailure = 'transient' | 'fatal'
  * `UpstreamRouter.exchangeCode`: the browser picks the code, so such an
  * answer is no evidence of an outage), and anything that is not an upstream
  * error at all (a bug is no evidence of an outage, so it never earns a cached
- * login).
+ * login). Busy: a code exchange refused because the region was at capacity
+ * (`RegionBreaker.call`): nothing was sent, so it proves nothing about the
+ * upstream; it does not count against the breaker, is not retried in another
+ * region, and earns no cached login.
  */
 export function classifyUpstreamFailure (err: unknown): UpstreamFailure {
   if (!isUnderstudyError(err)) return 'fatal'
   switch (err.code) {
+    case 'US_ERR_UPSTREAM_BUSY':
+      return 'busy'
     case 'US_ERR_UPSTREAM_TIMEOUT':
     case 'US_ERR_UPSTREAM_NETWORK':
     case 'US_ERR_UPSTREAM_UNAVAILABLE':

@@ -1,5 +1,6 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { silentLogger } from '../../src/log.js'
+import { Metrics } from '../../src/observability/metrics.js'
 import type { BrowserOutcome } from '../../src/oidc/answer.js'
 import { authorize } from '../../src/oidc/authorize.js'
 import { callback } from '../../src/oidc/callback.js'
@@ -7,12 +8,29 @@ import type { CodePayload } from '../../src/oidc/code.js'
 import { OAuthError } from '../../src/oidc/errors.js'
 import { mintIdToken } from '../../src/oidc/tokens.js'
 import { TRANSACTION_LIFETIME } from '../../src/oidc/transaction.js'
+import { DEFAULT_CAPACITY, RegionBreaker } from '../../src/resilience/breaker.js'
 import { ACR_CACHED, ACR_UPSTREAM } from '../../src/sessions/freshness.js'
 import { unseal } from '../../src/sessions/seal.js'
 import type { Session } from '../../src/sessions/session.js'
 import { ISSUER, MAX_STALENESS, OUTAGE_MAX_STALENESS, PROVIDER, SHOP, fatal, transient, unit, type Unit } from '../helpers/oidc-unit.js'
 
 const H = MAX_STALENESS
+
+/**
+ * A real region breaker with every slot taken by a held code exchange (a flood of callbacks): a code exchange
+ * through it is refused for capacity, as `UpstreamRouter.exchangeCode` would be (test/resilience/breaker.test.ts).
+ */
+function fullRegion (t: Test): RegionBreaker {
+  const b = new RegionBreaker(PROVIDER, 'primary', { timeout: 30, errorThresholdPercentage: 50, volumeThreshold: 1, resetTimeout: 60, rollingCountTimeout: 10 }, { metrics: new Metrics({ defaults: false }), onTransition: () => {} })
+  const releases: Array<() => void> = []
+  const held = Array.from({ length: DEFAULT_CAPACITY }, () => b.call('token', () => new Promise<void>((resolve) => releases.push(resolve))))
+  t.teardown(async () => {
+    for (const release of releases) release()
+    await Promise.all(held)
+    b.shutdown()
+  })
+  return b
+}
 const D = OUTAGE_MAX_STALENESS
 
 /** A login the shop started with `extra` parameters, at the upstream now: its state and the browser's cookies. */
@@ -44,7 +62,7 @@ async function answer (u: Unit, outcome: Promise<BrowserOutcome>): Promise<strin
 }
 
 t.test('the callback answers with the upstream\'s login, passes the browser\'s errors on, and serves a cached login only on its own evidence of an outage', async (t) => {
-  interface Case { session?: number, extra?: Record<string, string>, query?: Record<string, string>, exchange?: 'transient' | 'fatal' | 'breakers open', upstreamAuthAgo?: number, expected: string, counted: string[] }
+  interface Case { session?: number, extra?: Record<string, string>, query?: Record<string, string>, exchange?: 'transient' | 'fatal' | 'breakers open' | 'busy', upstreamAuthAgo?: number, expected: string, counted: string[] }
   const cases: Array<[string, Case]> = [
     ['the upstream vouches: a code and a new session', { expected: 'code upstream, new session', counted: ['upstream'] }],
     ['error=access_denied from the browser: passed on', { query: { error: 'access_denied' }, expected: 'access_denied', counted: ['error'] }],
@@ -56,16 +74,21 @@ t.test('the callback answers with the upstream\'s login, passes the browser\'s e
     ['the exchange times out, no session: temporarily_unavailable, Retry-After from the soonest region', { exchange: 'transient', expected: 'temporarily_unavailable retry-after=13', counted: ['unavailable'] }],
     ['the exchange times out, a session past outageMaxStaleness: temporarily_unavailable', { session: D + 1, exchange: 'transient', expected: 'temporarily_unavailable retry-after=13', counted: ['unavailable'] }],
     ['the exchange times out, prompt=login: never a cached login', { session: 60, extra: { prompt: 'login' }, exchange: 'transient', expected: 'temporarily_unavailable retry-after=13', counted: ['unavailable'] }],
+    ['the region is at capacity (the exchange was never sent), a session past maxStaleness: temporarily_unavailable, never a cached login', { session: 2 * H, exchange: 'busy', expected: 'temporarily_unavailable retry-after=1', counted: ['unavailable'] }],
+    ['the region is at capacity, a fresh session: temporarily_unavailable, never a cached login', { session: 60, exchange: 'busy', expected: 'temporarily_unavailable retry-after=1', counted: ['unavailable'] }],
+    ['the region is at capacity, no session: temporarily_unavailable', { exchange: 'busy', expected: 'temporarily_unavailable retry-after=1', counted: ['unavailable'] }],
     ['the upstream refuses the code, a session that could be served cached: access_denied, never a cached login', { session: 2 * H, exchange: 'fatal', expected: 'access_denied', counted: ['error'] }],
     ['max_age=60, the upstream login 30 s old: a code', { extra: { max_age: '60' }, upstreamAuthAgo: 30, expected: 'code upstream, new session', counted: ['upstream'] }],
     ['max_age=60, the upstream signed in from a session two hours old: back to the upstream, told to re-authenticate', { extra: { max_age: '60' }, upstreamAuthAgo: 7200, expected: 'upstream reauthenticate', counted: [] }],
   ]
+  const full = fullRegion(t)
   for (const [name, c] of cases) {
     const u = await unit()
     const login = await started(u, c.extra)
     if (c.session !== undefined) login.cookies.set(u.deps.cookies.session, await u.cookie(u.session({ vouchedAgo: c.session })))
     u.clock.advance(20)
     if (c.exchange === 'breakers open') u.router.up = false
+    else if (c.exchange === 'busy') u.router.onExchange = async () => full.call('token', async () => { throw new Error('a refused exchange is never sent') })
     else if (c.exchange !== undefined) u.router.onExchange = async () => { throw c.exchange === 'fatal' ? fatal() : transient() }
     if (c.upstreamAuthAgo !== undefined) u.router.onExchange = async () => ({ sub: 'alice', claims: {}, authTime: u.clock.now() - c.upstreamAuthAgo! })
     t.equal(await answer(u, back(u, login, c.query)), c.expected, name)

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
-import { UnderstudyError } from '../../src/errors.js'
+import { UnderstudyError, isUnderstudyError } from '../../src/errors.js'
 import { Metrics } from '../../src/observability/metrics.js'
-import { RegionBreaker, type BreakerTransition } from '../../src/resilience/breaker.js'
+import { DEFAULT_CAPACITY, RegionBreaker, type BreakerTransition } from '../../src/resilience/breaker.js'
+import { classifyUpstreamFailure } from '../../src/upstream/failure.js'
 
 const policy = { timeout: 0.05, errorThresholdPercentage: 50, volumeThreshold: 1, resetTimeout: 60, rollingCountTimeout: 10 }
 
@@ -48,4 +49,45 @@ t.test('a live policy change keeps an open region open, and a pinned region refu
   await t.rejects(b.call('probe', async () => 'up'), { code: 'US_ERR_UPSTREAM_UNAVAILABLE' })
   b.release()
   t.equal(await b.call('probe', async () => 'up'), 'up')
+})
+
+t.test('a code exchange beyond the region\'s capacity is refused at once as busy: not counted, the breaker stays closed, and other calls still go through', async (t) => {
+  const transitions: BreakerTransition[] = []
+  // A timeout no held call reaches: only the refusals could count against the region.
+  const b = new RegionBreaker('idp', 'primary', { ...policy, timeout: 30 }, { metrics: new Metrics({ defaults: false }), onTransition: (tr) => transitions.push(tr) })
+  t.teardown(() => b.shutdown())
+  const releases: Array<() => void> = []
+  const held = Array.from({ length: DEFAULT_CAPACITY }, () => b.call('token', () => new Promise<string>((resolve) => releases.push(() => resolve('answered')))))
+  t.equal(b.inFlight, DEFAULT_CAPACITY, 'the region is full')
+  let sent = 0
+  // More refusals than calls in flight: counted as failures (opossum's "Semaphore locked"), they would be over half the calls and open the breaker.
+  const refused = await Promise.all(Array.from({ length: DEFAULT_CAPACITY + 1 }, () => b.call('token', async () => { sent++ }).then(() => undefined, (err: unknown) => err)))
+  t.equal(sent, 0, 'no refused call was sent')
+  t.match(refused[0], { code: 'US_ERR_UPSTREAM_BUSY', details: { provider: 'idp', region: 'primary', operation: 'token', capacity: DEFAULT_CAPACITY, announce: true, refused: 1 } }, 'refused with the capacity error, the first announced')
+  t.ok(refused.every((err) => isUnderstudyError(err, 'US_ERR_UPSTREAM_BUSY')), 'every one of them')
+  t.equal(refused.filter((err) => (err as UnderstudyError).details.announce === true).length, 1, 'one announcement (a warn log) a minute, not one per refusal')
+  t.equal(classifyUpstreamFailure(refused[0]), 'busy', 'neither an outage nor a refusal of the user')
+  t.equal(b.state, 'closed', 'the breaker stays closed')
+  t.same(transitions, [])
+  t.match(b.stats(), { fires: DEFAULT_CAPACITY, failures: 0, rejects: 0 }, 'the refusals never reached opossum: no failure')
+  t.equal(await b.call('refresh', async () => 'vouched'), 'vouched', 'a refresh is not bounded (its refresh token is already rotated when it is sent)')
+  t.equal(await b.call('probe', async () => 'up'), 'up', 'nor is a health probe (a refused probe would open the breaker)')
+  t.equal(await b.call('authorize', async () => 'url'), 'url', 'nor is building an authorization URL')
+  for (const release of releases) release()
+  t.same(new Set(await Promise.all(held)), new Set(['answered']), 'the held calls answer')
+  t.equal(b.inFlight, 0)
+  t.equal(await b.call('token', async () => 'exchanged'), 'exchanged', 'with room again, a code exchange goes through')
+  t.match(b.stats(), { successes: DEFAULT_CAPACITY + 4, failures: 0 })
+  t.equal(b.state, 'closed')
+})
+
+t.test('an open breaker refuses as open even when the region is full: that refusal is the gateway\'s evidence', async (t) => {
+  const b = new RegionBreaker('idp', 'primary', { ...policy, timeout: 30 }, { metrics: new Metrics({ defaults: false }), onTransition: () => {} })
+  t.teardown(() => b.shutdown())
+  const releases: Array<() => void> = []
+  const held = Array.from({ length: DEFAULT_CAPACITY }, () => b.call('token', () => new Promise<void>((resolve) => releases.push(resolve))))
+  b.probeFailed()
+  await t.rejects(b.call('token', async () => 'never'), { code: 'US_ERR_UPSTREAM_UNAVAILABLE', details: { breaker: 'open' } })
+  for (const release of releases) release()
+  await Promise.all(held)
 })
