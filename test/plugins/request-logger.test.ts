@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream'
-import Fastify from 'fastify'
+import Fastify, { LogController } from 'fastify'
 import t from 'tap'
 import { createLogger } from '../../src/cli/logger.js'
 import { accessLog, requestLogger } from '../../plugins/request-logger.js'
@@ -14,7 +14,7 @@ function app (level: string, options: { access?: boolean } = {}) {
   const child = logger.child
   logger.child = function (this: typeof logger, ...args: Parameters<typeof child>) { children++; return child.apply(this, args) } as typeof logger.child
   // With `access`, logging as plugins/server.ts does: Fastify's request lines off, the access line on.
-  const fastify = Fastify({ loggerInstance: logger, childLoggerFactory: requestLogger, genReqId: () => 'req-1', disableRequestLogging: options.access === true })
+  const fastify = Fastify({ loggerInstance: logger, childLoggerFactory: requestLogger, genReqId: () => 'req-1', logController: new LogController({ disableRequestLogging: options.access === true }) })
   if (options.access) fastify.addHook('onResponse', accessLog(fastify.log))
   fastify.get('/quiet', async (request) => {
     request.log.debug({ n: 1 }, 'below the level')
