@@ -81,10 +81,13 @@ export class ResilientStore implements Store {
   async anyRevoked (ids: readonly string[]): Promise<boolean> {
     if (ids.length === 0) return false
     if (await this.#memory.anyRevoked(ids)) return true
-    // While the local breaker is open (it opens on one failed command, and a single slow one is enough),
-    // the local Redis is asked once past it, alongside the peers: if no peer answers, that answer stands
-    // instead of a fail-open, so a token revoked in this region is refused unless its Redis is really down.
-    const retry = this.#local.available ? undefined : this.#local.lastTry((s) => s.anyRevoked(ids))
+    // A breaker opens on one failed command, and a single slow one is enough. While the local breaker is
+    // open, it and every peer whose breaker is open too are asked once past it, alongside the others: if
+    // no store answers through its breaker, those answers stand instead of a fail-open, so a revoked token
+    // is refused unless the stores are really down (the local Redis dead and a peer slow under load, say).
+    const retries = this.#local.available
+      ? []
+      : [this.#local, ...this.#peers.map((peer) => peer.guard)].filter((guard) => !guard.available).map((guard) => guard.lastTry((s) => s.anyRevoked(ids)))
     const local = await this.#local.call((s) => s.anyRevoked(ids)).catch(() => undefined)
     if (local === true) return true
     const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.anyRevoked(ids))))
@@ -93,9 +96,9 @@ export class ResilientStore implements Store {
       this.#failOpen.answered()
       return false
     }
-    const retried = await retry
-    if (retried === true) return true
-    if (retried === false) {
+    const retried = await Promise.all(retries)
+    if (retried.includes(true)) return true
+    if (retried.includes(false)) {
       this.#failOpen.answered()
       return false
     }

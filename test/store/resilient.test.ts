@@ -204,6 +204,25 @@ t.test('one slow command opens the local breaker, and a revocation made by anoth
   t.equal(await counter(metrics.revocationFailOpen), failedOpen + 1)
 })
 
+t.test('with the local Redis down, one slow peer command opens the peer\'s breaker, and a revocation the peer holds is still refused rather than failed open', { skip: noRedis }, async (t) => {
+  const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  // An instance of the other region, whose own Redis is this one's peer.
+  const other = await open(t, peer.url)
+  const { store, metrics } = await open(t, local.url, [peer.url])
+  const revoked = randomUUID()
+  await other.store.revoke(revoked, 60)
+  await local.kill()
+  // One peer read outlives the 300 ms peer timeout: the peer's breaker opens too.
+  peer.pause()
+  t.equal(await store.isRevoked(randomUUID()), false, 'a check while the peer hangs fails open')
+  peer.resume()
+  const failedOpen = await counter(metrics.revocationFailOpen)
+  t.equal(await store.isRevoked(revoked), true, 'the revocation in the peer is found past its open breaker')
+  t.equal(await store.isRevoked(randomUUID()), false, 'and an id nobody revoked is not revoked, answered by the peer')
+  t.equal(await counter(metrics.revocationFailOpen), failedOpen, 'neither answer was a fail-open')
+  t.match(await store.health(), { peers: { [`127.0.0.1:${peer.port}`]: 'unreachable' } }, 'the peer\'s breaker stayed open throughout')
+})
+
 t.test('a local Redis that really hangs costs one try past its open breaker, then is skipped again for the reset timeout', { skip: noRedis }, async (t) => {
   const local = await RedisServer.start(t)
   const { store } = await open(t, local.url)
