@@ -11,7 +11,8 @@ const FINAL_FLUSH_MS = 1_000
 
 /**
  * Another region's Redis, seen from this gateway. Writes are queued and sent
- * in the background, so a slow or dead peer never slows a login; a write
+ * in the background, so a slow or dead peer never slows a login (revocations
+ * alone wait for it, within its timeout: `deliver`); a write
  * that fails stays queued and is sent again as soon as the peer's breaker
  * closes (within about a second of the peer's return). The queue is bounded:
  * past `queueLimit` the oldest write is dropped and counted. Reads are only
@@ -48,6 +49,20 @@ export class Peer {
       this.#metrics.peerDropped.inc({ peer: this.endpoint })
     }
     void this.#flush()
+  }
+
+  /**
+   * Sends `write` now and waits for the peer, for at most its timeout; queued instead when the peer's
+   * breaker is not closed or the write fails, as `send` would. For revocations: a logout answered is
+   * then in the other region's Redis too, not only in a queue that dies with this process.
+   */
+  async deliver (write: Write): Promise<void> {
+    if (!this.guard.available) return this.send(write)
+    try {
+      await this.guard.call((store) => applyWrite(store, write))
+    } catch {
+      this.send(write)
+    }
   }
 
   /** The peer's answer, or undefined when its breaker is not closed or it fails to answer in time. */

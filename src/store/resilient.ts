@@ -69,9 +69,16 @@ export class ResilientStore implements Store {
 
   async revoke (id: string, ttlSec: number, kind?: TombstoneKind): Promise<void> {
     await this.#memory.revoke(id, ttlSec, kind)
-    this.#toPeers({ op: 'revoke', id, expiresAt: expiresIn(ttlSec) })
-    // A failed local write is not an error: the tombstone is held in process and replayed when Redis returns.
-    await this.#local.call((s) => s.revoke(id, ttlSec)).catch(() => undefined)
+    const write: Write = { op: 'revoke', id, expiresAt: expiresIn(ttlSec) }
+    // Written to the local Redis and the peers at once, and waited for: a process killed right after a
+    // logout or /revoke answered must not take the only copy beyond its own Redis with it (the peers' queue
+    // is in process), or the other region accepts the revoked token. A peer that is down or fails gets the
+    // write queued as before; a failed local write is not an error either: the tombstone is held in process
+    // and replayed when Redis returns.
+    await Promise.all([
+      this.#local.call((s) => s.revoke(id, ttlSec)).catch(() => undefined),
+      ...this.#peers.map((peer) => peer.deliver(write)),
+    ])
   }
 
   async isRevoked (id: string): Promise<boolean> {

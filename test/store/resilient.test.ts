@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
+import { startFaultProxy } from '../../harness/fault-proxy.js'
 import type { Logger } from '../../src/log.js'
 import { Metrics } from '../../src/observability/metrics.js'
 import { FaultInjector } from '../../src/resilience/fault-injector.js'
@@ -140,6 +141,24 @@ t.test('an id used once in one region is refused in another that reads it as a p
   for (const code of fresh) t.equal(await b.store.revokeOnce(code, 60), true, 'a first use in region B')
   await until(async () => (await Promise.all(fresh.map((code) => hasKey(redisA, `revoked:{${code}}`)))).every(Boolean), 2_000, 'region B\'s tombstones reach region A\'s Redis')
   for (const code of fresh) t.equal(await a.store.revokeOnce(code, 60), false, 'and are uses there')
+})
+
+t.test('a revocation is in the peer\'s Redis when it is answered, even from a slow peer: a process killed right after takes no only copy with it', { skip: noRedis }, async (t) => {
+  const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  const slow = await startFaultProxy({ target: { host: '127.0.0.1', port: peer.port } })
+  t.teardown(() => slow.close())
+  const { store } = await open(t, local.url, [`redis://${slow.address}`], { peerTimeout: '2s' })
+  // Slower than a local write by far, well within the peer timeout.
+  await slow.setFault({ kind: 'latency', ms: 400, direction: 'upstream' })
+  const id = randomUUID()
+  await store.revoke(id, 60)
+  t.ok(await hasKey(peer, `revoked:{${id}}`), 'the tombstone had reached the peer when revoke() resolved')
+  // A peer that does not answer in time gets the write queued, as any other: revoke() is not held longer.
+  peer.pause()
+  const late = randomUUID()
+  await store.revoke(late, 60)
+  peer.resume()
+  await until(() => hasKey(peer, `revoked:{${late}}`), 10_000, 'the queued tombstone reaches the peer once it answers')
 })
 
 t.test('writes to a peer that is down are queued, bounded, and reach it within 15 s of its return', { skip: noRedis }, async (t) => {
