@@ -60,9 +60,25 @@ export function seal (keys: Keyring, kind: SealKind, payload: object, expiresAt:
   const iv = randomBuffer(IV_BYTES)
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
   cipher.setAAD(aad)
-  const body = JSON.stringify({ ...payload, knd: kind, exp: expiresAt })
+  const body = sealedJson(payload, kind, expiresAt)
   const ciphertext = joined(cipher.update(body, 'utf8'), cipher.final())
   return `${header}..${iv.toString('base64url')}.${ciphertext.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`
+}
+
+/**
+ * The plaintext of a seal: JSON.stringify({ ...payload, knd, exp }), byte for
+ * byte, written without copying the payload first (the copy of a grant's
+ * dozen fields was a fifth of a seal's instructions): the payload's own JSON
+ * with `knd` and `exp` appended. A payload with a `knd` or `exp` of its own is copied as before.
+ */
+function sealedJson (payload: object, kind: SealKind, expiresAt: number): string {
+  if (!('knd' in payload) && !('exp' in payload)) {
+    const json = JSON.stringify(payload)
+    const tail = `"knd":"${kind}","exp":${JSON.stringify(expiresAt)}}`
+    if (json === '{}') return `{${tail}`
+    if (json.charCodeAt(json.length - 1) === 0x7d) return `${json.slice(0, -1)},${tail}`
+  }
+  return JSON.stringify({ ...payload, knd: kind, exp: expiresAt })
 }
 
 /**

@@ -55,6 +55,14 @@ t.test('a sealed token is a standard compact JWE: jose opens it, and it opens wh
   t.same(unseal(keys, 'session', byJose, NOW), { ...payload, knd: 'session', exp: LATER })
 })
 
+t.test('the plaintext is the JSON of the payload with its kind and expiry last, byte for byte', async (t) => {
+  const payloads: object[] = [payload, {}, { claims: { name: 'A "quoted" name', n: [1, 2] }, skipped: undefined }, { knd: 'code', sid: 's' }, { exp: 1, sid: 's' }]
+  for (const p of payloads) {
+    const { plaintext } = await compactDecrypt(seal(keys, 'session', p, LATER), keys.sealer.key)
+    t.equal(new TextDecoder().decode(plaintext), JSON.stringify({ ...p, knd: 'session', exp: LATER }), JSON.stringify(p))
+  }
+})
+
 t.test('the payload cannot override the kind or the expiry', async (t) => {
   const token = seal(keys, 'session', { knd: 'code', exp: LATER + 10_000 }, LATER)
   t.equal((unseal(keys, 'session', token, NOW)).exp, LATER)
