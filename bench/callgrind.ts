@@ -63,7 +63,12 @@ interface Count { main: number, all: number }
 /** A process under callgrind (--separate-threads=yes): zero its counters, dump them, read a dump's totals. */
 class Callgrind {
   #dumps = 0
-  constructor (readonly pid: number, readonly base: string) {}
+  readonly pid: number
+  readonly base: string
+  constructor (pid: number, base: string) {
+    this.pid = pid
+    this.base = base
+  }
 
   async zero (): Promise<void> {
     await run('callgrind_control', ['-z', String(this.pid)])

@@ -91,7 +91,16 @@ class TcpFaultProxy implements FaultProxy {
   private transition: Promise<void> = Promise.resolve()
   private closing: Promise<void> | undefined
 
-  constructor (readonly target: { host: string, port: number }, readonly host: string, readonly name: string, private readonly onError: (err: Error) => void) {}
+  readonly target: { host: string, port: number }
+  readonly host: string
+  readonly name: string
+  private readonly onError: (err: Error) => void
+  constructor (target: { host: string, port: number }, host: string, name: string, onError: (err: Error) => void) {
+    this.target = target
+    this.host = host
+    this.name = name
+    this.onError = onError
+  }
 
   get address (): string { return formatAddress(this.host, this.port) }
 
@@ -188,7 +197,11 @@ class Connection {
   private stopped = false
   private finished!: () => void
 
-  constructor (private readonly proxy: TcpFaultProxy, private readonly client: net.Socket) {
+  private readonly proxy: TcpFaultProxy
+  private readonly client: net.Socket
+  constructor (proxy: TcpFaultProxy, client: net.Socket) {
+    this.proxy = proxy
+    this.client = client
     this.done = new Promise((resolve) => { this.finished = resolve })
     this.watch(client)
   }
@@ -295,7 +308,15 @@ class Pump {
   private blocked = false
   private timer: NodeJS.Timeout | undefined
 
-  constructor (private readonly connection: Connection, private readonly direction: 'upstream' | 'downstream', readonly src: net.Socket, private readonly dst: net.Socket) {
+  private readonly connection: Connection
+  private readonly direction: 'upstream' | 'downstream'
+  readonly src: net.Socket
+  private readonly dst: net.Socket
+  constructor (connection: Connection, direction: 'upstream' | 'downstream', src: net.Socket, dst: net.Socket) {
+    this.connection = connection
+    this.direction = direction
+    this.src = src
+    this.dst = dst
     src.on('data', (chunk: Buffer) => this.push(chunk))
     src.on('end', () => {
       this.ended = true

@@ -48,7 +48,14 @@ const NO_AAGUID = Buffer.alloc(16)
 export class SoftwareAuthenticator {
   readonly credentials: HeldCredential[] = []
 
-  private constructor (readonly rpId: string, readonly origin: string, readonly synced: boolean) {}
+  readonly rpId: string
+  readonly origin: string
+  readonly synced: boolean
+  private constructor (rpId: string, origin: string, synced: boolean) {
+    this.rpId = rpId
+    this.origin = origin
+    this.synced = synced
+  }
 
   /** An authenticator in a browser at `origin` that makes passkeys for `rpId`. */
   static create (rpId: string, origin: string, kind: AuthenticatorKind = {}): SoftwareAuthenticator {

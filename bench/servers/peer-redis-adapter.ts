@@ -19,7 +19,10 @@ export function redisAdapter (url: string): { client: Redis, Adapter: new (model
   const client = new Redis(url, { keyPrefix: 'oidc:' })
 
   class RedisAdapter {
-    constructor (private readonly model: string) {}
+    private readonly model: string
+    constructor (model: string) {
+      this.model = model
+    }
 
     async upsert (id: string, payload: Payload, expiresIn?: number): Promise<void> {
       const key = this.#key(id)

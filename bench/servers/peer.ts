@@ -46,7 +46,10 @@ setInterval(() => {
 }, 5000).unref()
 
 class BenchAdapter {
-  constructor (private readonly model: string) {}
+  private readonly model: string
+  constructor (model: string) {
+    this.model = model
+  }
 
   async upsert (id: string, payload: Record<string, unknown>, expiresIn?: number): Promise<void> {
     const key = `${this.model}:${id}`

@@ -45,7 +45,11 @@ export interface FlowContext {
 
 /** Thrown inside a flow to end it with an outcome. */
 export class Ended extends Error {
-  constructor (readonly result: FlowResult) { super(result.outcome) }
+  readonly result: FlowResult
+  constructor (result: FlowResult) {
+    super(result.outcome)
+    this.result = result
+  }
 }
 
 /** Runs a flow: an Ended is its result, anything else thrown an `error:<name>`; marks it when a process died under it. */

@@ -9,13 +9,13 @@ const START_TIMEOUT_MS = 30_000
 
 /**
  * How to run the CLI in a child process: the compiled entry point when this
- * module runs from dist, or the TypeScript source through tsx when it runs
- * from source (tests, `tsx src/cli/main.ts`).
+ * module runs from dist, or the TypeScript source through harness/ts-loader.mjs
+ * when it runs from source (tests).
  */
 export function cliCommand (): string[] {
   const fromSource = import.meta.url.endsWith('.ts')
   const main = fileURLToPath(new URL(fromSource ? '../../src/cli/main.ts' : '../../src/cli/main.js', import.meta.url))
-  return fromSource ? ['--import', import.meta.resolve('tsx'), main] : [main]
+  return fromSource ? ['--import', import.meta.resolve('../ts-loader.mjs'), main] : [main]
 }
 
 /**

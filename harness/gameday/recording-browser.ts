@@ -23,8 +23,12 @@ export interface HttpSample {
 
 /** Thrown when a request got no HTTP answer at all. */
 export class NoAnswerError extends Error {
-  constructor (readonly target: string, readonly code: string) {
+  readonly target: string
+  readonly code: string
+  constructor (target: string, code: string) {
     super(`no answer from ${target}: ${code}`)
+    this.target = target
+    this.code = code
   }
 }
 

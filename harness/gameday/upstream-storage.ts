@@ -32,7 +32,10 @@ export function upstreamStorage (): new (model: string) => object {
     for (const [k, e] of entries) if (e.expiresAt <= now) entries.delete(k)
   }
   return class UpstreamStorage {
-    constructor (readonly model: string) {}
+    readonly model: string
+    constructor (model: string) {
+      this.model = model
+    }
 
     async upsert (id: string, payload: Payload, expiresIn?: number): Promise<void> {
       const key = this.#key(id)

@@ -64,7 +64,14 @@ const REPORTED_LIMIT = 1000
 export class SharedEventLog implements EventLog {
   readonly #reported = new Set<string>()
 
-  constructor (readonly shared: SharedDocuments, readonly onRejected: OnDocumentRejected, readonly capacity = 5000) {}
+  readonly shared: SharedDocuments
+  readonly onRejected: OnDocumentRejected
+  readonly capacity: number
+  constructor (shared: SharedDocuments, onRejected: OnDocumentRejected, capacity = 5000) {
+    this.shared = shared
+    this.onRejected = onRejected
+    this.capacity = capacity
+  }
 
   async append (event: IncidentEvent): Promise<void> {
     await this.shared.append(STREAM, JSON.stringify(event), this.capacity)

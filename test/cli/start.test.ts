@@ -10,6 +10,7 @@ import t from 'tap'
 import { waitFor } from '../helpers/admin.js'
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
+const TS_LOADER = import.meta.resolve('../../harness/ts-loader.mjs')
 // The committed dev keys (helpers/stack.js has them too, but importing it loads the whole gateway into this process, which only spawns it).
 const DEV_KEYS = {
   signing: fileURLToPath(new URL('../../certs/dev/signing.jwks.json', import.meta.url)),
@@ -17,7 +18,7 @@ const DEV_KEYS = {
 }
 
 function cli (args: string[], env: Record<string, string> = {}) {
-  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  return spawn(process.execPath, ['--import', TS_LOADER, MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 /** The child's "listening" log line, or undefined when its stdout ends without one (it crashed or exited). */

@@ -40,7 +40,9 @@ class LoginStream {
   #running = true
   readonly #workers: Array<Promise<void>>
 
-  constructor (readonly stack: Stack, workers = 3) {
+  readonly stack: Stack
+  constructor (stack: Stack, workers = 3) {
+    this.stack = stack
     this.#workers = Array.from({ length: workers }, (_v, i) => this.#work(i))
   }
 
