@@ -110,7 +110,8 @@ export class GuardedStore {
    * revocation check that no store answered): the first failed command opens the breaker, so one slow
    * command makes the store look down while it answers the next one at once. Bounded like any command
    * (the breaker's timeout; an injected fault applies), never counted: the breaker's own probe still
-   * decides when it closes. Undefined when the connection is down or the try fails. So that a store
+   * decides when it closes. Undefined when the connection is down or the try fails (so an operation with
+   * nothing to answer answers true: its undefined would count as a failed try). So that a store
    * that really hangs costs little: at most LAST_TRIES at a time, and none for the breaker's reset
    * timeout after one failed (the callers fail open at once meanwhile, as without this).
    */

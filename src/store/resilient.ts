@@ -187,22 +187,25 @@ export class ResilientStore implements Store {
     }
   }
 
-  /** The local Redis's documents; while it is down, the in-process ones (so a restart of Redis loses nothing this instance knows). */
+  /**
+   * The local Redis's documents; while it is down, the in-process ones (so a restart of Redis loses nothing
+   * this instance knows). Reads and writes refused by an open local breaker try once past it (`lastTry`):
+   * a document written while one slow command had opened the breaker (a breaker policy an operator set
+   * through the admin API, say) would otherwise stay in this process, and the fleet would never see it.
+   */
   readonly shared: SharedDocuments = {
     get: async (key) => {
-      try {
-        return await this.#local.call((s) => s.shared.get(key)) ?? await this.#memory.shared.get(key)
-      } catch {
-        return this.#memory.shared.get(key)
-      }
+      const found = await this.#local.call((s) => s.shared.get(key))
+        .then((value) => ({ value }), () => this.#local.lastTry(async (s) => ({ value: await s.shared.get(key) })))
+      return found === undefined ? this.#memory.shared.get(key) : found.value ?? await this.#memory.shared.get(key)
     },
     set: async (key, value, ttlSec) => {
       await this.#memory.shared.set(key, value, ttlSec)
-      await this.#local.call((s) => s.shared.set(key, value, ttlSec)).catch(() => undefined)
+      await this.#local.call((s) => s.shared.set(key, value, ttlSec)).catch(() => this.#local.lastTry(async (s) => { await s.shared.set(key, value, ttlSec); return true }))
     },
     delete: async (key) => {
       await this.#memory.shared.delete(key)
-      await this.#local.call((s) => s.shared.delete(key)).catch(() => undefined)
+      await this.#local.call((s) => s.shared.delete(key)).catch(() => this.#local.lastTry(async (s) => { await s.shared.delete(key); return true }))
     },
     append: async (stream, value, maxLength) => {
       await this.#memory.shared.append(stream, value, maxLength)

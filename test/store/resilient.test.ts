@@ -256,6 +256,21 @@ t.test('a miss in the local Redis is read from a peer past the breaker one slow 
   t.match(await store.health(), { status: 'ok', peers: { [`127.0.0.1:${peer.port}`]: 'unreachable' } }, 'the peer\'s breaker stayed open throughout')
 })
 
+t.test('a document written or read while one slow command has opened the local breaker reaches the local Redis, as the other instances read it', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const { store } = await open(t, local.url)
+  const other = await open(t, local.url)
+  await other.store.shared.set('written-elsewhere', 'theirs')
+  // One command outlives the 300 ms command timeout: the local breaker opens (first failure opens).
+  local.pause()
+  t.equal(await store.isRevoked(randomUUID()), false, 'a check during the hang')
+  local.resume()
+  await store.shared.set('policies', 'ours')
+  t.equal(await other.store.shared.get('policies'), 'ours', 'the document written past the open breaker is in the shared Redis')
+  t.equal(await store.shared.get('written-elsewhere'), 'theirs', 'and a document another instance wrote is read past it')
+  t.match(await store.health(), { status: 'unreachable' }, 'the local breaker stayed open throughout')
+})
+
 t.test('a local Redis that really hangs costs one try past its open breaker, then is skipped again for the reset timeout', { skip: noRedis }, async (t) => {
   const local = await RedisServer.start(t)
   const { store } = await open(t, local.url)
