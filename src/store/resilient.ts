@@ -3,6 +3,7 @@ import { RevocationFailOpen } from './fail-open.js'
 import type { GuardedStore } from './guarded.js'
 import type { MemoryStore } from './memory.js'
 import type { Peer } from './peer.js'
+import type { RedisStore } from './redis.js'
 import type { SharedDocuments, Store, StoreHealth, TombstoneKind, Versioned } from './store.js'
 import { applyWrite, expiresIn, later, type Write } from './write.js'
 
@@ -188,36 +189,34 @@ export class ResilientStore implements Store {
   }
 
   /**
-   * The local Redis's documents; while it is down, the in-process ones (so a restart of Redis loses nothing
-   * this instance knows). Reads and writes refused by an open local breaker try once past it (`lastTry`):
+   * The local Redis's documents and streams; while it is down, the in-process ones (so a restart of Redis
+   * loses nothing this instance knows). Reads and writes refused by an open local breaker try once past it (`lastTry`):
    * a document written while one slow command had opened the breaker (a breaker policy an operator set
    * through the admin API, say) would otherwise stay in this process, and the fleet would never see it.
    */
   readonly shared: SharedDocuments = {
     get: async (key) => {
-      const found = await this.#local.call((s) => s.shared.get(key))
-        .then((value) => ({ value }), () => this.#local.lastTry(async (s) => ({ value: await s.shared.get(key) })))
-      return found === undefined ? this.#memory.shared.get(key) : found.value ?? await this.#memory.shared.get(key)
+      const found = await this.#localPastBreaker(async (s) => ({ value: await s.shared.get(key) }))
+      return found?.value ?? this.#memory.shared.get(key)
     },
     set: async (key, value, ttlSec) => {
       await this.#memory.shared.set(key, value, ttlSec)
-      await this.#local.call((s) => s.shared.set(key, value, ttlSec)).catch(() => this.#local.lastTry(async (s) => { await s.shared.set(key, value, ttlSec); return true }))
+      await this.#localPastBreaker(async (s) => { await s.shared.set(key, value, ttlSec); return true })
     },
     delete: async (key) => {
       await this.#memory.shared.delete(key)
-      await this.#local.call((s) => s.shared.delete(key)).catch(() => this.#local.lastTry(async (s) => { await s.shared.delete(key); return true }))
+      await this.#localPastBreaker(async (s) => { await s.shared.delete(key); return true })
     },
     append: async (stream, value, maxLength) => {
       await this.#memory.shared.append(stream, value, maxLength)
-      await this.#local.call((s) => s.shared.append(stream, value, maxLength)).catch(() => undefined)
+      await this.#localPastBreaker(async (s) => { await s.shared.append(stream, value, maxLength); return true })
     },
-    tail: async (stream, limit) => {
-      try {
-        return await this.#local.call((s) => s.shared.tail(stream, limit))
-      } catch {
-        return this.#memory.shared.tail(stream, limit)
-      }
-    },
+    tail: async (stream, limit) => await this.#localPastBreaker((s) => s.shared.tail(stream, limit)) ?? this.#memory.shared.tail(stream, limit),
+  }
+
+  /** `operation` on the local Redis, or once past its breaker when that refused it; undefined when neither answered. */
+  async #localPastBreaker<T> (operation: (store: RedisStore) => Promise<T>): Promise<T | undefined> {
+    return this.#local.call(operation).catch(() => this.#local.lastTry(operation))
   }
 
   async ping (): Promise<void> {
