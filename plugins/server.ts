@@ -23,7 +23,6 @@ import tokenRoutes from './oidc/token.js'
 import userinfoRoutes from './oidc/userinfo.js'
 import rateLimit from './rate-limit.js'
 import { accessLog, requestLogger } from './request-logger.js'
-import { parseQueryString, parseUrlQuery } from './querystring.js'
 import { MemoryCounter, type RateLimitCounter } from '../src/rate-limit/counter.js'
 
 /** Deliberate limits: over them the answer is 4xx (413, 414, 431), never 5xx. */
@@ -59,8 +58,7 @@ function fastifyWithLimits (options: Pick<ServerOptions, 'logger' | 'https'>, tr
     keepAliveTimeout: 72_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    // Query strings and form bodies are parsed by ./querystring.ts: fast-querystring's results, found with native scans.
-    routerOptions: { maxParamLength: LIMITS.urlParamLength, ignoreTrailingSlash: false, querystringParser: parseUrlQuery },
+    routerOptions: { maxParamLength: LIMITS.urlParamLength, ignoreTrailingSlash: false },
     genReqId: requestId,
     childLoggerFactory: requestLogger,
     // One access line at most (logging.requests), written by accessLog: Fastify's own two cost a sixth of an SSO flow.
@@ -81,7 +79,7 @@ export async function buildPublicServer (gateway: Gateway, lifecycle: Lifecycle,
   await app.register(gatewayPlugin, { gateway, lifecycle, publicStatus: options.publicStatus })
   await app.register(rateLimit, { limits: gateway.config.rateLimits, counter: options.rateLimitCounter ?? new MemoryCounter(), surface: 'public' })
   await app.register(cookie)
-  await app.register(formbody, { bodyLimit: LIMITS.bodyBytes, parser: parseQueryString })
+  await app.register(formbody, { bodyLimit: LIMITS.bodyBytes })
   // A callback hook, not an async one: no promise and microtask hop on every response.
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff')
