@@ -154,6 +154,7 @@ export class RegionBreaker {
    */
   #busy (operation: string): UnderstudyError {
     this.#busyRefused++
+    this.#metrics.upstreamBusy.inc({ provider: this.provider, region: this.region })
     const details: Record<string, unknown> = { provider: this.provider, region: this.region, operation, capacity: DEFAULT_CAPACITY }
     const now = Date.now()
     if (now - this.#busyWarnedAt >= BUSY_WARNING_INTERVAL_MS) {
@@ -170,7 +171,9 @@ export class RegionBreaker {
     switch (kind) {
       case 'open': return new UnderstudyError('US_ERR_UPSTREAM_UNAVAILABLE', `the ${this.provider}/${this.region} breaker is open`, { details: { ...details, breaker: 'open' } })
       // opossum is given no capacity (guardPolicy): the bulkhead is `call`'s. Should one come back, it is the gateway's load, not an outage.
-      case 'capacity': return new UnderstudyError('US_ERR_UPSTREAM_BUSY', `the ${this.provider}/${this.region} breaker is at capacity`, { details: { ...details, breaker: 'capacity' } })
+      case 'capacity':
+        this.#metrics.upstreamBusy.inc(details)
+        return new UnderstudyError('US_ERR_UPSTREAM_BUSY', `the ${this.provider}/${this.region} breaker is at capacity`, { details: { ...details, breaker: 'capacity' } })
       case 'timeout': return new UnderstudyError('US_ERR_UPSTREAM_TIMEOUT', `the ${this.provider}/${this.region} call timed out`, { cause, details })
       case 'failed': return cause
     }

@@ -54,7 +54,8 @@ t.test('a live policy change keeps an open region open, and a pinned region refu
 t.test('a code exchange beyond the region\'s capacity is refused at once as busy: not counted, the breaker stays closed, and other calls still go through', async (t) => {
   const transitions: BreakerTransition[] = []
   // A timeout no held call reaches: only the refusals could count against the region.
-  const b = new RegionBreaker('idp', 'primary', { ...policy, timeout: 30 }, { metrics: new Metrics({ defaults: false }), onTransition: (tr) => transitions.push(tr) })
+  const metrics = new Metrics({ defaults: false })
+  const b = new RegionBreaker('idp', 'primary', { ...policy, timeout: 30 }, { metrics, onTransition: (tr) => transitions.push(tr) })
   t.teardown(() => b.shutdown())
   const releases: Array<() => void> = []
   const held = Array.from({ length: DEFAULT_CAPACITY }, () => b.call('token', () => new Promise<string>((resolve) => releases.push(() => resolve('answered')))))
@@ -67,6 +68,7 @@ t.test('a code exchange beyond the region\'s capacity is refused at once as busy
   t.ok(refused.every((err) => isUnderstudyError(err, 'US_ERR_UPSTREAM_BUSY')), 'every one of them')
   t.equal(refused.filter((err) => (err as UnderstudyError).details.announce === true).length, 1, 'one announcement (a warn log) a minute, not one per refusal')
   t.equal(classifyUpstreamFailure(refused[0]), 'busy', 'neither an outage nor a refusal of the user')
+  t.match(await metrics.text(), new RegExp(`^understudy_upstream_busy_total\\{provider="idp",region="primary"\\} ${DEFAULT_CAPACITY + 1}$`, 'm'), 'every refusal is counted in understudy_upstream_busy_total')
   t.equal(b.state, 'closed', 'the breaker stays closed')
   t.same(transitions, [])
   t.match(b.stats(), { fires: DEFAULT_CAPACITY, failures: 0, rejects: 0 }, 'the refusals never reached opossum: no failure')
