@@ -132,6 +132,7 @@ class Breaker {
     this.#guard = new Guard({
       name: `directory:${role}`,
       // Calls in flight are bounded: a flood beyond them is refused at once instead of queueing in front of every login that reads the directory.
+      // The guard refuses them before opossum, so a burst of load is never counted as a failure and never opens the breaker as if the database had failed.
       policy: { ...firstFailureOpens(timeoutMs, options.resetTimeoutMs ?? 1_000), capacity: DIRECTORY_CAPACITY },
       action: async (_signal, call: Call) => {
         try {
@@ -203,7 +204,9 @@ class Breaker {
   /** The backend's own error when it failed; otherwise why the breaker gave no answer. */
   #unavailable ({ kind, cause }: GuardFailure): UnderstudyError {
     if (kind === 'failed' && cause instanceof UnderstudyError) return cause
-    const why = kind === 'timeout' ? `did not answer within ${this.#options.timeoutMs} ms` : 'is down: refused at once until it answers again'
+    const why = kind === 'timeout'
+      ? `did not answer within ${this.#options.timeoutMs} ms`
+      : kind === 'capacity' ? `has ${DIRECTORY_CAPACITY} calls in flight: refused at once` : 'is down: refused at once until it answers again'
     return new UnderstudyError('US_ERR_DIRECTORY_UNAVAILABLE', `the directory at ${this.#database} ${why}`, { cause, details: { database: this.#database, role: this.#role, refused: kind === 'open' || kind === 'capacity' } })
   }
 }

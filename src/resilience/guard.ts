@@ -15,7 +15,13 @@ export interface GuardPolicy {
   errorThresholdPercentage: number
   volumeThreshold: number
   rollingCountTimeoutMs: number
-  /** Most calls in flight; beyond it calls fail fast instead of queueing. Unbounded when absent. */
+  /**
+   * Most calls in flight; beyond it calls fail fast (kind `capacity`) instead of
+   * queueing. The guard refuses them itself, before opossum: the caller's own
+   * load says nothing about the dependency, so a refusal is never counted as a
+   * failure and never opens the guard (opossum's own bulkhead, "Semaphore
+   * locked", would count as one). Unbounded when absent.
+   */
   capacity?: number
 }
 
@@ -39,7 +45,7 @@ export interface GuardOptions<A extends unknown[], R> {
   whenUnavailable: WhenUnavailable<A, R>
   /**
    * Whether an error of the work says the dependency is unhealthy (default: every error).
-   * Others pass through unchanged and count as answers. The guard's own timeouts and refusals always count.
+   * Others pass through unchanged and count as answers. The guard's timeouts always count; its refusals (open, capacity) are not calls.
    */
   isFailure?: (err: unknown) => boolean
   /** Runs on every failure that counts against the dependency (metrics). */
@@ -90,6 +96,8 @@ export class Guard<A extends unknown[], R> {
   #state: BreakerState = 'closed'
   #since = Date.now()
   #downSince: number | undefined
+  /** Calls handed to opossum and not yet settled: the bulkhead of `policy.capacity`. */
+  #inFlight = 0
 
   constructor (options: GuardOptions<A, R>) {
     this.#options = options
@@ -112,16 +120,31 @@ export class Guard<A extends unknown[], R> {
     return { fires: s.fires, successes: s.successes, failures: s.failures, rejects: s.rejects, timeouts: s.timeouts, fallbacks: s.fallbacks, latencyMean: Math.round(s.latencyMean) }
   }
 
-  /** Runs the work through the breaker; while open it is refused at once, and the caller's choice answers. */
+  /** Calls in flight (those `policy.capacity` bounds). */
+  get inFlight (): number { return this.#inFlight }
+
+  /**
+   * Runs the work through the breaker; while open it is refused at once, and
+   * the caller's choice answers. Beyond `policy.capacity` calls in flight it is
+   * refused at once too (kind `capacity`), before opossum sees it: not counted.
+   * While open it refuses as open, as before.
+   */
   async run (...args: A): Promise<R> {
     if (this.#pinnedOpen) return this.#unavailable(args, { kind: 'open', cause: undefined })
+    const capacity = this.#policy.capacity
+    if (capacity !== undefined && this.#inFlight >= capacity && this.#state !== 'open') return this.#unavailable(args, { kind: 'capacity', cause: undefined })
+    let error: unknown
+    this.#inFlight++
     try {
       return await this.#breaker.fire(...args)
     } catch (err) {
-      const refusal = refusalOf(err)
-      if (refusal === undefined && !this.#counts(err)) throw err
-      return this.#unavailable(args, { kind: refusal ?? 'failed', cause: err })
+      error = err
+    } finally {
+      this.#inFlight--
     }
+    const refusal = refusalOf(error)
+    if (refusal === undefined && !this.#counts(error)) throw error
+    return this.#unavailable(args, { kind: refusal ?? 'failed', cause: error })
   }
 
   /** Opens the guard now: a failed deliberate test (a health probe), or a dependency known not to be there yet. */
@@ -180,7 +203,7 @@ export class Guard<A extends unknown[], R> {
       volumeThreshold: policy.volumeThreshold,
       resetTimeout: policy.resetTimeoutMs,
       rollingCountTimeout: policy.rollingCountTimeoutMs,
-      ...(policy.capacity === undefined ? {} : { capacity: policy.capacity }),
+      // No capacity for opossum: `run` bounds the calls, so that a refusal is not a failure.
       ...(isFailure === undefined ? {} : { errorFilter: (err: unknown) => !this.#counts(err) }),
     })
     if (onFailure) breaker.on('failure', onFailure)

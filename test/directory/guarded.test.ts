@@ -5,7 +5,7 @@ import { until } from '../../harness/poll.js'
 import { startFaultProxy } from '../../harness/fault-proxy.js'
 import { freePort } from '../../harness/free-port.js'
 import { createDirectory } from '../../src/directory/create.js'
-import { GuardedDirectory } from '../../src/directory/guarded.js'
+import { DIRECTORY_CAPACITY, GuardedDirectory } from '../../src/directory/guarded.js'
 import { PostgresDatabase } from '../../src/directory/postgres.js'
 import { SqlDirectory } from '../../src/directory/sql-directory.js'
 import type { Logger } from '../../src/log.js'
@@ -96,6 +96,29 @@ t.test('while the database is down the guarded directory fails fast, counts the 
   t.equal(await directory.ping(), false)
   t.same(await errorCounts(metrics), { primary: 1 }, 'one failure reached the database; refusals are not failures')
   t.same(log.lines.filter((l) => l.level === 'warn').map((l) => l.msg), ['directory unreachable: backup logins that need it fail until it answers again'])
+})
+
+t.test('a burst beyond the directory\'s capacity is refused at once, not counted as a failure: the breaker stays closed', async (t) => {
+  const metrics = new Metrics({ defaults: false })
+  const log = captureLog()
+  // A database that answers, slowly: every call waits until the test lets it answer.
+  const releases: Array<() => void> = []
+  const slow = { hasBackupMethod: () => new Promise<boolean>((resolve) => releases.push(() => resolve(true))), close: async () => undefined }
+  const directory = new GuardedDirectory(slow as unknown as SqlDirectory, { database: 'slow', timeoutMs: 30_000, metrics, log })
+  t.teardown(() => directory.close())
+  const held = Array.from({ length: DIRECTORY_CAPACITY }, () => directory.hasBackupMethod('kakao-1'))
+  const refused = await Promise.all(Array.from({ length: DIRECTORY_CAPACITY + 1 }, () => directory.hasBackupMethod('kakao-1').then(() => undefined, (err: unknown) => err)))
+  t.equal(releases.length, DIRECTORY_CAPACITY, 'no refused call reached the database')
+  t.match(refused[0], { ...unavailable, message: /calls in flight/, details: { refused: true, role: 'primary', database: 'slow' } }, 'refused as busy, not as down')
+  t.ok(refused.every((err) => (err as { code?: string }).code === 'US_ERR_DIRECTORY_UNAVAILABLE'), 'every one of them')
+  t.equal(directory.available, true, 'the breaker stays closed: the load says nothing about the database')
+  t.same(await errorCounts(metrics), {}, 'no directory error counted')
+  t.same(log.lines.filter((l) => l.level === 'warn'), [], 'no outage logged')
+  for (const release of releases.splice(0)) release()
+  t.same(new Set(await Promise.all(held)), new Set([true]), 'the held calls answer')
+  const next = directory.hasBackupMethod('kakao-1')
+  for (const release of releases.splice(0)) release()
+  t.equal(await next, true, 'with room again, a call goes through')
 })
 
 t.test('PostgreSQL behind a fault proxy', { skip: noPostgres }, async (t) => {

@@ -104,6 +104,28 @@ t.test('a fail-open guard answers from its fallback when the work fails and whil
   t.same(calls, ['a'], 'the open guard did not run the work')
 })
 
+t.test('calls beyond the capacity are refused at once as capacity, before opossum: not counted, the guard stays closed', async (t) => {
+  let failures = 0
+  const g = guard(t, { policy: { ...firstFailureOpens(5_000, 60_000), capacity: 2 }, onFailure: () => { failures++ } })
+  const releases: Array<() => void> = []
+  const held = [0, 1].map(() => g.run(() => new Promise<string>((resolve) => releases.push(() => resolve('answer')))))
+  t.equal(g.inFlight, 2, 'full')
+  let ran = 0
+  // One failure would open this guard (firstFailureOpens): a refusal counted as one would forge an outage.
+  const refused = await Promise.all([0, 1, 2].map(() => g.run(async () => { ran++; return 'answer' }).then(() => undefined, (e: unknown) => e)))
+  t.same(refused.map((err) => failureOf(err).kind), ['capacity', 'capacity', 'capacity'])
+  t.equal(ran, 0, 'the refused work never ran')
+  t.equal(g.state, 'closed', 'the guard stays closed')
+  t.equal(failures, 0, 'no failure reported')
+  t.match(g.stats(), { fires: 2, failures: 0 }, 'the refusals never reached opossum')
+  for (const release of releases) release()
+  t.same(await Promise.all(held), ['answer', 'answer'])
+  t.equal(g.inFlight, 0)
+  t.equal(await g.run(ok), 'answer', 'with room again, a call goes through')
+  g.open()
+  t.equal(failureOf(await g.run(ok).catch((e: unknown) => e)).kind, 'open', 'an open guard still refuses as open')
+})
+
 t.test('errors the filter does not count pass through unchanged and leave the guard closed', async (t) => {
   let failures = 0
   const refused = new Error('the answer is no')
