@@ -27,6 +27,8 @@ export interface Row extends LoadResult {
   /** Each slice's rate (flows/s, or req/s for request scenarios); the row's rate is their median. */
   slices: number[]
   serverCpuMsPerFlow: number
+  /** Each slice's server CPU per flow, in the order of `slices`: a slice far above the others is a warm-up the slice did not cover. */
+  sliceServerCpuMsPerFlow: number[]
   driverCpuMsPerFlow: number
 }
 
@@ -160,6 +162,7 @@ function merge (d: Definition, slices: Slice[]): Row {
     p99Ms,
     slices: rates,
     serverCpuMsPerFlow: slices.reduce((n, s) => n + s.cpuMs, 0) / Math.max(1, flows),
+    sliceServerCpuMsPerFlow: slices.map((s) => s.cpuMs / Math.max(1, s.phase.flows)),
     driverCpuMsPerFlow: slices.reduce((n, s) => n + s.driverCpuMs, 0) / Math.max(1, flows),
     ...(firstError === undefined ? {} : { firstError }),
   }

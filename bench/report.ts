@@ -102,6 +102,13 @@ export async function report (outcome: Outcome): Promise<void> {
     if (cpu(ours) !== undefined && cpu(theirs) !== undefined) out(`server CPU per SSO flow (${what}): peer ${cpu(theirs)!.toFixed(2)} ms, understudy ${cpu(ours)!.toFixed(2)} ms (${(cpu(theirs)! / cpu(ours)!).toFixed(2)}×)`)
   }
   if (rows.sso && rows.es256) out(`server CPU per SSO flow (JWT) ÷ per ES256 ceiling request: ${(rows.sso.serverCpuMsPerFlow / rows.es256.serverCpuMsPerFlow).toFixed(2)} (the target allows ${2 * SIGNATURES_PER_FLOW})`)
+  if (rows.sso && rows.es256 && rows.hello && rows.livez) {
+    // The JWT target's arithmetic: the flow is two requests and two signatures; what is left for everything else.
+    const floor = rows.livez.serverCpuMsPerFlow
+    const signature = rows.es256.serverCpuMsPerFlow - rows.hello.serverCpuMsPerFlow
+    const rest = rows.sso.serverCpuMsPerFlow - 2 * floor - SIGNATURES_PER_FLOW * signature
+    out(`server CPU per SSO flow (JWT), where it goes: 2 × the gateway's request floor (GET /livez) ${(2 * floor).toFixed(3)} + ${SIGNATURES_PER_FLOW} × one ID token signed (ES256 ceiling − hello) ${(SIGNATURES_PER_FLOW * signature).toFixed(3)} + the rest (the OIDC work of /authorize and /token) ${rest.toFixed(3)} = ${rows.sso.serverCpuMsPerFlow.toFixed(3)} ms; the target allows ${(2 * SIGNATURES_PER_FLOW * rows.es256.serverCpuMsPerFlow).toFixed(3)} ms, so ${(2 * SIGNATURES_PER_FLOW * rows.es256.serverCpuMsPerFlow - 2 * floor - SIGNATURES_PER_FLOW * signature).toFixed(3)} ms for the rest`)
+  }
   if (rows.sso && rows['sso-redis']) out(`server CPU per SSO flow (JWT), Redis ÷ memory: ${(rows['sso-redis'].serverCpuMsPerFlow / rows.sso.serverCpuMsPerFlow).toFixed(2)}`)
   const es256Jose = rows['es256-jose']
   const ratioSsoVsJoseCeiling = rows.sso && es256Jose ? rows.sso.flowsPerSec / (es256Jose.requestsPerSec / SIGNATURES_PER_FLOW) : NaN

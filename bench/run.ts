@@ -149,7 +149,7 @@ async function rates (): Promise<void> {
 
     const upstreamUp: Definition[] = [
       { key: 'hello', name: 'ceiling: Fastify hello world', unit: 'requests', server: () => ceiling, url: () => `${ceilingUrl}/hello` },
-      { key: 'livez', name: 'diagnostic: gateway GET /livez', unit: 'requests', server: () => gateway, url: () => `${gateway.url}/livez` },
+      { key: 'livez', name: 'floor: gateway GET /livez (its hooks, access line)', unit: 'requests', server: () => gateway, url: () => `${gateway.url}/livez` },
       { key: 'authorize', name: 'diagnostic: gateway GET /authorize, SSO (302)', unit: 'requests', server: () => gateway, url: () => users[0]!.shop.url, headers: () => users[0]!.shop.cookie },
       { key: 'es256-jose', name: 'ceiling: Fastify + 1 ES256 JWT (jose SignJWT)', unit: 'requests', server: () => ceiling, url: () => `${ceilingUrl}/es256-jose` },
       {
