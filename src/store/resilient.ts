@@ -29,12 +29,13 @@ export interface ResilientStoreParts {
  * - Every write goes to the in-process store and the local Redis (awaited),
  *   and tombstones, rotations and latest values to every peer (queued, in
  *   the background).
- * - Single-use guards answer from the local Redis, or from the in-process
- *   guard while it is down (then a replay can only be caught on this instance).
+ * - Single-use guards answer from the local Redis (a code's is asked once
+ *   past an open breaker), or from the in-process guard while it is down
+ *   (then a replay can only be caught on this instance).
  * - Revocation reads: in-process, then local, then peers on a miss or error;
  *   when nothing answers, fail open (see RevocationFailOpen).
- * - Rotations decide in the local Redis, or, while it is down, in the peers
- *   and the in-process store together.
+ * - Rotations decide in the local Redis (asked once past an open breaker),
+ *   or, while it is down, in the peers and the in-process store together.
  * - Latest values: the later of the in-process one and the local Redis's, or,
  *   while it is down, of the in-process one and the peers'.
  * - When the local Redis answers again, everything the in-process store holds
@@ -131,7 +132,7 @@ export class ResilientStore implements Store {
   async revokeOnce (id: string, ttlSec: number): Promise<boolean> {
     if (!(await this.#memory.revokeOnce(id, ttlSec))) return false
     const expiresAt = expiresIn(ttlSec)
-    const local = await this.#local.call((s) => s.revokeOnce(id, ttlSec)).catch(() => undefined)
+    const local = await this.#localOrLastTry((s) => s.revokeOnce(id, ttlSec))
     if (local === false) return false
     const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.isRevoked(id))))
     this.#toPeers({ op: 'revoke', id, expiresAt })
@@ -144,14 +145,10 @@ export class ResilientStore implements Store {
 
   async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
     const expiresAt = expiresIn(ttlSec)
-    let answer: 'rotated' | 'reused'
-    try {
-      answer = await this.#local.call((s) => s.rotateFamily(familyId, generation, ttlSec))
-      // The in-process store may know better: it survives a local Redis that restarted empty.
-      if (answer === 'rotated') answer = await this.#memory.rotateFamily(familyId, generation, ttlSec)
-    } catch {
-      answer = await this.#rotateWithoutLocal(familyId, generation, ttlSec)
-    }
+    let answer = await this.#localOrLastTry((s) => s.rotateFamily(familyId, generation, ttlSec))
+    if (answer === undefined) answer = await this.#rotateWithoutLocal(familyId, generation, ttlSec)
+    // The in-process store may know better: it survives a local Redis that restarted empty.
+    else if (answer === 'rotated') answer = await this.#memory.rotateFamily(familyId, generation, ttlSec)
     if (answer === 'rotated') this.#toPeers({ op: 'rotate', familyId, generation, expiresAt })
     return answer
   }
@@ -217,6 +214,20 @@ export class ResilientStore implements Store {
   /** `operation` on the local Redis, or once past its breaker when that refused it; undefined when neither answered. */
   async #localPastBreaker<T> (operation: (store: RedisStore) => Promise<T>): Promise<T | undefined> {
     return this.#local.call(operation).catch(() => this.#local.lastTry(operation))
+  }
+
+  /**
+   * A single-use decision (`revokeOnce`, `rotateFamily`) in the local Redis: through its breaker, or,
+   * while the breaker is open, once past it (`lastTry`, as a revocation check: at most 16 at a time, none
+   * for the reset timeout after one failed). One slow command opens the breaker of each instance that
+   * saw it, and two instances deciding in their own processes would each accept the same code or refresh
+   * token once. Undefined when the local Redis did not answer: the caller falls back to the peers and the
+   * in-process store, so losing Redis logs nobody out. A command that fails through a closed breaker is
+   * not tried again: the request has already waited its command timeout.
+   */
+  async #localOrLastTry<T> (operation: (store: RedisStore) => Promise<T>): Promise<T | undefined> {
+    if (!this.#local.available) return await this.#local.lastTry(operation)
+    return await this.#local.call(operation).catch(() => undefined)
   }
 
   async ping (): Promise<void> {
