@@ -61,12 +61,9 @@ export class ResilientStore implements Store {
 
   async claimOnce (key: string, ttlSec: number): Promise<boolean> {
     if (!(await this.#memory.claimOnce(key, ttlSec))) return false
-    try {
-      return await this.#local.call((s) => s.claimOnce(key, ttlSec))
-    } catch {
-      // The in-process claim stands (it is written back to Redis when Redis returns).
-      return true
-    }
+    // Asked once past an open breaker, as codes are; when the local Redis does not answer, the
+    // in-process claim stands (it is written back to Redis when Redis returns).
+    return await this.#localOrLastTry((s) => s.claimOnce(key, ttlSec)) ?? true
   }
 
   async revoke (id: string, ttlSec: number, kind?: TombstoneKind): Promise<void> {

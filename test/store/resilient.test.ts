@@ -295,6 +295,16 @@ t.test('two instances whose local breakers one slow command opened redeem the sa
   t.same([await counter(a.metrics.revocationFailOpen), await counter(b.metrics.revocationFailOpen)], failedOpen, 'no redemption was a fail-open: the local Redis answered')
 })
 
+t.test('two instances whose local breakers one slow command opened claim the same upstream state in their shared Redis past them: exactly one claim wins', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const [a, b] = await Promise.all([open(t, local.url), open(t, local.url)])
+  await slowCommandOpensBreakers(local, [a.store, b.store])
+  const keys = Array.from({ length: 8 }, () => `state:${randomUUID()}`)
+  t.same([await a.store.health(), await b.store.health()].map((h) => h.status), ['unreachable', 'unreachable'], 'both local breakers are open when the states are claimed')
+  const answers = await Promise.all(keys.map((key) => Promise.all([a.store.claimOnce(key, 60), b.store.claimOnce(key, 60)])))
+  for (const [i, [first, second]] of answers.entries()) t.equal(Number(first) + Number(second), 1, `state ${i}: one instance claims it, the other refuses the replayed callback (${first}, ${second})`)
+})
+
 t.test('two instances whose local breakers one slow command opened rotate the same refresh family in their shared Redis past them: one rotates, the other sees a reuse', { skip: noRedis }, async (t) => {
   const local = await RedisServer.start(t)
   const [a, b] = await Promise.all([open(t, local.url), open(t, local.url)])
