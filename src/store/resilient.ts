@@ -34,8 +34,12 @@ export interface ResilientStoreParts {
  *   (then a replay can only be caught on this instance).
  * - Revocation reads: in-process, then local, then peers on a miss or error;
  *   when nothing answers, fail open (see RevocationFailOpen).
- * - Rotations decide in the local Redis (asked once past an open breaker),
- *   or, while it is down, in the peers and the in-process store together.
+ * - Single-use decisions are made in the peers too, atomically, so two
+ *   regions (or two instances of one region without its Redis) meet there:
+ *   a code's in each peer at once; a rotation's while the local breaker is
+ *   open (then the local Redis is asked once past it as well).
+ * - Rotations decide in the local Redis, or, while its breaker is open, in
+ *   it (once past the breaker), the peers and the in-process store together.
  * - Latest values: the later of the in-process one and the local Redis's, or,
  *   while it is down, of the in-process one and the peers'.
  * - When the local Redis answers again, everything the in-process store holds
@@ -121,31 +125,50 @@ export class ResilientStore implements Store {
   }
 
   /**
-   * The guard is the local Redis's (while it is down, this instance's); then the peers are asked
-   * whether another region used `id` first, before this region's tombstone is sent to them (sent
-   * earlier, it could come back as that answer). Written here before the peers are read, two
-   * regions racing for one id cannot both miss the other's tombstone unless a peer fails to answer.
+   * The guard is the local Redis's (while it is down, this instance's); then each peer decides too,
+   * atomically (its own single-use guard, so whoever used `id` first there, from any region, wins).
+   * Written here before the peers are asked, two regions racing for one id cannot both miss the
+   * other's use unless a peer fails to answer; and two instances of one region deciding without the
+   * local Redis (one lost its connection, the other's breaker is open) meet in the peers.
    */
   async revokeOnce (id: string, ttlSec: number): Promise<boolean> {
     if (!(await this.#memory.revokeOnce(id, ttlSec))) return false
     const expiresAt = expiresIn(ttlSec)
     const local = await this.#localOrLastTry((s) => s.revokeOnce(id, ttlSec))
     if (local === false) return false
-    const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.isRevoked(id))))
-    this.#toPeers({ op: 'revoke', id, expiresAt })
-    if (fromPeers.includes(true)) return false
+    const atPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.revokeOnce(id, ttlSec))))
+    // A peer that did not answer gets the tombstone queued; one that did holds it already.
+    const write: Write = { op: 'revoke', id, expiresAt }
+    this.#peers.forEach((peer, i) => { if (atPeers[i] === undefined) peer.send(write) })
+    if (atPeers.includes(false)) return false
     // As a revocation check: with neither the local Redis nor a peer answering, the in-process guard stands (fail open, counted).
-    if (local === true || fromPeers.includes(false)) this.#failOpen.answered()
+    if (local === true || atPeers.includes(true)) this.#failOpen.answered()
     else this.#failOpen.notRevoked()
     return true
   }
 
+  /**
+   * Decided in the local Redis while its breaker is closed. While it is open, the try past it runs
+   * together with the decision without it (the peers and the in-process store), and any of them that
+   * saw the family move on makes it a reuse: another instance of the region may be deciding without the
+   * local Redis at that moment (its own try failed, or it has no connection), in the peers, which this
+   * instance's queued write may not have reached; and a local Redis that restarted empty knows nothing.
+   */
   async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
     const expiresAt = expiresIn(ttlSec)
-    let answer = await this.#localOrLastTry((s) => s.rotateFamily(familyId, generation, ttlSec))
-    if (answer === undefined) answer = await this.#rotateWithoutLocal(familyId, generation, ttlSec)
-    // The in-process store may know better: it survives a local Redis that restarted empty.
-    else if (answer === 'rotated') answer = await this.#memory.rotateFamily(familyId, generation, ttlSec)
+    let answer: 'rotated' | 'reused'
+    if (this.#local.available) {
+      const local = await this.#local.call((s) => s.rotateFamily(familyId, generation, ttlSec)).catch(() => undefined)
+      if (local === undefined) answer = await this.#rotateWithoutLocal(familyId, generation, ttlSec)
+      // The in-process store may know better: it survives a local Redis that restarted empty.
+      else answer = local === 'reused' ? 'reused' : await this.#memory.rotateFamily(familyId, generation, ttlSec)
+    } else {
+      const decided = await Promise.all([
+        this.#local.lastTry((s) => s.rotateFamily(familyId, generation, ttlSec)),
+        this.#rotateWithoutLocal(familyId, generation, ttlSec),
+      ])
+      answer = decided.includes('reused') ? 'reused' : 'rotated'
+    }
     if (answer === 'rotated') this.#toPeers({ op: 'rotate', familyId, generation, expiresAt })
     return answer
   }
@@ -214,7 +237,7 @@ export class ResilientStore implements Store {
   }
 
   /**
-   * A single-use decision (`revokeOnce`, `rotateFamily`) in the local Redis: through its breaker, or,
+   * A single-use decision (`claimOnce`, `revokeOnce`) in the local Redis: through its breaker, or,
    * while the breaker is open, once past it (`lastTry`, as a revocation check: at most 16 at a time, none
    * for the reset timeout after one failed). One slow command opens the breaker of each instance that
    * saw it, and two instances deciding in their own processes would each accept the same code or refresh

@@ -319,6 +319,53 @@ t.test('two instances whose local breakers one slow command opened rotate the sa
   for (const family of families) t.equal((await local.cli('get', `understudy:family:{${family}}`)).trim(), '1', 'the rotation is in the shared Redis')
 })
 
+/**
+ * Two instances of one region with a peer: `a`'s local breaker one slow command opened (it asks the local Redis
+ * once past it), `b` has lost its connection to the local Redis (it decides in the peer and in process).
+ */
+async function oneRegionSplit (t: Test): Promise<{ local: RedisServer, peer: RedisServer, a: ResilientStore, b: ResilientStore }> {
+  const [local, peer, lost] = await Promise.all([RedisServer.start(t), RedisServer.start(t), RedisServer.start(t)])
+  const [a, b] = await Promise.all([open(t, local.url, [peer.url]), open(t, lost.url, [peer.url])])
+  await lost.kill()
+  t.equal(await b.store.isRevoked(randomUUID()), false, 'the instance without its local Redis answers from the peer')
+  await slowCommandOpensBreakers(local, [a.store])
+  return { local, peer, a: a.store, b: b.store }
+}
+
+t.test('an instance deciding past its open local breaker and one deciding without the local Redis meet in the peer: a refresh token is rotated once', { skip: noRedis }, async (t) => {
+  const { a, b } = await oneRegionSplit(t)
+  const [first, then] = [Array.from({ length: 8 }, () => randomUUID()), Array.from({ length: 8 }, () => randomUUID())]
+  t.same([(await a.health()).status, (await b.health()).status], ['unreachable', 'unreachable'], 'neither local breaker is closed')
+  for (const family of first) {
+    t.equal(await b.rotateFamily(family, 0, 60), 'rotated', 'rotated without the local Redis, in the peer')
+    t.equal(await a.rotateFamily(family, 0, 60), 'reused', 'the same token past the open breaker is a reuse: the peer saw it')
+  }
+  for (const family of then) {
+    t.equal(await a.rotateFamily(family, 0, 60), 'rotated', 'rotated past the open breaker')
+    t.equal(await b.rotateFamily(family, 0, 60), 'reused', 'the same token without the local Redis is a reuse, not waiting for a queued write')
+  }
+})
+
+t.test('an instance deciding past its open local breaker and one deciding without the local Redis meet in the peer: a code is redeemed once', { skip: noRedis }, async (t) => {
+  const { a, b } = await oneRegionSplit(t)
+  const codes = Array.from({ length: 8 }, () => `code:${randomUUID()}`)
+  t.same([(await a.health()).status, (await b.health()).status], ['unreachable', 'unreachable'], 'neither local breaker is closed')
+  const answers = await Promise.all(codes.map((code) => Promise.all([a.revokeOnce(code, 60), b.revokeOnce(code, 60)])))
+  for (const [i, [first, second]] of answers.entries()) t.equal(Number(first) + Number(second), 1, `code ${i}: one instance accepts it, the other refuses the replay (${first}, ${second})`)
+})
+
+t.test('past an open local breaker, a local Redis that does not know a rotation (restarted empty, not yet reached) does not make a used refresh token current again: the peer\'s answer counts', { skip: noRedis }, async (t) => {
+  const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  // An instance of the other region, whose own Redis is this one's peer, rotated the family: this region's Redis has nothing of it.
+  const other = await open(t, peer.url)
+  const { store } = await open(t, local.url, [peer.url])
+  const family = randomUUID()
+  t.equal(await other.store.rotateFamily(family, 0, 60), 'rotated', 'rotated in the other region')
+  await slowCommandOpensBreakers(local, [store])
+  t.match(await store.health(), { status: 'unreachable' }, 'the local breaker is open')
+  t.equal(await store.rotateFamily(family, 0, 60), 'reused', 'the used token is a reuse, answered by the peer beside the local Redis that knew nothing')
+})
+
 t.test('with the local Redis hung or down, a code redemption and a rotation still answer from the process: nobody is logged out, and a replay on this instance is refused', { skip: noRedis }, async (t) => {
   const local = await RedisServer.start(t)
   const { store } = await open(t, local.url)
