@@ -90,7 +90,7 @@ export async function report (outcome: Outcome): Promise<void> {
   if (outcome.redisCounts) {
     out()
     const counts = Object.entries(outcome.redisCounts)
-    out(table(['Redis per SSO flow (flows one at a time, counted by redis-server)', 'commands', 'round trips'], counts.map(([name, c]) => [name, c.commands, c.roundTrips])))
+    out(table(['Redis per SSO flow (one flow at a time; commands as redis-server counts them, a script\'s own included)', 'commands', 'round trips'], counts.map(([name, c]) => [name, c.commands, c.roundTrips])))
     for (const [name, c] of counts) out(`  ${name}: ${Object.entries(c.byCommand).map(([cmd, n]) => `${cmd} ${n}`).join(', ')} (idle: ${c.idleCommandsPerSec} commands/s, taken out)`)
   }
   out(`\ngateway memory at the end (MB): ${JSON.stringify(memory.usage)}; resident by mapping ${JSON.stringify(memory.residentMb)}`)
