@@ -115,8 +115,15 @@ function storeConfig (store: Config['store'], path: (p: string) => string, probl
     if (r[key] !== undefined && !r.sentinels) problems.push({ path: `/store/redis/${key}`, message: `${key} is for sentinels; with url or cluster the user and password go in the URL (redis://user:password@host)` })
   }
   if (r.username !== undefined && r.password === undefined) problems.push({ path: '/store/redis/username', message: 'a user needs its password' })
+  // Each peer makes single-use decisions of its own (a code's use, a rotation): the same Redis twice would
+  // answer every first use as a replay, refusing every login. Compared by host and port, not by spelling.
+  const own = new Set([r.url, ...(r.cluster ?? [])].filter((url) => url !== undefined).map(redisEndpoint))
+  const seen = new Set<string>()
   r.peers?.forEach((peer, i) => {
-    if (peer === r.url || r.cluster?.includes(peer)) problems.push({ path: `/store/redis/peers/${i}`, message: 'a peer is another region\'s Redis, not this region\'s own' })
+    const endpoint = redisEndpoint(peer)
+    if (own.has(endpoint)) problems.push({ path: `/store/redis/peers/${i}`, message: 'a peer is another region\'s Redis, not this region\'s own' })
+    else if (seen.has(endpoint)) problems.push({ path: `/store/redis/peers/${i}`, message: `names the same Redis (${endpoint}) as an earlier peer: each peer decides single uses, so one Redis twice would refuse every code` })
+    seen.add(endpoint)
   })
   for (const key of ['commandTimeout', 'connectTimeout', 'peerTimeout'] as const) {
     if (r[key] <= 0) problems.push({ path: `/store/redis/${key}`, message: 'must be positive: a Redis call is never left without a timeout' })
@@ -208,4 +215,15 @@ function unique (values: string[], at: string, key: string, problems: Problems):
     if (seen.has(value)) problems.push({ path: `${at}/${i}/${key}`, message: `duplicate ${key}`, value })
     seen.add(value)
   })
+}
+
+/** A Redis URL's host and port, for comparing two spellings of one server (`localhost` is the loopback address); the URL itself when it does not parse. */
+function redisEndpoint (url: string): string {
+  try {
+    const parsed = new URL(url)
+    const host = parsed.hostname.toLowerCase().replace(/\.$/, '')
+    return `${host === 'localhost' || host === '[::1]' ? '127.0.0.1' : host}:${parsed.port || '6379'}`
+  } catch {
+    return url
+  }
 }

@@ -140,7 +140,7 @@ const Store = Type.Object({
     username: Type.Optional(Type.String({ minLength: 1, description: 'with sentinels: the ACL user of the master and replicas (with password); with url, cluster or peers, put it in the URL' })),
     sentinelPassword: Type.Optional(Type.String({ minLength: 1, description: 'with sentinels: the Sentinels\' own password, when they have one (requirepass; use ${ENV})' })),
     cluster: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { minItems: 1, description: 'seed URLs of this region\'s Redis Cluster, instead of url' })),
-    peers: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { description: 'other regions\' Redis: tombstones and rotations are copied there, and read from there when this region\'s Redis misses or fails' })),
+    peers: Type.Optional(Type.Array(Type.String({ pattern: '^rediss?://' }), { description: 'other regions\' Redis, each another server than this region\'s and than every other peer: tombstones and rotations are copied there, codes and rotations also decided there, revocations read from there when this region\'s Redis misses or fails' })),
     tls: Type.Optional(RedisTls),
     keyPrefix: Type.String({ default: 'understudy:', pattern: '^[^{}]*$', description: 'prepended to every key; no braces: each key\'s hash tag is its id, and a brace here would put the keys of one id in different Cluster slots' }),
     commandTimeout: duration('longest wait for one command to this region\'s Redis before the in-process fallback answers', { default: '500ms' }),

@@ -87,7 +87,7 @@ export function reconnectDelay (attempt: number): number {
 /**
  * Options for a client on the login path: a command is answered within the
  * timeout or fails, never waits in an offline queue for a reconnect, and is
- * retried at most once. A READONLY answer means a Sentinel failover demoted
+ * never sent again on a new connection. A READONLY answer means a Sentinel failover demoted
  * our master: reconnect, and Sentinel tells us the new one.
  * Commands issued in the same turn of the event loop (by every request in
  * flight) go out as one pipeline, one write and one read for all of them: a
@@ -102,6 +102,10 @@ function nodeOptions (timeouts: RedisTimeouts): RedisOptions {
     commandTimeout: timeouts.commandTimeoutMs,
     connectTimeout: timeouts.connectTimeoutMs,
     maxRetriesPerRequest: 1,
+    // A command in flight when the connection drops fails; it is never sent again on the next connection.
+    // Redis may have run it already (only its reply was lost): a single-use script run twice answers its
+    // own first use as a replay, a code refused and its grant revoked, a refresh family ended.
+    autoResendUnfulfilledCommands: false,
     retryStrategy: reconnectDelay,
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
   }

@@ -27,19 +27,18 @@ export interface ResilientStoreParts {
  * all) logs nobody out and nothing revoked comes back to life.
  *
  * - Every write goes to the in-process store and the local Redis (awaited),
- *   and tombstones, rotations and latest values to every peer (queued, in
- *   the background).
- * - Single-use guards answer from the local Redis (a code's is asked once
- *   past an open breaker), or from the in-process guard while it is down
- *   (then a replay can only be caught on this instance).
+ *   and tombstones, rotations and latest values to every peer (a tombstone
+ *   awaited, the others queued in the background).
+ * - Single-use guards (an upstream `state`) answer from the local Redis
+ *   (asked once past an open breaker), or from the in-process guard while it
+ *   is down (then a replay can only be caught on this instance).
  * - Revocation reads: in-process, then local, then peers on a miss or error;
  *   when nothing answers, fail open (see RevocationFailOpen).
- * - Single-use decisions are made in the peers too, atomically, so two
- *   regions (or two instances of one region without its Redis) meet there:
- *   a code's in each peer at once; a rotation's while the local breaker is
- *   open (then the local Redis is asked once past it as well).
- * - Rotations decide in the local Redis, or, while its breaker is open, in
- *   it (once past the breaker), the peers and the in-process store together.
+ * - Single-use decisions that must hold across regions (a code's use, a
+ *   refresh token's rotation) are also made in every peer, atomically, so two
+ *   regions, or two instances of one region of which one is without its Redis,
+ *   meet there: a code in the local Redis first, then in the peers; a rotation
+ *   in the local Redis, the peers and the process at once, a reuse if any says so.
  * - Latest values: the later of the in-process one and the local Redis's, or,
  *   while it is down, of the in-process one and the peers'.
  * - When the local Redis answers again, everything the in-process store holds
@@ -133,13 +132,9 @@ export class ResilientStore implements Store {
    */
   async revokeOnce (id: string, ttlSec: number): Promise<boolean> {
     if (!(await this.#memory.revokeOnce(id, ttlSec))) return false
-    const expiresAt = expiresIn(ttlSec)
     const local = await this.#localOrLastTry((s) => s.revokeOnce(id, ttlSec))
     if (local === false) return false
-    const atPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.revokeOnce(id, ttlSec))))
-    // A peer that did not answer gets the tombstone queued; one that did holds it already.
-    const write: Write = { op: 'revoke', id, expiresAt }
-    this.#peers.forEach((peer, i) => { if (atPeers[i] === undefined) peer.send(write) })
+    const atPeers = await this.#decideAtPeers((s) => s.revokeOnce(id, ttlSec), { op: 'revoke', id, expiresAt: expiresIn(ttlSec) })
     if (atPeers.includes(false)) return false
     // As a revocation check: with neither the local Redis nor a peer answering, the in-process guard stands (fail open, counted).
     if (local === true || atPeers.includes(true)) this.#failOpen.answered()
@@ -148,29 +143,22 @@ export class ResilientStore implements Store {
   }
 
   /**
-   * Decided in the local Redis while its breaker is closed. While it is open, the try past it runs
-   * together with the decision without it (the peers and the in-process store), and any of them that
-   * saw the family move on makes it a reuse: another instance of the region may be deciding without the
-   * local Redis at that moment (its own try failed, or it has no connection), in the peers, which this
-   * instance's queued write may not have reached; and a local Redis that restarted empty knows nothing.
+   * Decided at once in the local Redis (through its breaker, or once past it while it is open), in
+   * each peer (atomically) and in process; any of them that saw the family move past `generation`
+   * makes it a reuse. So an instance deciding with the local Redis and one deciding without it (its
+   * connection lost, its try past the breaker failed) meet in the peers, whose copy of a rotation
+   * would otherwise be a queued write that may not have arrived; and a local Redis that restarted
+   * empty, or a process that never saw the family, cannot make a used token current while another
+   * store remembers. A refresh waits for the farthest peer, as its revocation check already does.
    */
   async rotateFamily (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
-    const expiresAt = expiresIn(ttlSec)
-    let answer: 'rotated' | 'reused'
-    if (this.#local.available) {
-      const local = await this.#local.call((s) => s.rotateFamily(familyId, generation, ttlSec)).catch(() => undefined)
-      if (local === undefined) answer = await this.#rotateWithoutLocal(familyId, generation, ttlSec)
-      // The in-process store may know better: it survives a local Redis that restarted empty.
-      else answer = local === 'reused' ? 'reused' : await this.#memory.rotateFamily(familyId, generation, ttlSec)
-    } else {
-      const decided = await Promise.all([
-        this.#local.lastTry((s) => s.rotateFamily(familyId, generation, ttlSec)),
-        this.#rotateWithoutLocal(familyId, generation, ttlSec),
-      ])
-      answer = decided.includes('reused') ? 'reused' : 'rotated'
-    }
-    if (answer === 'rotated') this.#toPeers({ op: 'rotate', familyId, generation, expiresAt })
-    return answer
+    const rotate = (s: RedisStore) => s.rotateFamily(familyId, generation, ttlSec)
+    const decided = await Promise.all([
+      this.#memory.rotateFamily(familyId, generation, ttlSec),
+      this.#local.available ? this.#local.call(rotate).catch(() => undefined) : this.#local.lastTry(rotate),
+      this.#decideAtPeers(rotate, { op: 'rotate', familyId, generation, expiresAt: expiresIn(ttlSec) }),
+    ])
+    return decided[0] === 'reused' || decided[1] === 'reused' || decided[2].includes('reused') ? 'reused' : 'rotated'
   }
 
   /**
@@ -265,14 +253,14 @@ export class ResilientStore implements Store {
   }
 
   /**
-   * Without the local Redis, each peer decides atomically for its region and
-   * the in-process store for this instance; any of them that has seen the
-   * family move past `generation` makes it a reuse.
+   * A single-use decision in every peer at once: through its breaker, or, while that is open (one slow
+   * read opens it for a second), once past it, within the bounds of `lastTry`. Each answer, undefined
+   * where a peer did not answer; those peers get `write` queued, so that they learn of it when they return.
    */
-  async #rotateWithoutLocal (familyId: string, generation: number, ttlSec: number): Promise<'rotated' | 'reused'> {
-    const fromPeers = await Promise.all(this.#peers.map((peer) => peer.read((s) => s.rotateFamily(familyId, generation, ttlSec))))
-    const here = await this.#memory.rotateFamily(familyId, generation, ttlSec)
-    return fromPeers.includes('reused') ? 'reused' : here
+  async #decideAtPeers<T> (operation: (store: RedisStore) => Promise<T>, write: Write): Promise<Array<T | undefined>> {
+    const answers = await Promise.all(this.#peers.map((peer) => peer.guard.available ? peer.read(operation) : peer.guard.lastTry(operation)))
+    this.#peers.forEach((peer, i) => { if (answers[i] === undefined) peer.send(write) })
+    return answers
   }
 
   #toPeers (write: Write): void {

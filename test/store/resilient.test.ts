@@ -354,6 +354,49 @@ t.test('an instance deciding past its open local breaker and one deciding withou
   for (const [i, [first, second]] of answers.entries()) t.equal(Number(first) + Number(second), 1, `code ${i}: one instance accepts it, the other refuses the replay (${first}, ${second})`)
 })
 
+t.test('an instance with its local Redis and one without it meet in the peer, even past the peer\'s open breaker: a refresh token is rotated once', { skip: noRedis }, async (t) => {
+  const [local, peer, lost] = await Promise.all([RedisServer.start(t), RedisServer.start(t), RedisServer.start(t)])
+  const [a, b] = await Promise.all([open(t, local.url, [peer.url]), open(t, lost.url, [peer.url])])
+  await lost.kill()
+  t.equal(await b.store.isRevoked(randomUUID()), false, 'the instance without its local Redis answers from the peer')
+  t.match(await a.store.health(), { status: 'ok' }, 'the other\'s local breaker is closed')
+  for (const family of Array.from({ length: 4 }, () => randomUUID())) {
+    t.equal(await b.store.rotateFamily(family, 0, 60), 'rotated', 'rotated without the local Redis, in the peer')
+    t.equal(await a.store.rotateFamily(family, 0, 60), 'reused', 'the same token through the closed local breaker is a reuse: the peer saw it')
+  }
+  // One slow peer read opens the peer's breaker of the instance without its Redis (first failure opens).
+  peer.pause()
+  t.equal(await b.store.isRevoked(randomUUID()), false, 'a check while the peer hangs')
+  peer.resume()
+  t.match(await b.store.health(), { peers: { [`127.0.0.1:${peer.port}`]: 'unreachable' } }, 'its peer breaker is open')
+  for (const family of Array.from({ length: 4 }, () => randomUUID())) {
+    t.equal(await b.store.rotateFamily(family, 0, 60), 'rotated', 'rotated in the peer, past its open breaker')
+    t.equal(await a.store.rotateFamily(family, 0, 60), 'reused', 'and refused as a reuse by the instance with its local Redis')
+  }
+})
+
+/** A fault proxy in front of `redis`, closed in `t`'s teardown. */
+async function proxied (t: Test, redis: RedisServer): Promise<Awaited<ReturnType<typeof startFaultProxy>>> {
+  const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: redis.port } })
+  t.teardown(() => proxy.close())
+  return proxy
+}
+
+t.test('a single-use decision whose reply a dropped connection lost is not sent again: a first use is never refused as its own replay', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const proxy = await proxied(t, local)
+  // A command timeout long enough for a resend on the new connection to be answered in time, were it made.
+  const { store } = await open(t, `redis://${proxy.address}`, [], { commandTimeout: '3s' })
+  const [code, family] = [`code:${randomUUID()}`, randomUUID()]
+  await proxy.setFault({ kind: 'latency', ms: 1_000, direction: 'downstream' })
+  const answers = Promise.all([store.revokeOnce(code, 60), store.rotateFamily(family, 0, 60)])
+  await until(async () => await hasKey(local, `revoked:{${code}}`) && await hasKey(local, `family:{${family}}`), 2_000, 'both ran in Redis; their replies are held back')
+  await proxy.setFault({ kind: 'reset' })
+  await proxy.clearFault()
+  t.same(await answers, [true, 'rotated'], 'the code\'s first use is accepted, the first rotation rotates (answered in process: the reply was lost)')
+  t.equal(await store.revokeOnce(code, 60), false, 'and a replay is still refused')
+})
+
 t.test('past an open local breaker, a local Redis that does not know a rotation (restarted empty, not yet reached) does not make a used refresh token current again: the peer\'s answer counts', { skip: noRedis }, async (t) => {
   const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
   // An instance of the other region, whose own Redis is this one's peer, rotated the family: this region's Redis has nothing of it.
