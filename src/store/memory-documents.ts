@@ -15,6 +15,14 @@ export class MemoryDocuments implements SharedDocuments {
     this.#docs.set(key, { value, expiresAt: ttlSec === undefined ? Number.POSITIVE_INFINITY : Date.now() + ttlSec * 1000 })
   }
 
+  /** The seconds `key` has left: undefined when it never expires, 0 when it is gone. */
+  ttlSec (key: string): number | undefined {
+    const doc = this.#docs.get(key)
+    if (doc === undefined) return 0
+    if (doc.expiresAt === Number.POSITIVE_INFINITY) return undefined
+    return Math.max(0, Math.ceil((doc.expiresAt - Date.now()) / 1000))
+  }
+
   async delete (key: string): Promise<void> {
     this.#docs.delete(key)
   }

@@ -9,6 +9,8 @@ import { applyWrite, expiresIn, later, type Write } from './write.js'
 
 /** Writes replayed into the local Redis at once when it returns. */
 const REPLAY_BATCH = 256
+/** Stream entries the local Redis did not take, kept to append when it returns (the oldest dropped past this). */
+const UNSHARED_APPENDS = 1_000
 
 export interface ResilientStoreParts {
   /** This region's Redis, behind its breaker. */
@@ -198,25 +200,61 @@ export class ResilientStore implements Store {
    * loses nothing this instance knows). Reads and writes refused by an open local breaker try once past it (`lastTry`):
    * a document written while one slow command had opened the breaker (a breaker policy an operator set
    * through the admin API, say) would otherwise stay in this process, and the fleet would never see it.
+   * A write the local Redis did not take at all (it was down) is held: this instance reads its own
+   * copy of that document, not the older one Redis still has, and when Redis answers again the held
+   * documents, deletions and stream entries are written back, so the other instances see them too.
    */
   readonly shared: SharedDocuments = {
     get: async (key) => {
+      if (this.#unshared.has(key)) return this.#memory.shared.get(key)
       const found = await this.#localPastBreaker(async (s) => ({ value: await s.shared.get(key) }))
       return found?.value ?? this.#memory.shared.get(key)
     },
     set: async (key, value, ttlSec) => {
       await this.#memory.shared.set(key, value, ttlSec)
-      await this.#localPastBreaker(async (s) => { await s.shared.set(key, value, ttlSec); return true })
+      this.#shareDocument(key, await this.#localPastBreaker(async (s) => { await s.shared.set(key, value, ttlSec); return true }))
     },
     delete: async (key) => {
       await this.#memory.shared.delete(key)
-      await this.#localPastBreaker(async (s) => { await s.shared.delete(key); return true })
+      this.#shareDocument(key, await this.#localPastBreaker(async (s) => { await s.shared.delete(key); return true }))
     },
     append: async (stream, value, maxLength) => {
       await this.#memory.shared.append(stream, value, maxLength)
-      await this.#localPastBreaker(async (s) => { await s.shared.append(stream, value, maxLength); return true })
+      const taken = await this.#localPastBreaker(async (s) => { await s.shared.append(stream, value, maxLength); return true })
+      if (taken) return
+      this.#unsharedAppends.push({ stream, value, maxLength })
+      if (this.#unsharedAppends.length > UNSHARED_APPENDS) this.#unsharedAppends.shift()
     },
     tail: async (stream, limit) => await this.#localPastBreaker((s) => s.shared.tail(stream, limit)) ?? this.#memory.shared.tail(stream, limit),
+  }
+
+  /** Keys of documents written or deleted here that the local Redis did not take, to write back when it returns. */
+  readonly #unshared = new Set<string>()
+  readonly #unsharedAppends: Array<{ stream: string, value: string, maxLength: number }> = []
+
+  #shareDocument (key: string, taken: boolean | undefined): void {
+    if (taken) this.#unshared.delete(key)
+    else this.#unshared.add(key)
+  }
+
+  /** The held documents (or their deletion) and stream entries, written back in order; what fails stays held. */
+  async #writeBackDocuments (): Promise<void> {
+    for (const key of [...this.#unshared]) {
+      const value = await this.#memory.shared.get(key)
+      const ttlSec = this.#memory.shared.ttlSec(key)
+      const taken = await this.#local.call(async (s) => {
+        if (value === undefined || ttlSec === 0) await s.shared.delete(key)
+        else await s.shared.set(key, value, ttlSec)
+        return true as const
+      }).catch(() => undefined)
+      if (!taken) return
+      this.#unshared.delete(key)
+    }
+    while (this.#unsharedAppends.length > 0) {
+      const { stream, value, maxLength } = this.#unsharedAppends[0]!
+      if (!(await this.#local.call(async (s) => { await s.shared.append(stream, value, maxLength); return true }).catch(() => false))) return
+      this.#unsharedAppends.shift()
+    }
   }
 
   /** `operation` on the local Redis, or once past its breaker when that refused it; undefined when neither answered. */
@@ -268,6 +306,9 @@ export class ResilientStore implements Store {
   }
 
   async #replay (): Promise<void> {
+    const documents = this.#unshared.size + this.#unsharedAppends.length
+    await this.#writeBackDocuments()
+    if (documents > 0) this.#log.info({ held: documents, left: this.#unshared.size + this.#unsharedAppends.length }, 'documents and stream entries written while the local store was down written back to it')
     const writes = [...this.#memory.records()]
     let replayed = 0
     for (let i = 0; i < writes.length; i += REPLAY_BATCH) {

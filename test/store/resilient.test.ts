@@ -271,6 +271,35 @@ t.test('a document written or read while one slow command has opened the local b
   t.match(await store.health(), { status: 'unreachable' }, 'the local breaker stayed open throughout')
 })
 
+t.test('documents written, deleted and appended while the local Redis does not answer are this instance\'s until it returns, then written back for the others', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const { store, log } = await open(t, local.url)
+  const other = await open(t, local.url)
+  await store.shared.set('policies', 'before')
+  await store.shared.set('dropped', 'soon gone')
+  // Hung, not dead: Redis keeps what it had, the older documents included. A first write opens the breaker
+  // and its try past it fails (both sent into the hang, they may still run when Redis resumes); the writes
+  // after it are held back by the open breaker and the failed try, and never reach Redis by themselves.
+  local.pause()
+  try {
+    await store.shared.set('first', 'sent into the hang')
+    await store.shared.set('policies', 'during')
+    await store.shared.delete('dropped')
+    await store.shared.append('incidents', 'an event during the outage', 100)
+    t.match(await store.health(), { status: 'unreachable' }, 'the local breaker is open')
+  } finally {
+    local.resume()
+  }
+  t.equal(await store.shared.get('policies'), 'during', 'this instance reads the document it wrote, not the older copy Redis still has')
+  t.equal(await store.shared.get('dropped'), undefined, 'nor a document it deleted')
+  await until(async () => (await other.store.shared.tail('incidents', 10)).length > 0, 10_000, 'what was written during the outage reaches the others once Redis answers')
+  t.equal(await other.store.shared.get('policies'), 'during', 'the document')
+  t.equal(await other.store.shared.get('dropped'), undefined, 'the deletion')
+  t.same(await other.store.shared.tail('incidents', 10), ['an event during the outage'], 'the stream entry')
+  t.ok(log.lines.some((line) => line.msg?.startsWith('documents and stream entries written while the local store was down')), 'the write-back is logged')
+  t.equal(await store.shared.get('policies'), 'during')
+})
+
 /** One command of each of `stores` outlives the 300 ms command timeout: their local breakers open (first failure opens), on a Redis that answers again. */
 async function slowCommandOpensBreakers (local: RedisServer, stores: ResilientStore[]): Promise<void> {
   local.pause()
