@@ -142,13 +142,16 @@ export function connectRedis (target: RedisTarget, timeouts: RedisTimeouts, log:
       clusterRetryStrategy: reconnectDelay,
       slotsRefreshTimeout: timeouts.connectTimeoutMs,
       retryDelayOnClusterDown: 100,
-      retryDelayOnFailover: 100,
+      // A command whose connection closed (a failover, say) may have run: it fails, never sent again (nodeOptions says why).
+      // A MOVED, ASK, TRYAGAIN or CLUSTERDOWN answer says it did not run, and is still followed.
+      retryDelayOnFailover: 0,
       retryDelayOnTryAgain: 100,
       maxRedirections: 3,
       redisOptions: {
         commandTimeout: options.commandTimeout!,
         connectTimeout: options.connectTimeout!,
         maxRetriesPerRequest: 1,
+        autoResendUnfulfilledCommands: false,
         ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
         ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
         ...(first.protocol === 'rediss:' ? { tls: tlsOptions(target.tls) } : {}),

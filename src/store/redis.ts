@@ -51,6 +51,27 @@ if not redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 0 end
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
 return 1`
 
+/**
+ * Replaces a shared document only if it still holds what the writer last saw (ARGV[1] '1': absent;
+ * else ARGV[2]): ARGV[3] '1' deletes it, else it becomes ARGV[4], for ARGV[5] ms when not empty.
+ * 1 when replaced, 0 when another writer changed it meanwhile.
+ */
+const REPLACE_DOCUMENT = `
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current then return 0 end
+elseif current ~= ARGV[2] then
+  return 0
+end
+if ARGV[3] == '1' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[5] == '' then
+  redis.call('SET', KEYS[1], ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+end
+return 1`
+
 /** Keys read per SCAN step when copying a store. */
 const SCAN_PAGE = 256
 
@@ -58,6 +79,7 @@ interface Scripts {
   understudyRotateFamily (key: string, generation: number, ttlMs: number): Promise<number>
   understudyKeepLatest (key: string, version: number, value: string, ttlMs: number): Promise<number>
   understudyRevokeOnce (tombstone: string, olderGuard: string, ttlMs: number): Promise<number>
+  understudyReplaceDocument (key: string, expectAbsent: string, expected: string, remove: string, value: string, ttlMs: string): Promise<number>
 }
 
 /**
@@ -83,6 +105,7 @@ export class RedisStore implements Store {
     client.defineCommand('understudyRotateFamily', { numberOfKeys: 1, lua: ROTATE_FAMILY })
     client.defineCommand('understudyKeepLatest', { numberOfKeys: 1, lua: KEEP_LATEST })
     client.defineCommand('understudyRevokeOnce', { numberOfKeys: 2, lua: REVOKE_ONCE })
+    client.defineCommand('understudyReplaceDocument', { numberOfKeys: 1, lua: REPLACE_DOCUMENT })
     // A Redis that restarts between two commands is never seen down: the client just reconnects. Without
     // persistence it came back empty, so each (re)connection compares the server's run_id with the last one.
     // (A Cluster spreads keys over nodes with a run_id each: there a restart is noticed by failed commands only.)
@@ -191,6 +214,17 @@ export class RedisStore implements Store {
       await this.#client.multi().rpush(key, value).ltrim(key, -maxLength, -1).exec()
     },
     tail: async (stream, limit) => this.#client.lrange(this.#key('stream', stream), -limit, -1),
+  }
+
+  /**
+   * Sets (or, `value` undefined, deletes) a shared document only if it still is `expected` (undefined:
+   * absent), atomically: false when another writer changed it since. For writing back what was written
+   * while this store could not be reached, without overwriting a newer change made by someone else.
+   */
+  async replaceDocument (key: string, expected: string | undefined, value: string | undefined, ttlSec?: number): Promise<boolean> {
+    const scripts = this.#client as unknown as Scripts
+    const ttlMs = value === undefined || ttlSec === undefined ? '' : String(ms(ttlSec))
+    return (await scripts.understudyReplaceDocument(this.#key('doc', key), expected === undefined ? '1' : '0', expected ?? '', value === undefined ? '1' : '0', value ?? '', ttlMs)) === 1
   }
 
   /** Every live key as a convergent write (SCAN, page by page): what a Redis that restarted empty must be told again. */

@@ -10,7 +10,7 @@ import { applyWrite, expiresIn, later, type Write } from './write.js'
 /** Writes replayed into the local Redis at once when it returns. */
 const REPLAY_BATCH = 256
 /** Stream entries the local Redis did not take, kept to append when it returns (the oldest dropped past this). */
-const UNSHARED_APPENDS = 1_000
+const HELD_APPENDS = 1_000
 
 export interface ResilientStoreParts {
   /** This region's Redis, behind its breaker. */
@@ -54,6 +54,8 @@ export class ResilientStore implements Store {
   readonly #peers: Peer[]
   readonly #failOpen: RevocationFailOpen
   readonly #log: Logger
+  #replaying: Promise<void> | undefined
+  #replayAgain = false
 
   constructor (parts: ResilientStoreParts) {
     this.#local = parts.local
@@ -61,7 +63,7 @@ export class ResilientStore implements Store {
     this.#peers = parts.peers
     this.#failOpen = parts.failOpen
     this.#log = parts.log
-    this.#local.onUp(() => { void this.#replay() })
+    this.#local.onUp(() => { this.#replayOnce() })
   }
 
   async claimOnce (key: string, ttlSec: number): Promise<boolean> {
@@ -202,59 +204,77 @@ export class ResilientStore implements Store {
    * through the admin API, say) would otherwise stay in this process, and the fleet would never see it.
    * A write the local Redis did not take at all (it was down) is held: this instance reads its own
    * copy of that document, not the older one Redis still has, and when Redis answers again the held
-   * documents, deletions and stream entries are written back, so the other instances see them too.
+   * documents, deletions and stream entries are written back, so the other instances see them too;
+   * a document only if nobody changed it in Redis meanwhile (compared with what this instance last
+   * saw there): a newer change made through another instance stands, and the held one is dropped, logged.
    */
   readonly shared: SharedDocuments = {
     get: async (key) => {
-      if (this.#unshared.has(key)) return this.#memory.shared.get(key)
+      if (this.#held.has(key)) return this.#memory.shared.get(key)
       const found = await this.#localPastBreaker(async (s) => ({ value: await s.shared.get(key) }))
+      if (found) this.#seen.set(key, found.value)
       return found?.value ?? this.#memory.shared.get(key)
     },
     set: async (key, value, ttlSec) => {
       await this.#memory.shared.set(key, value, ttlSec)
-      this.#shareDocument(key, await this.#localPastBreaker(async (s) => { await s.shared.set(key, value, ttlSec); return true }))
+      this.#shared(key, value, await this.#localPastBreaker(async (s) => { await s.shared.set(key, value, ttlSec); return true }))
     },
     delete: async (key) => {
       await this.#memory.shared.delete(key)
-      this.#shareDocument(key, await this.#localPastBreaker(async (s) => { await s.shared.delete(key); return true }))
+      this.#shared(key, undefined, await this.#localPastBreaker(async (s) => { await s.shared.delete(key); return true }))
     },
     append: async (stream, value, maxLength) => {
       await this.#memory.shared.append(stream, value, maxLength)
       const taken = await this.#localPastBreaker(async (s) => { await s.shared.append(stream, value, maxLength); return true })
       if (taken) return
-      this.#unsharedAppends.push({ stream, value, maxLength })
-      if (this.#unsharedAppends.length > UNSHARED_APPENDS) this.#unsharedAppends.shift()
+      this.#heldAppends.push({ stream, value, maxLength })
+      if (this.#heldAppends.length > HELD_APPENDS) this.#heldAppends.shift()
     },
     tail: async (stream, limit) => await this.#localPastBreaker((s) => s.shared.tail(stream, limit)) ?? this.#memory.shared.tail(stream, limit),
   }
 
-  /** Keys of documents written or deleted here that the local Redis did not take, to write back when it returns. */
-  readonly #unshared = new Set<string>()
-  readonly #unsharedAppends: Array<{ stream: string, value: string, maxLength: number }> = []
+  /** Each document's value as this instance last saw it in the local Redis (undefined: absent): what a held write was based on. */
+  readonly #seen = new Map<string, string | undefined>()
+  /** Documents written (or deleted: `value` undefined) here that the local Redis did not take, with what Redis held before as far as this instance knew. */
+  readonly #held = new Map<string, { expected: string | undefined, deleted: boolean }>()
+  readonly #heldAppends: Array<{ stream: string, value: string, maxLength: number }> = []
 
-  #shareDocument (key: string, taken: boolean | undefined): void {
-    if (taken) this.#unshared.delete(key)
-    else this.#unshared.add(key)
+  /** After a document write: taken by the local Redis (now seen there), or held for the write-back. */
+  #shared (key: string, value: string | undefined, taken: boolean | undefined): void {
+    if (taken) {
+      this.#held.delete(key)
+      this.#seen.set(key, value)
+      return
+    }
+    const expected = this.#held.has(key) ? this.#held.get(key)!.expected : this.#seen.get(key)
+    this.#held.set(key, { expected, deleted: value === undefined })
   }
 
-  /** The held documents (or their deletion) and stream entries, written back in order; what fails stays held. */
+  /**
+   * The held documents, each replaced in the local Redis only if it still holds what this instance last
+   * saw there, then the held stream entries in order. What fails stays held for the next return.
+   */
   async #writeBackDocuments (): Promise<void> {
-    for (const key of [...this.#unshared]) {
-      const value = await this.#memory.shared.get(key)
-      const ttlSec = this.#memory.shared.ttlSec(key)
-      const taken = await this.#local.call(async (s) => {
-        if (value === undefined || ttlSec === 0) await s.shared.delete(key)
-        else await s.shared.set(key, value, ttlSec)
-        return true as const
-      }).catch(() => undefined)
-      if (!taken) return
-      this.#unshared.delete(key)
+    for (const [key, held] of [...this.#held]) {
+      const value = held.deleted ? undefined : await this.#memory.shared.get(key)
+      // A document that expired while held has nothing left to write back.
+      if (!held.deleted && value === undefined) {
+        this.#held.delete(key)
+        continue
+      }
+      const ttlSec = value === undefined ? undefined : this.#memory.shared.ttlSec(key)
+      const replaced = await this.#local.call((s) => s.replaceDocument(key, held.expected, value, ttlSec)).catch(() => undefined)
+      if (replaced === undefined) return
+      // Written again meanwhile (taken, or held anew): that write is the one that counts.
+      if (this.#held.get(key) !== held) continue
+      this.#held.delete(key)
+      if (replaced) this.#seen.set(key, value)
+      else this.#log.warn({ key }, 'a document written here while the local store was down was changed through another instance meanwhile: that change stands, this one is dropped')
     }
-    while (this.#unsharedAppends.length > 0) {
-      const { stream, value, maxLength } = this.#unsharedAppends[0]!
-      if (!(await this.#local.call(async (s) => { await s.shared.append(stream, value, maxLength); return true }).catch(() => false))) return
-      this.#unsharedAppends.shift()
-    }
+    const appends = this.#heldAppends.splice(0)
+    // Sent in order on one connection, so the stream keeps their order.
+    const results = await Promise.allSettled(appends.map(({ stream, value, maxLength }) => this.#local.call((s) => s.shared.append(stream, value, maxLength))))
+    this.#heldAppends.unshift(...appends.filter((_append, i) => results[i]!.status === 'rejected'))
   }
 
   /** `operation` on the local Redis, or once past its breaker when that refused it; undefined when neither answered. */
@@ -305,10 +325,21 @@ export class ResilientStore implements Store {
     for (const peer of this.#peers) peer.send(write)
   }
 
+  /** Runs the replay, one at a time: a return and a restart noticed together replay once, then once more. */
+  #replayOnce (): void {
+    if (this.#replaying) {
+      this.#replayAgain = true
+      return
+    }
+    this.#replaying = this.#replay().catch((err: unknown) => { this.#log.error({ err }, 'writing back to the local store failed') }).finally(() => {
+      this.#replaying = undefined
+      if (!this.#replayAgain) return
+      this.#replayAgain = false
+      this.#replayOnce()
+    })
+  }
+
   async #replay (): Promise<void> {
-    const documents = this.#unshared.size + this.#unsharedAppends.length
-    await this.#writeBackDocuments()
-    if (documents > 0) this.#log.info({ held: documents, left: this.#unshared.size + this.#unsharedAppends.length }, 'documents and stream entries written while the local store was down written back to it')
     const writes = [...this.#memory.records()]
     let replayed = 0
     for (let i = 0; i < writes.length; i += REPLAY_BATCH) {
@@ -319,6 +350,10 @@ export class ResilientStore implements Store {
       if (replayed < i + batch.length) break
     }
     if (writes.length > 0) this.#log.info({ replayed, held: writes.length }, 'in-process guards, tombstones and rotations written back to the local store')
+    // After the tombstones, which the other instances of the region need first.
+    const documents = this.#held.size + this.#heldAppends.length
+    await this.#writeBackDocuments()
+    if (documents > 0) this.#log.info({ held: documents, left: this.#held.size + this.#heldAppends.length }, 'documents and stream entries written while the local store was down written back to it')
     await this.#resyncFromPeers()
   }
 

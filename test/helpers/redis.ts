@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
+import { startFaultProxy, type FaultProxy } from '../../harness/fault-proxy.js'
 import { freePort } from '../../harness/free-port.js'
 import { until } from '../../harness/poll.js'
 import { RedisServer as HarnessRedisServer, type RedisServerOptions } from '../../harness/redis-server.js'
@@ -68,14 +69,23 @@ export async function startSentinelGroup (t: Test, options: { sentinels?: number
 }
 
 /** Three masters (no replicas) forming one Cluster whose every slot is served. */
-export async function startCluster (t: Test): Promise<{ nodes: RedisServer[], urls: string[] }> {
+export async function startCluster (t: Test, options: { proxied?: boolean } = {}): Promise<{ nodes: RedisServer[], urls: string[], proxies: FaultProxy[] }> {
   const nodes: RedisServer[] = []
+  const proxies: FaultProxy[] = []
   for (let i = 0; i < 3; i++) {
     // A cluster node also listens on port + 10000 (the cluster bus).
     const port = await freePort({ bus: true })
-    nodes.push(await RedisServer.start(t, { port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }))
+    const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']
+    if (options.proxied) {
+      // Clients reach the node through a fault proxy: the node announces the proxy's port (its bus stays its own).
+      const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port } })
+      t.teardown(() => proxy.close())
+      proxies.push(proxy)
+      args.push('--cluster-announce-port', String(proxy.port), '--cluster-announce-bus-port', String(port + 10_000))
+    }
+    nodes.push(await RedisServer.start(t, { port, args }))
   }
   await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'])
   for (const node of nodes) await until(async () => (await node.cli('cluster', 'info')).includes('cluster_state:ok'), 15_000, `cluster node ${node.port} is ok`)
-  return { nodes, urls: nodes.map((n) => n.url) }
+  return { nodes, urls: options.proxied ? proxies.map((p) => `redis://${p.address}`) : nodes.map((n) => n.url), proxies }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { silentLogger } from '../../src/log.js'
 import { RedisStore } from '../../src/store/redis.js'
-import { noRedis, startCluster } from '../helpers/redis.js'
+import { noRedis, startCluster, until } from '../helpers/redis.js'
 import { storeConformance } from './conformance.js'
 
 const TIMEOUTS = { commandTimeoutMs: 500, connectTimeoutMs: 1_000 }
@@ -24,4 +24,21 @@ t.test('Redis Cluster', { skip: noRedis }, async (t) => {
     const [a, b] = await Promise.all([cluster.nodes[0]!.cli('cluster', 'keyslot', `understudy:revoked:{${ids[0]}}`), cluster.nodes[0]!.cli('cluster', 'keyslot', `understudy:family:{${ids[0]}}`)])
     t.equal(a, b, 'the tombstone and the family of one id share a slot')
   })
+})
+
+t.test('a Cluster command whose reply a dropped connection lost is not sent again: a first rotation is never answered as its own reuse', { skip: noRedis }, async (t) => {
+  const cluster = await startCluster(t, { proxied: true })
+  // A command timeout long enough for a resend on a new connection to be answered in time, were it made.
+  const store = await RedisStore.open({ cluster: cluster.urls, commandTimeoutMs: 3_000, connectTimeoutMs: 1_000, log: silentLogger })
+  t.teardown(() => store.close())
+  // Connected to every node first (ids spread over the slots), so that only the command itself meets the fault.
+  for (let i = 0; i < 30; i++) await store.isRevoked(randomUUID())
+  const family = randomUUID()
+  await Promise.all(cluster.proxies.map((p) => p.setFault({ kind: 'latency', ms: 1_000, direction: 'downstream' })))
+  const answer = store.rotateFamily(family, 0, 60).catch(() => 'failed')
+  const key = `understudy:family:{${family}}`
+  await until(async () => (await Promise.all(cluster.nodes.map((n) => n.cli('exists', key)))).some((e) => e.trim() === '1'), 5_000, 'the rotation ran in the cluster; its reply is held back')
+  await Promise.all(cluster.proxies.map((p) => p.setFault({ kind: 'reset' })))
+  await Promise.all(cluster.proxies.map((p) => p.clearFault()))
+  t.equal(await answer, 'failed', 'the call fails (the resilient store above falls back), rather than running again and answering reused')
 })

@@ -271,24 +271,27 @@ t.test('a document written or read while one slow command has opened the local b
   t.match(await store.health(), { status: 'unreachable' }, 'the local breaker stayed open throughout')
 })
 
-t.test('documents written, deleted and appended while the local Redis does not answer are this instance\'s until it returns, then written back for the others', { skip: noRedis }, async (t) => {
+t.test('documents written, deleted and appended while the local Redis does not answer are this instance\'s until it returns, then written back for the others, except over a newer change', { skip: noRedis }, async (t) => {
   const local = await RedisServer.start(t)
-  const { store, log } = await open(t, local.url)
+  // This instance reaches Redis through a proxy that can cut it off alone; the other instance keeps writing to Redis.
+  const proxy = await proxied(t, local)
+  const { store, log } = await open(t, `redis://${proxy.address}`)
   const other = await open(t, local.url)
   await store.shared.set('policies', 'before')
   await store.shared.set('dropped', 'soon gone')
-  // Hung, not dead: Redis keeps what it had, the older documents included. A first write opens the breaker
-  // and its try past it fails (both sent into the hang, they may still run when Redis resumes); the writes
-  // after it are held back by the open breaker and the failed try, and never reach Redis by themselves.
-  local.pause()
+  await store.shared.set('contested', 'before')
+  await proxy.setFault({ kind: 'blackhole' })
   try {
-    await store.shared.set('first', 'sent into the hang')
+    // The first write opens the breaker and its try past it fails; the writes after it are held back.
+    await store.shared.set('first', 'sent into the blackhole')
     await store.shared.set('policies', 'during')
     await store.shared.delete('dropped')
     await store.shared.append('incidents', 'an event during the outage', 100)
+    await store.shared.set('contested', 'ours, during the outage')
+    await other.store.shared.set('contested', 'theirs, during the outage')
     t.match(await store.health(), { status: 'unreachable' }, 'the local breaker is open')
   } finally {
-    local.resume()
+    await proxy.clearFault()
   }
   t.equal(await store.shared.get('policies'), 'during', 'this instance reads the document it wrote, not the older copy Redis still has')
   t.equal(await store.shared.get('dropped'), undefined, 'nor a document it deleted')
@@ -296,6 +299,9 @@ t.test('documents written, deleted and appended while the local Redis does not a
   t.equal(await other.store.shared.get('policies'), 'during', 'the document')
   t.equal(await other.store.shared.get('dropped'), undefined, 'the deletion')
   t.same(await other.store.shared.tail('incidents', 10), ['an event during the outage'], 'the stream entry')
+  t.equal(await other.store.shared.get('contested'), 'theirs, during the outage', 'but not over a change made through another instance meanwhile')
+  t.equal(await store.shared.get('contested'), 'theirs, during the outage', 'which this instance reads from then on')
+  t.ok(log.lines.some((line) => line.level === 'warn' && line.msg?.startsWith('a document written here while the local store was down was changed through another instance')), 'the dropped write is logged')
   t.ok(log.lines.some((line) => line.msg?.startsWith('documents and stream entries written while the local store was down')), 'the write-back is logged')
   t.equal(await store.shared.get('policies'), 'during')
 })
