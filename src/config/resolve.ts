@@ -116,7 +116,7 @@ function storeConfig (store: Config['store'], path: (p: string) => string, probl
   }
   if (r.username !== undefined && r.password === undefined) problems.push({ path: '/store/redis/username', message: 'a user needs its password' })
   // Each peer makes single-use decisions of its own (a code's use, a rotation): the same Redis twice would
-  // answer every first use as a replay, refusing every login. Compared by host and port, not by spelling.
+  // answer every first use as a replay, refusing every login. Compared by host, port and database, not by spelling.
   const own = new Set([r.url, ...(r.cluster ?? [])].filter((url) => url !== undefined).map(redisEndpoint))
   const seen = new Set<string>()
   r.peers?.forEach((peer, i) => {
@@ -217,12 +217,13 @@ function unique (values: string[], at: string, key: string, problems: Problems):
   })
 }
 
-/** A Redis URL's host and port, for comparing two spellings of one server (`localhost` is the loopback address); the URL itself when it does not parse. */
+/** A Redis URL's host, port and database, for comparing two spellings of one (`localhost` is the loopback address); the URL itself when it does not parse. */
 function redisEndpoint (url: string): string {
   try {
     const parsed = new URL(url)
     const host = parsed.hostname.toLowerCase().replace(/\.$/, '')
-    return `${host === 'localhost' || host === '[::1]' ? '127.0.0.1' : host}:${parsed.port || '6379'}`
+    const database = Number(parsed.pathname.slice(1) || '0')
+    return `${host === 'localhost' || host === '[::1]' ? '127.0.0.1' : host}:${parsed.port || '6379'}/${Number.isInteger(database) ? database : parsed.pathname}`
   } catch {
     return url
   }

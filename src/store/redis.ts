@@ -52,17 +52,20 @@ redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
 return 1`
 
 /**
- * Replaces a shared document only if it still holds what the writer last saw (ARGV[1] '1': absent;
- * else ARGV[2]): ARGV[3] '1' deletes it, else it becomes ARGV[4], for ARGV[5] ms when not empty.
- * 1 when replaced, 0 when another writer changed it meanwhile.
+ * Writes back a shared document held while Redis could not be reached: ARGV[3] '1' deletes it, else it
+ * becomes ARGV[4], for ARGV[5] ms when not empty. Done if Redis holds nothing under the key (it restarted
+ * empty, or the document expired), or still holds what the writer last saw there (ARGV[1] '1': nothing;
+ * else ARGV[2]); already done if it holds the new value (a write that timed out, then ran). 1 when the
+ * document is as written, 0 when another writer changed it meanwhile.
  */
 const REPLACE_DOCUMENT = `
 local current = redis.call('GET', KEYS[1])
-if ARGV[1] == '1' then
-  if current then return 0 end
-elseif current ~= ARGV[2] then
-  return 0
+if ARGV[3] == '1' then
+  if not current then return 1 end
+elseif current == ARGV[4] then
+  return 1
 end
+if current and (ARGV[1] == '1' or current ~= ARGV[2]) then return 0 end
 if ARGV[3] == '1' then
   redis.call('DEL', KEYS[1])
 elseif ARGV[5] == '' then
@@ -217,9 +220,9 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Sets (or, `value` undefined, deletes) a shared document only if it still is `expected` (undefined:
-   * absent), atomically: false when another writer changed it since. For writing back what was written
-   * while this store could not be reached, without overwriting a newer change made by someone else.
+   * Sets (or, `value` undefined, deletes) a shared document unless another writer changed it since it
+   * was `expected` (undefined: absent), atomically (REPLACE_DOCUMENT): false when one did. For writing
+   * back what was written while this store could not be reached, without overwriting a newer change.
    */
   async replaceDocument (key: string, expected: string | undefined, value: string | undefined, ttlSec?: number): Promise<boolean> {
     const scripts = this.#client as unknown as Scripts

@@ -236,7 +236,7 @@ export class ResilientStore implements Store {
   /** Each document's value as this instance last saw it in the local Redis (undefined: absent): what a held write was based on. */
   readonly #seen = new Map<string, string | undefined>()
   /** Documents written (or deleted: `value` undefined) here that the local Redis did not take, with what Redis held before as far as this instance knew. */
-  readonly #held = new Map<string, { expected: string | undefined, deleted: boolean }>()
+  readonly #held = new Map<string, { expected: string | undefined, readonly deleted: boolean }>()
   readonly #heldAppends: Array<{ stream: string, value: string, maxLength: number }> = []
 
   /** After a document write: taken by the local Redis (now seen there), or held for the write-back. */
@@ -265,11 +265,15 @@ export class ResilientStore implements Store {
       const ttlSec = value === undefined ? undefined : this.#memory.shared.ttlSec(key)
       const replaced = await this.#local.call((s) => s.replaceDocument(key, held.expected, value, ttlSec)).catch(() => undefined)
       if (replaced === undefined) return
-      // Written again meanwhile (taken, or held anew): that write is the one that counts.
-      if (this.#held.get(key) !== held) continue
-      this.#held.delete(key)
       if (replaced) this.#seen.set(key, value)
-      else this.#log.warn({ key }, 'a document written here while the local store was down was changed through another instance meanwhile: that change stands, this one is dropped')
+      const now = this.#held.get(key)
+      // Written again meanwhile: taken (that write counts), or held anew, on what Redis holds now.
+      if (now !== held) {
+        if (now !== undefined && replaced) now.expected = value
+        continue
+      }
+      this.#held.delete(key)
+      if (!replaced) this.#log.warn({ key }, 'a document written here while the local store was down was changed through another instance meanwhile: that change stands, this one is dropped')
     }
     const appends = this.#heldAppends.splice(0)
     // Sent in order on one connection, so the stream keeps their order.

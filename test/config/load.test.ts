@@ -399,8 +399,9 @@ t.test('a peer is another Redis than this region\'s and than every other peer, h
   t.same(paths(withPeers('redis://cache:6379', ['redis://cache:6379'])), ['/store/redis/peers/0'], 'the local URL itself')
   t.same(paths(withPeers('redis://cache:6379', ['redis://user:pw@CACHE/0'])), ['/store/redis/peers/0'], 'the same host and default port, with credentials and a database')
   t.same(paths(withPeers('redis://localhost:6379', ['rediss://127.0.0.1:6379'])), ['/store/redis/peers/0'], 'localhost is the loopback address')
-  t.same(paths(withPeers('redis://cache:6379', ['redis://peer-a:6379', 'redis://peer-b:6379', 'rediss://u:p@peer-a:6379/1'])), ['/store/redis/peers/2'], 'one peer twice: each decides single uses, so it would refuse every code')
+  t.same(paths(withPeers('redis://cache:6379', ['redis://peer-a:6379', 'redis://peer-b:6379', 'rediss://u:p@PEER-A:6379/0'])), ['/store/redis/peers/2'], 'one peer twice: each decides single uses, so it would refuse every code')
   t.equal(valid(withPeers('redis://cache:6379', ['redis://cache:6380', 'redis://peer:6379'])).store.kind, 'redis', 'another port on the same host is another Redis')
+  t.equal(valid(withPeers('redis://cache:6379/0', ['redis://cache:6379/1'])).store.kind, 'redis', 'and so is another database of the same server')
 })
 
 t.test('relative key and TLS paths resolve against the config file directory', async (t) => {

@@ -306,6 +306,28 @@ t.test('documents written, deleted and appended while the local Redis does not a
   t.equal(await store.shared.get('policies'), 'during')
 })
 
+t.test('a document held while the local Redis was down is written back into a Redis that restarted empty, and a held write that ran late is no conflict', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const { store, log } = await open(t, local.url)
+  const other = await open(t, local.url)
+  await store.shared.set('policies', 'before')
+  await local.kill()
+  await store.shared.set('policies', 'during the outage')
+  await local.restart()
+  await until(async () => await other.store.shared.get('policies') === 'during the outage', 10_000, 'the held document reaches the restarted, empty Redis: it was the only copy left')
+  // Hung, not dead: the write times out, is held, and runs when Redis resumes; the write-back finds it done.
+  await store.shared.set('quota', 'before')
+  local.pause()
+  try {
+    await store.shared.set('quota', 'during the hang')
+  } finally {
+    local.resume()
+  }
+  await until(async () => (await store.health()).status === 'ok', 10_000, 'the local breaker closes')
+  await until(async () => await other.store.shared.get('quota') === 'during the hang', 10_000, 'the document is in Redis')
+  t.notOk(log.lines.some((line) => line.msg?.startsWith('a document written here while the local store was down was changed')), 'neither write-back is taken for another instance\'s change')
+})
+
 /** One command of each of `stores` outlives the 300 ms command timeout: their local breakers open (first failure opens), on a Redis that answers again. */
 async function slowCommandOpensBreakers (local: RedisServer, stores: ResilientStore[]): Promise<void> {
   local.pause()
