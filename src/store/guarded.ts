@@ -23,8 +23,15 @@ export interface GuardOptions {
   log: Logger
 }
 
-/** Most tries past an open breaker at a time (`lastTry`): a hung store holds each for the command timeout. */
+/** Most tries past an open breaker at a time (`lastTry`), for each purpose: a hung store holds each for the command timeout. */
 const LAST_TRIES = 16
+
+/**
+ * What a try past the breaker is for, each with its own bound and back-off: revocation checks and
+ * document reads (one for nearly every request), and single-use decisions (a code's use, a rotation),
+ * which a burst of checks must not crowd out, nor a failed check stop.
+ */
+export type LastTryPurpose = 'check' | 'decision'
 
 /** Longest a `/healthz` ping waits, so that the whole health report stays within its own budget. */
 const HEALTH_PING_MS = 300
@@ -51,8 +58,8 @@ export class GuardedStore {
   readonly #timeoutMs: number
   readonly #beforeCommand: ((signal: AbortSignal) => Promise<void>) | undefined
   readonly #resetTimeoutMs: number
-  #lastTries = 0
-  #lastTryFailedAt = -Infinity
+  readonly #lastTries: Record<LastTryPurpose, number> = { check: 0, decision: 0 }
+  readonly #lastTryFailedAt: Record<LastTryPurpose, number> = { check: -Infinity, decision: -Infinity }
   readonly #upListeners: Array<() => void> = []
   #probe: NodeJS.Timeout | undefined
 
@@ -113,17 +120,18 @@ export class GuardedStore {
    * decides when it closes. Undefined when the connection is down or the try fails (so an operation with
    * nothing to answer answers true: its undefined would count as a failed try). So that a store
    * that really hangs costs little: at most LAST_TRIES at a time, and none for the breaker's reset
-   * timeout after one failed (the callers fail open at once meanwhile, as without this).
+   * timeout after one failed (the callers fail open at once meanwhile, as without this), counted
+   * apart for each `purpose`.
    */
-  async lastTry<T> (operation: (store: RedisStore) => Promise<T>): Promise<T | undefined> {
-    if (!this.store.ready || this.#lastTries >= LAST_TRIES || Date.now() - this.#lastTryFailedAt < this.#resetTimeoutMs) return undefined
-    this.#lastTries++
+  async lastTry<T> (operation: (store: RedisStore) => Promise<T>, purpose: LastTryPurpose = 'check'): Promise<T | undefined> {
+    if (!this.store.ready || this.#lastTries[purpose] >= LAST_TRIES || Date.now() - this.#lastTryFailedAt[purpose] < this.#resetTimeoutMs) return undefined
+    this.#lastTries[purpose]++
     try {
       const answer = await this.#tryPastBreaker(operation)
-      if (answer === undefined) this.#lastTryFailedAt = Date.now()
+      if (answer === undefined) this.#lastTryFailedAt[purpose] = Date.now()
       return answer
     } finally {
-      this.#lastTries--
+      this.#lastTries[purpose]--
     }
   }
 

@@ -159,7 +159,7 @@ export class ResilientStore implements Store {
     const rotate = (s: RedisStore) => s.rotateFamily(familyId, generation, ttlSec)
     const decided = await Promise.all([
       this.#memory.rotateFamily(familyId, generation, ttlSec),
-      this.#local.available ? this.#local.call(rotate).catch(() => undefined) : this.#local.lastTry(rotate),
+      this.#local.available ? this.#local.call(rotate).catch(() => undefined) : this.#local.lastTry(rotate, 'decision'),
       this.#decideAtPeers(rotate, { op: 'rotate', familyId, generation, expiresAt: expiresIn(ttlSec) }),
     ])
     return decided[0] === 'reused' || decided[1] === 'reused' || decided[2].includes('reused') ? 'reused' : 'rotated'
@@ -288,15 +288,15 @@ export class ResilientStore implements Store {
 
   /**
    * A single-use decision (`claimOnce`, `revokeOnce`) in the local Redis: through its breaker, or,
-   * while the breaker is open, once past it (`lastTry`, as a revocation check: at most 16 at a time, none
-   * for the reset timeout after one failed). One slow command opens the breaker of each instance that
+   * while the breaker is open, once past it (`lastTry` for decisions: at most 16 at a time, none for the
+   * reset timeout after one failed, apart from the revocation checks' tries). One slow command opens the breaker of each instance that
    * saw it, and two instances deciding in their own processes would each accept the same code or refresh
    * token once. Undefined when the local Redis did not answer: the caller falls back to the peers and the
    * in-process store, so losing Redis logs nobody out. A command that fails through a closed breaker is
    * not tried again: the request has already waited its command timeout.
    */
   async #localOrLastTry<T> (operation: (store: RedisStore) => Promise<T>): Promise<T | undefined> {
-    if (!this.#local.available) return await this.#local.lastTry(operation)
+    if (!this.#local.available) return await this.#local.lastTry(operation, 'decision')
     return await this.#local.call(operation).catch(() => undefined)
   }
 
@@ -316,11 +316,11 @@ export class ResilientStore implements Store {
 
   /**
    * A single-use decision in every peer at once: through its breaker, or, while that is open (one slow
-   * read opens it for a second), once past it, within the bounds of `lastTry`. Each answer, undefined
+   * read opens it for a second), once past it, within the bounds of `lastTry` for decisions. Each answer, undefined
    * where a peer did not answer; those peers get `write` queued, so that they learn of it when they return.
    */
   async #decideAtPeers<T> (operation: (store: RedisStore) => Promise<T>, write: Write): Promise<Array<T | undefined>> {
-    const answers = await Promise.all(this.#peers.map((peer) => peer.guard.available ? peer.read(operation) : peer.guard.lastTry(operation)))
+    const answers = await Promise.all(this.#peers.map((peer) => peer.guard.available ? peer.read(operation) : peer.guard.lastTry(operation, 'decision')))
     this.#peers.forEach((peer, i) => { if (answers[i] === undefined) peer.send(write) })
     return answers
   }

@@ -432,6 +432,25 @@ t.test('an instance with its local Redis and one without it meet in the peer, ev
   }
 })
 
+t.test('a failed revocation check past a peer\'s open breaker does not stop a code redemption from asking that peer: a code used in the other region is refused', { skip: noRedis }, async (t) => {
+  const [local, peer] = await Promise.all([RedisServer.start(t), RedisServer.start(t)])
+  // An instance of the other region, whose own Redis is this one's peer.
+  const other = await open(t, peer.url)
+  const { store } = await open(t, local.url, [peer.url])
+  const code = `code:${randomUUID()}`
+  peer.pause()
+  try {
+    // A check whose peer read times out opens the peer's breaker; the next check's try past it fails too.
+    t.equal(await store.isRevoked(randomUUID()), false)
+    t.equal(await store.isRevoked(randomUUID()), false)
+  } finally {
+    peer.resume()
+  }
+  t.equal(await other.store.revokeOnce(code, 60), true, 'the code is redeemed in the other region')
+  t.match(await store.health(), { peers: { [`127.0.0.1:${peer.port}`]: 'unreachable' } }, 'the peer\'s breaker is still open')
+  t.equal(await store.revokeOnce(code, 60), false, 'its replay here is refused: the redemption asked the peer past its breaker')
+})
+
 /** A fault proxy in front of `redis`, closed in `t`'s teardown. */
 async function proxied (t: Test, redis: RedisServer): Promise<Awaited<ReturnType<typeof startFaultProxy>>> {
   const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: redis.port } })
