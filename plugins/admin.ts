@@ -46,16 +46,16 @@ const admin: FastifyPluginAsync = async (app) => {
     const breaker = find(request.params)
     const result = mergePolicyPatch(breaker.policy, request.body)
     if (!result.ok) throw new AdminError('invalid_policy', 'the policy change is invalid', result.problems)
-    const old = await gw.policies.set(breaker.provider, breaker.region, result.policy)
-    await audit(request, { action: 'breaker.policy.changed', kind: 'policy', message: 'breaker policy changed', ...at(breaker), data: { old, new: result.policy } })
-    return view(breaker)
+    const { old, shared } = await gw.policies.set(breaker.provider, breaker.region, result.policy)
+    await audit(request, { action: 'breaker.policy.changed', kind: 'policy', message: 'breaker policy changed', ...at(breaker), data: { old, new: result.policy, shared } })
+    return { ...view(breaker), shared }
   })
 
   app.delete<BreakerParams>('/admin/breakers/:provider/:region/policy', async (request) => {
     const breaker = find(request.params)
-    const old = await gw.policies.reset(breaker.provider, breaker.region)
-    await audit(request, { action: 'breaker.policy.reset', kind: 'policy', message: 'breaker policy reset to the config', ...at(breaker), data: { old, new: breaker.policy } })
-    return view(breaker)
+    const { old, shared } = await gw.policies.reset(breaker.provider, breaker.region)
+    await audit(request, { action: 'breaker.policy.reset', kind: 'policy', message: 'breaker policy reset to the config', ...at(breaker), data: { old, new: breaker.policy, shared } })
+    return { ...view(breaker), shared }
   })
 
   app.post<BreakerParams>('/admin/breakers/:provider/:region/open', async (request) => {

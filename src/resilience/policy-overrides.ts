@@ -42,21 +42,25 @@ export class PolicyOverrides {
     this.#timer.unref()
   }
 
-  /** Overrides `provider/region`'s policy everywhere; returns the policy it replaced. */
-  async set (provider: string, region: string, policy: BreakerPolicy): Promise<BreakerPolicy> {
+  /**
+   * Overrides `provider/region`'s policy everywhere; returns the policy it replaced, and whether the
+   * change reached the shared store (false: the store did not answer; this instance holds the change
+   * and writes it back when the store returns, unless it was changed through another instance meanwhile).
+   */
+  async set (provider: string, region: string, policy: BreakerPolicy): Promise<{ old: BreakerPolicy, shared: boolean }> {
     const breaker = this.#breakers.get(provider, region)!
     const since = new Date().toISOString()
     const old = breaker.setPolicy(policy, { kind: 'override', since })
-    await this.#update((overrides) => { overrides[key(provider, region)] = { policy, since } })
-    return old
+    const shared = await this.#update((overrides) => { overrides[key(provider, region)] = { policy, since } })
+    return { old, shared }
   }
 
-  /** Returns `provider/region` to the config's policy everywhere; returns the policy it replaced. */
-  async reset (provider: string, region: string): Promise<BreakerPolicy> {
+  /** Returns `provider/region` to the config's policy everywhere; as `set` for what it returns. */
+  async reset (provider: string, region: string): Promise<{ old: BreakerPolicy, shared: boolean }> {
     const breaker = this.#breakers.get(provider, region)!
     const old = breaker.setPolicy(this.#configured(provider)!, { kind: 'config' })
-    await this.#update((overrides) => { delete overrides[key(provider, region)] })
-    return old
+    const shared = await this.#update((overrides) => { delete overrides[key(provider, region)] })
+    return { old, shared }
   }
 
   /** Applies the shared overrides to this instance's breakers (at start, then every poll); never rejects. */
@@ -93,12 +97,13 @@ export class PolicyOverrides {
     clearInterval(this.#timer)
   }
 
-  async #update (change: (overrides: Overrides) => void): Promise<void> {
+  async #update (change: (overrides: Overrides) => void): Promise<boolean> {
     const overrides = this.#parse(await this.#shared.get(DOCUMENT) ?? '{}')
     change(overrides)
     const text = JSON.stringify(overrides)
-    await this.#shared.set(DOCUMENT, text)
+    const shared = await this.#shared.set(DOCUMENT, text)
     this.#applied = text
+    return shared
   }
 
   /**

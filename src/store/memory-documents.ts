@@ -11,8 +11,9 @@ export class MemoryDocuments implements SharedDocuments {
     return doc && doc.expiresAt > Date.now() ? doc.value : undefined
   }
 
-  async set (key: string, value: string, ttlSec?: number): Promise<void> {
+  async set (key: string, value: string, ttlSec?: number): Promise<boolean> {
     this.#docs.set(key, { value, expiresAt: ttlSec === undefined ? Number.POSITIVE_INFINITY : Date.now() + ttlSec * 1000 })
+    return true
   }
 
   /** The seconds `key` has left: undefined when it never expires, 0 when it is gone. */

@@ -210,6 +210,7 @@ export class RedisStore implements Store {
     set: async (key, value, ttlSec) => {
       if (ttlSec === undefined) await this.#client.set(this.#key('doc', key), value)
       else await this.#client.set(this.#key('doc', key), value, 'PX', ms(ttlSec))
+      return true
     },
     delete: async (key) => { await this.#client.del(this.#key('doc', key)) },
     append: async (stream, value, maxLength) => {

@@ -217,7 +217,9 @@ export class ResilientStore implements Store {
     },
     set: async (key, value, ttlSec) => {
       await this.#memory.shared.set(key, value, ttlSec)
-      this.#shared(key, value, await this.#localPastBreaker(async (s) => { await s.shared.set(key, value, ttlSec); return true }))
+      const taken = await this.#localPastBreaker(async (s) => await s.shared.set(key, value, ttlSec))
+      this.#shared(key, value, taken)
+      return taken === true
     },
     delete: async (key) => {
       await this.#memory.shared.delete(key)

@@ -76,8 +76,11 @@ export interface Store {
  */
 export interface SharedDocuments {
   get (key: string): Promise<string | undefined>
-  /** Stores `value` under `key`, for `ttlSec` when given. */
-  set (key: string, value: string, ttlSec?: number): Promise<void>
+  /**
+   * Stores `value` under `key`, for `ttlSec` when given. True once every instance sharing the store can
+   * read it; false when only this instance holds it until the store answers again (then it is written back).
+   */
+  set (key: string, value: string, ttlSec?: number): Promise<boolean>
   delete (key: string): Promise<void>
   /** Appends to a capped stream (the oldest entries drop out past `maxLength`). */
   append (stream: string, value: string, maxLength: number): Promise<void>

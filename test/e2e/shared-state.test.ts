@@ -19,7 +19,8 @@ t.test('a breaker policy patched on one instance reaches every instance sharing 
   const b = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
   t.teardown(() => b.close())
 
-  t.equal((await admin(a, 'PATCH', '/admin/breakers/idp/primary', { timeout: '750ms' })).status, 200)
+  const patched = await admin(a, 'PATCH', '/admin/breakers/idp/primary', { timeout: '750ms' })
+  t.match(patched, { status: 200, body: { shared: true } }, 'the answer says the change reached the shared store')
   await until(async () => (await primaryTimeout(b)).policy.timeout === 0.75, 'the override reaches instance B')
   t.equal((await primaryTimeout(b)).policySource.kind, 'override')
 
@@ -30,6 +31,24 @@ t.test('a breaker policy patched on one instance reaches every instance sharing 
   t.equal((await admin(b, 'DELETE', '/admin/breakers/idp/primary/policy')).status, 200)
   await until(async () => (await primaryTimeout(a)).policySource.kind === 'config', 'the reset reaches instance A')
   t.equal((await primaryTimeout(a)).policy.timeout, 2)
+})
+
+t.test('a policy patched while the store is down is answered shared: false, held by that instance, and reaches the others when the store returns', { skip: noRedis }, async (t) => {
+  const redis = await RedisServer.start(t)
+  const store = { kind: 'redis', redis: { url: redis.url } }
+  const a = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
+  t.teardown(() => a.close())
+  const b = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
+  t.teardown(() => b.close())
+  // The policy document as it stands before the outage, seen by both.
+  t.equal((await admin(a, 'PATCH', '/admin/breakers/idp/secondary', { timeout: '1500ms' })).status, 200)
+  await until(async () => ((await admin(b, 'GET', '/admin/breakers')).body.breakers as Array<{ region: string, policySource: { kind: string } }>).some((br) => br.region === 'secondary' && br.policySource.kind === 'override'), 'B has the first override')
+  await redis.kill()
+  const patched = await admin(a, 'PATCH', '/admin/breakers/idp/primary', { timeout: '750ms' })
+  t.match(patched, { status: 200, body: { shared: false, policy: { timeout: 0.75 } } }, 'the answer says only this instance holds the change for now')
+  t.equal((await primaryTimeout(a)).policy.timeout, 0.75, 'it applies here at once')
+  await redis.restart()
+  await until(async () => (await primaryTimeout(b)).policy.timeout === 0.75, 'the change reaches instance B once the store answers again')
 })
 
 t.test('a pod that starts during an upstream outage has the discovery document another pod shared', { skip: noRedis }, async (t) => {
