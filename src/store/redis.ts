@@ -100,6 +100,8 @@ export class RedisStore implements Store {
   readonly #restartListeners: Array<() => void> = []
   /** The `run_id` of the server last connected to: another one after a reconnect means a restart or a failover. */
   #runId: string | undefined
+  /** The server check of the latest connection, waited for by `open`. */
+  #checked: Promise<void> = Promise.resolve()
 
   private constructor (client: RedisClient, target: string, prefix: string) {
     this.#client = client
@@ -112,7 +114,7 @@ export class RedisStore implements Store {
     // A Redis that restarts between two commands is never seen down: the client just reconnects. Without
     // persistence it came back empty, so each (re)connection compares the server's run_id with the last one.
     // (A Cluster spreads keys over nodes with a run_id each: there a restart is noticed by failed commands only.)
-    if (!(client instanceof Cluster)) client.on('ready', () => { void this.#checkServer(client) })
+    if (!(client instanceof Cluster)) client.on('ready', () => { this.#checked = this.#checkServer(client) })
   }
 
   /**
@@ -124,7 +126,13 @@ export class RedisStore implements Store {
     const client = connectRedis(options, options, options.log)
     const store = new RedisStore(client, describeTarget(options), options.keyPrefix ?? 'understudy:')
     await waitUntilReady(client, options.connectTimeoutMs)
+    await store.#checked
     return store
+  }
+
+  /** The `run_id` of the server last connected to (standalone and Sentinel; undefined in a Cluster, or before a first connection). */
+  get serverId (): string | undefined {
+    return this.#runId
   }
 
   /** Runs `listener` when a reconnection finds another server process than before (a restart, a failover): it may have lost what it held. */

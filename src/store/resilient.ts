@@ -56,6 +56,7 @@ export class ResilientStore implements Store {
   readonly #log: Logger
   #replaying: Promise<void> | undefined
   #replayAgain = false
+  readonly #sameServerReported = new Set<string>()
 
   constructor (parts: ResilientStoreParts) {
     this.#local = parts.local
@@ -322,9 +323,27 @@ export class ResilientStore implements Store {
    * where a peer did not answer; those peers get `write` queued, so that they learn of it when they return.
    */
   async #decideAtPeers<T> (operation: (store: RedisStore) => Promise<T>, write: Write): Promise<Array<T | undefined>> {
-    const answers = await Promise.all(this.#peers.map((peer) => peer.guard.available ? peer.read(operation) : peer.guard.lastTry(operation, 'decision')))
-    this.#peers.forEach((peer, i) => { if (answers[i] === undefined) peer.send(write) })
+    const deciding = this.#peers.map((peer, i) => !this.#sameServer(peer, i))
+    const answers = await Promise.all(this.#peers.map((peer, i) => !deciding[i] ? undefined : peer.guard.available ? peer.read(operation) : peer.guard.lastTry(operation, 'decision')))
+    this.#peers.forEach((peer, i) => { if (answers[i] === undefined && deciding[i]) peer.send(write) })
     return answers
+  }
+
+  /**
+   * True when peer `i` turns out to be the same Redis server (its `run_id`) as this region's or an
+   * earlier peer's, under another address: the config check compares addresses only. Its single-use
+   * decisions would answer every first use, already made there, as a replay (every code refused,
+   * every refresh a reuse), so it is left out of them, and an error says so once.
+   */
+  #sameServer (peer: Peer, i: number): boolean {
+    const id = peer.guard.store.serverId
+    if (id === undefined) return false
+    const same = id === this.#local.store.serverId || this.#peers.slice(0, i).some((other) => other.guard.store.serverId === id)
+    if (same && !this.#sameServerReported.has(peer.endpoint)) {
+      this.#sameServerReported.add(peer.endpoint)
+      this.#log.error({ peer: peer.endpoint }, 'a peer is the same Redis server as this region\'s own or an earlier peer (same run_id), under another address: left out of single-use decisions; fix store.redis.peers')
+    }
+    return same
   }
 
   #toPeers (write: Write): void {

@@ -451,6 +451,18 @@ t.test('a failed revocation check past a peer\'s open breaker does not stop a co
   t.equal(await store.revokeOnce(code, 60), false, 'its replay here is refused: the redemption asked the peer past its breaker')
 })
 
+t.test('a peer that is this region\'s own Redis under another address (the same run_id) is left out of single-use decisions: first uses are not refused', { skip: noRedis }, async (t) => {
+  const local = await RedisServer.start(t)
+  const alias = await proxied(t, local)
+  const { store, log } = await open(t, local.url, [`redis://${alias.address}`])
+  t.equal(await store.revokeOnce(`code:${randomUUID()}`, 60), true, 'a code\'s first use is accepted')
+  t.equal(await store.rotateFamily(randomUUID(), 0, 60), 'rotated', 'a refresh token\'s first use rotates')
+  t.ok(log.lines.some((line) => line.level === 'error' && line.msg?.startsWith('a peer is the same Redis server as this region\'s own')), 'an error says why')
+  const code = `code:${randomUUID()}`
+  t.equal(await store.revokeOnce(code, 60), true)
+  t.equal(await store.revokeOnce(code, 60), false, 'and a replay is still refused')
+})
+
 /** A fault proxy in front of `redis`, closed in `t`'s teardown. */
 async function proxied (t: Test, redis: RedisServer): Promise<Awaited<ReturnType<typeof startFaultProxy>>> {
   const proxy = await startFaultProxy({ target: { host: '127.0.0.1', port: redis.port } })
