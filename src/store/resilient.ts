@@ -45,7 +45,9 @@ export interface ResilientStoreParts {
  *   while it is down, of the in-process one and the peers'.
  * - When the local Redis answers again, everything the in-process store holds
  *   is written back to it (all writes converge), so a Redis that restarted
- *   empty learns again what it lost.
+ *   empty learns again what it lost; then the shared documents and stream
+ *   entries written here while it was down (a document unless it was changed
+ *   through another instance meanwhile: see `shared`).
  */
 export class ResilientStore implements Store {
   readonly name = 'redis'
