@@ -162,7 +162,7 @@ export class ResilientStore implements Store {
     const rotate = (s: RedisStore) => s.rotateFamily(familyId, generation, ttlSec)
     const decided = await Promise.all([
       this.#memory.rotateFamily(familyId, generation, ttlSec),
-      this.#local.available ? this.#local.call(rotate).catch(() => undefined) : this.#local.lastTry(rotate, 'decision'),
+      this.#localOrLastTry(rotate),
       this.#decideAtPeers(rotate, { op: 'rotate', familyId, generation, expiresAt: expiresIn(ttlSec) }),
     ])
     return decided[0] === 'reused' || decided[1] === 'reused' || decided[2].includes('reused') ? 'reused' : 'rotated'
@@ -292,7 +292,7 @@ export class ResilientStore implements Store {
   }
 
   /**
-   * A single-use decision (`claimOnce`, `revokeOnce`) in the local Redis: through its breaker, or,
+   * A single-use decision (`claimOnce`, `revokeOnce`, `rotateFamily`) in the local Redis: through its breaker, or,
    * while the breaker is open, once past it (`lastTry` for decisions: at most 16 at a time, none for the
    * reset timeout after one failed, apart from the revocation checks' tries). One slow command opens the breaker of each instance that
    * saw it, and two instances deciding in their own processes would each accept the same code or refresh

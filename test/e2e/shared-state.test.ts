@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { ADMIN, admin, waitFor as until } from '../helpers/admin.js'
 import { Browser } from '../../harness/browser.js'
 import { noRedis, RedisServer } from '../helpers/redis.js'
@@ -11,21 +11,27 @@ const primaryTimeout = async (s: Stack) => {
   return breakers.find((b) => b.region === 'primary')!
 }
 
-t.test('a breaker policy patched on one instance reaches every instance sharing the store, survives restarts, and resets everywhere', { skip: noRedis }, async (t) => {
+/** Two gateway instances sharing one real Redis, closed in `t`'s teardown; `start` makes more of them. */
+async function sharingRedis (t: Test): Promise<{ redis: RedisServer, a: Stack, b: Stack, start: () => Promise<Stack> }> {
   const redis = await RedisServer.start(t)
   const store = { kind: 'redis', redis: { url: redis.url } }
-  const a = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
-  t.teardown(() => a.close())
-  const b = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
-  t.teardown(() => b.close())
+  const start = async () => {
+    const stack = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
+    t.teardown(() => stack.close())
+    return stack
+  }
+  return { redis, a: await start(), b: await start(), start }
+}
+
+t.test('a breaker policy patched on one instance reaches every instance sharing the store, survives restarts, and resets everywhere', { skip: noRedis }, async (t) => {
+  const { a, b, start } = await sharingRedis(t)
 
   const patched = await admin(a, 'PATCH', '/admin/breakers/idp/primary', { timeout: '750ms' })
   t.match(patched, { status: 200, body: { shared: true } }, 'the answer says the change reached the shared store')
   await until(async () => (await primaryTimeout(b)).policy.timeout === 0.75, 'the override reaches instance B')
   t.equal((await primaryTimeout(b)).policySource.kind, 'override')
 
-  const c = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
-  t.teardown(() => c.close())
+  const c = await start()
   await until(async () => (await primaryTimeout(c)).policy.timeout === 0.75, 'a new instance starts with the override')
 
   t.equal((await admin(b, 'DELETE', '/admin/breakers/idp/primary/policy')).status, 200)
@@ -34,12 +40,7 @@ t.test('a breaker policy patched on one instance reaches every instance sharing 
 })
 
 t.test('a policy patched while the store is down is answered shared: false, held by that instance, and reaches the others when the store returns', { skip: noRedis }, async (t) => {
-  const redis = await RedisServer.start(t)
-  const store = { kind: 'redis', redis: { url: redis.url } }
-  const a = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
-  t.teardown(() => a.close())
-  const b = await startStack({ provider: QUIET, config: { admin: ADMIN, store } })
-  t.teardown(() => b.close())
+  const { redis, a, b } = await sharingRedis(t)
   // The policy document as it stands before the outage, seen by both.
   t.equal((await admin(a, 'PATCH', '/admin/breakers/idp/secondary', { timeout: '1500ms' })).status, 200)
   await until(async () => ((await admin(b, 'GET', '/admin/breakers')).body.breakers as Array<{ region: string, policySource: { kind: string } }>).some((br) => br.region === 'secondary' && br.policySource.kind === 'override'), 'B has the first override')

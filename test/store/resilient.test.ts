@@ -376,17 +376,20 @@ t.test('two instances whose local breakers one slow command opened rotate the sa
   for (const family of families) t.equal((await local.cli('get', `understudy:family:{${family}}`)).trim(), '1', 'the rotation is in the shared Redis')
 })
 
-/**
- * Two instances of one region with a peer: `a`'s local breaker one slow command opened (it asks the local Redis
- * once past it), `b` has lost its connection to the local Redis (it decides in the peer and in process).
- */
-async function oneRegionSplit (t: Test): Promise<{ local: RedisServer, peer: RedisServer, a: ResilientStore, b: ResilientStore }> {
+/** Two instances of one region with a peer: `a` reaches the local Redis, `b` has lost its connection to it (it decides in the peer and in process). */
+async function splitRegion (t: Test): Promise<{ local: RedisServer, peer: RedisServer, a: ResilientStore, b: ResilientStore }> {
   const [local, peer, lost] = await Promise.all([RedisServer.start(t), RedisServer.start(t), RedisServer.start(t)])
   const [a, b] = await Promise.all([open(t, local.url, [peer.url]), open(t, lost.url, [peer.url])])
   await lost.kill()
   t.equal(await b.store.isRevoked(randomUUID()), false, 'the instance without its local Redis answers from the peer')
-  await slowCommandOpensBreakers(local, [a.store])
   return { local, peer, a: a.store, b: b.store }
+}
+
+/** As `splitRegion`, with `a`'s local breaker one slow command opened (it asks the local Redis once past it). */
+async function oneRegionSplit (t: Test): Promise<{ local: RedisServer, peer: RedisServer, a: ResilientStore, b: ResilientStore }> {
+  const split = await splitRegion(t)
+  await slowCommandOpensBreakers(split.local, [split.a])
+  return split
 }
 
 t.test('an instance deciding past its open local breaker and one deciding without the local Redis meet in the peer: a refresh token is rotated once', { skip: noRedis }, async (t) => {
@@ -412,23 +415,20 @@ t.test('an instance deciding past its open local breaker and one deciding withou
 })
 
 t.test('an instance with its local Redis and one without it meet in the peer, even past the peer\'s open breaker: a refresh token is rotated once', { skip: noRedis }, async (t) => {
-  const [local, peer, lost] = await Promise.all([RedisServer.start(t), RedisServer.start(t), RedisServer.start(t)])
-  const [a, b] = await Promise.all([open(t, local.url, [peer.url]), open(t, lost.url, [peer.url])])
-  await lost.kill()
-  t.equal(await b.store.isRevoked(randomUUID()), false, 'the instance without its local Redis answers from the peer')
-  t.match(await a.store.health(), { status: 'ok' }, 'the other\'s local breaker is closed')
+  const { peer, a, b } = await splitRegion(t)
+  t.match(await a.health(), { status: 'ok' }, 'the other\'s local breaker is closed')
   for (const family of Array.from({ length: 4 }, () => randomUUID())) {
-    t.equal(await b.store.rotateFamily(family, 0, 60), 'rotated', 'rotated without the local Redis, in the peer')
-    t.equal(await a.store.rotateFamily(family, 0, 60), 'reused', 'the same token through the closed local breaker is a reuse: the peer saw it')
+    t.equal(await b.rotateFamily(family, 0, 60), 'rotated', 'rotated without the local Redis, in the peer')
+    t.equal(await a.rotateFamily(family, 0, 60), 'reused', 'the same token through the closed local breaker is a reuse: the peer saw it')
   }
   // One slow peer read opens the peer's breaker of the instance without its Redis (first failure opens).
   peer.pause()
-  t.equal(await b.store.isRevoked(randomUUID()), false, 'a check while the peer hangs')
+  t.equal(await b.isRevoked(randomUUID()), false, 'a check while the peer hangs')
   peer.resume()
-  t.match(await b.store.health(), { peers: { [`127.0.0.1:${peer.port}`]: 'unreachable' } }, 'its peer breaker is open')
+  t.match(await b.health(), { peers: { [`127.0.0.1:${peer.port}`]: 'unreachable' } }, 'its peer breaker is open')
   for (const family of Array.from({ length: 4 }, () => randomUUID())) {
-    t.equal(await b.store.rotateFamily(family, 0, 60), 'rotated', 'rotated in the peer, past its open breaker')
-    t.equal(await a.store.rotateFamily(family, 0, 60), 'reused', 'and refused as a reuse by the instance with its local Redis')
+    t.equal(await b.rotateFamily(family, 0, 60), 'rotated', 'rotated in the peer, past its open breaker')
+    t.equal(await a.rotateFamily(family, 0, 60), 'reused', 'and refused as a reuse by the instance with its local Redis')
   }
 })
 
